@@ -1,0 +1,43 @@
+"""Parallel retrodiction training on Dask: which forecasts deserve trust?
+
+The public API is loaded lazily, so importing a light submodule (errors,
+data, retrodiction) does not pull in Dask.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "TrainingConfig": ".config",
+    "load_config_file": ".config",
+    "TrainingBatch": ".batching",
+    "prepare_training_batches": ".batching",
+    "ParallelTrainingCoordinator": ".parallel_trainer",
+    "run_parallel_retrodiction_training": ".parallel_trainer",
+    "RetrodictionSettings": ".retrodiction",
+    "RecursiveDataStore": ".data",
+    "OptimizedDataStore": ".data",
+    "StreamingDataStore": ".data",
+    "RetrodictionError": ".errors",
+    "ConfigError": ".errors",
+    "DataError": ".errors",
+    "IngestError": ".errors",
+    "ClusterError": ".errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'recursive_training' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,200 @@
+"""The run configuration: one typed, validated dataclass, from a file and flags.
+
+A config file (TOML or YAML) holds a flat mapping whose keys are the field
+names below or of :class:`RetrodictionSettings` (``-`` may stand for ``_``);
+command-line flags override it. Unknown keys are errors, never ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+import yaml
+
+from .data.naming import to_utc_naive
+from .data.store_kinds import STORE_KINDS
+from .errors import ConfigError
+from .retrodiction import RetrodictionSettings
+from .validation import require_float, require_int
+
+__all__ = ["TrainingConfig", "load_config_file"]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything a run needs; small and picklable, so it travels to workers.
+
+    ``start``/``end`` of None mean the earliest/latest timestamp in the store;
+    ``variables`` empty means every variable in the store.
+    """
+
+    store_path: Path
+    variables: tuple[str, ...] = ()
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    batch_size_days: float = 90.0
+    variables_per_batch: int | None = None
+    store_kind: str = "optimized"
+    retrodiction: RetrodictionSettings = field(default_factory=RetrodictionSettings)
+    workers: int = 2
+    scheduler_address: str | None = None
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8787
+    output_dir: Path = Path("retrodiction-runs")
+    run_id: str | None = None
+    output: Path | None = None
+    trust_db: Path | None = None
+    metrics_db: Path | None = None
+    prior_alpha: float = 1.0
+    prior_beta: float = 1.0
+    decay_half_life_days: float | None = None
+    retries: int = 2
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        set_("store_path", Path(self.store_path))
+        set_("output_dir", Path(self.output_dir))
+        for name in ("output", "trust_db", "metrics_db"):
+            if getattr(self, name) is not None:
+                set_(name, Path(getattr(self, name)))
+        set_("variables", _as_tuple("variables", self.variables))
+        for name in ("start", "end"):
+            if getattr(self, name) is not None:
+                set_(name, to_utc_naive(getattr(self, name), name))
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise ConfigError(f"option 'start' ({self.start}) must be before 'end' ({self.end})")
+        require_float("batch_size_days", self.batch_size_days, minimum=0.0, inclusive=False)
+        if self.variables_per_batch is not None:
+            require_int("variables_per_batch", self.variables_per_batch, minimum=1)
+        if self.store_kind not in STORE_KINDS:
+            raise ConfigError(f"option 'store_kind': unknown {self.store_kind!r}; choose from {', '.join(STORE_KINDS)}")
+        if not isinstance(self.retrodiction, RetrodictionSettings):
+            raise ConfigError("option 'retrodiction' must be RetrodictionSettings")
+        require_int("workers", self.workers, minimum=1)
+        require_int("dashboard_port", self.dashboard_port, minimum=0)
+        if self.dashboard_port > 65535:
+            raise ConfigError(f"option 'dashboard_port' must be at most 65535, got {self.dashboard_port}")
+        require_float("prior_alpha", self.prior_alpha, minimum=0.0, inclusive=False)
+        require_float("prior_beta", self.prior_beta, minimum=0.0, inclusive=False)
+        if self.decay_half_life_days is not None:
+            require_float("decay_half_life_days", self.decay_half_life_days, minimum=0.0, inclusive=False)
+        require_int("retries", self.retries, minimum=0)
+        if not isinstance(self.resume, bool):
+            raise ConfigError(f"option 'resume' must be true or false, got {self.resume!r}")
+        if self.run_id is not None and (not self.run_id or any(c in self.run_id for c in "/\\") or self.run_id.startswith(".")):
+            raise ConfigError(f"option 'run_id' {self.run_id!r} must be a plain name")
+
+    # derived -----------------------------------------------------------------
+    def evidence_digest(self) -> str:
+        """Fingerprint of what makes outcomes comparable; part of each trust update id.
+
+        A rerun of the same windows with the same settings produces the same
+        ids, so its evidence is never counted twice; changed settings are new
+        evidence.
+        """
+        payload = {k: v for k, v in dataclasses.asdict(self.retrodiction).items() if k != "models"}
+        payload["store"] = str(self.store_path.resolve())  # each update names its model already
+        return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+    def resolved_run_id(self) -> str:
+        if self.run_id:
+            return self.run_id
+        span = "-".join(f"{t:%Y%m%d}" if t is not None else "all" for t in (self.start, self.end))
+        return f"run-{span}-{self.evidence_digest()[:6]}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.output_dir / self.resolved_run_id()
+
+    @property
+    def results_path(self) -> Path:
+        return self.output or self.run_dir / "results.json"
+
+    @property
+    def trust_db_path(self) -> Path:
+        return self.trust_db or self.output_dir / "trust.sqlite"
+
+    @property
+    def metrics_db_path(self) -> Path:
+        return self.metrics_db or self.output_dir / "metrics.sqlite"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat, JSON-ready mapping that :meth:`from_mapping` reads back."""
+        flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "retrodiction"}
+        flat.update(dataclasses.asdict(self.retrodiction))
+        return {k: _jsonable(v) for k, v in flat.items()}
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "TrainingConfig":
+        """Build from flat keys (file and flags merged); unknown keys are errors."""
+        own = {f.name for f in dataclasses.fields(cls)} - {"retrodiction"}
+        settings_keys = set(RetrodictionSettings.field_names())
+        top: dict[str, Any] = {}
+        settings: dict[str, Any] = {}
+        for raw_key, value in values.items():
+            key = str(raw_key).replace("-", "_")
+            if key in own:
+                top[key] = value
+            elif key in settings_keys:
+                settings[key] = value
+            else:
+                known = ", ".join(sorted(own | settings_keys))
+                raise ConfigError(f"unknown option {raw_key!r} (known options: {known})")
+        if "store_path" not in top:
+            raise ConfigError("option 'store_path' is required (the data store directory)")
+        if "models" in settings:
+            settings["models"] = _as_tuple("models", settings["models"])
+        return cls(retrodiction=RetrodictionSettings(**settings), **top)
+
+
+def _as_tuple(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"option '{name}' must be a list of names or a comma-separated string")
+    return tuple(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML (.toml) or YAML (.yaml/.yml) file holding one flat mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text()
+        if suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"config file {path}: use a .toml, .yaml or .yml file")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"config file {path}: malformed ({first_line})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path}: cannot read ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: must hold a mapping of option names to values")
+    nested = [k for k, v in data.items() if isinstance(v, dict)]
+    if nested:
+        raise ConfigError(f"config file {path}: option {nested[0]!r} is a table; keep options flat")
+    return data

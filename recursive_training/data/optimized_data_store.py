@@ -1,0 +1,133 @@
+"""A store that reads only what a window needs and remembers it per process.
+
+Reads use pyarrow predicate pushdown (row groups outside the range are never
+decoded) and column pruning. Results land in a bounded, process-wide LRU
+cache, so a Dask worker that serves many batches of one variable reads its
+file once: a variable small enough is cached whole, a larger one by range.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import StoreCorruptError
+from .data_store import RecursiveDataStore, slice_sorted
+
+__all__ = ["OptimizedDataStore", "SegmentCache", "PROCESS_CACHE"]
+
+_BYTES_PER_ROW = 16  # int64 timestamp + float64 value
+
+
+@dataclass(frozen=True)
+class _Segment:
+    start: pd.Timestamp | None  # None: from the first observation
+    end: pd.Timestamp | None  # None: to the last observation
+    timestamps: np.ndarray
+    values: np.ndarray
+
+    def covers(self, start: pd.Timestamp | None, end: pd.Timestamp | None) -> bool:
+        starts_early = self.start is None or (start is not None and self.start <= start)
+        ends_late = self.end is None or (end is not None and end <= self.end)
+        return starts_early and ends_late
+
+    @property
+    def nbytes(self) -> int:
+        return self.timestamps.nbytes + self.values.nbytes
+
+
+class SegmentCache:
+    """Thread-safe LRU of loaded ranges, bounded in bytes, keyed by file identity.
+
+    The key includes the file's size and modification time, so a variable
+    re-ingested after caching is read afresh.
+    """
+
+    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[tuple, _Segment] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def find(self, file_key: tuple, start, end) -> _Segment | None:
+        with self._lock:
+            for key, segment in reversed(self._entries.items()):
+                if key[0] == file_key and segment.covers(start, end):
+                    self._entries.move_to_end(key)
+                    self.hits += 1
+                    return segment
+            self.misses += 1
+            return None
+
+    def put(self, file_key: tuple, segment: _Segment) -> None:
+        if segment.nbytes > self.max_bytes:
+            return
+        with self._lock:
+            key = (file_key, segment.start, segment.end)
+            if key not in self._entries:
+                self._bytes += segment.nbytes
+            self._entries[key] = segment
+            while self._bytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= evicted.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+            self.hits = self.misses = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+
+PROCESS_CACHE = SegmentCache()
+
+
+class OptimizedDataStore(RecursiveDataStore):
+    """Same interface as :class:`RecursiveDataStore`; reads less and caches."""
+
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = False,
+                 cache: SegmentCache | None = None) -> None:
+        super().__init__(root, create=create)
+        self.cache = PROCESS_CACHE if cache is None else cache
+
+    def _read_arrays(self, variable, start, end):
+        path = self.variable_file(variable)
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise StoreCorruptError(f"{path}: data of variable {variable!r} is missing ({exc})") from None
+        file_key = (str(path), stat.st_size, stat.st_mtime_ns)
+        segment = self.cache.find(file_key, start, end)
+        if segment is None:
+            whole = self.info(variable).count * _BYTES_PER_ROW * 4 <= self.cache.max_bytes
+            lo, hi = (None, None) if whole else (start, end)
+            segment = _Segment(lo, hi, *_read_range(path, variable, lo, hi))
+            self.cache.put(file_key, segment)
+        return slice_sorted(segment.timestamps, segment.values, start, end)
+
+
+def _read_range(path: Path, variable: str, start, end) -> tuple[np.ndarray, np.ndarray]:
+    filters = []
+    if start is not None:
+        filters.append(("timestamp", ">=", start.to_datetime64()))
+    if end is not None:
+        filters.append(("timestamp", "<", end.to_datetime64()))
+    try:
+        table = pq.read_table(path, columns=["timestamp", "value"], filters=filters or None)
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise StoreCorruptError(f"{path}: cannot read data of variable {variable!r} ({exc})") from None
+    ts = table.column("timestamp").to_numpy().astype("datetime64[ns]")
+    return ts, table.column("value").to_numpy()

@@ -1,0 +1,73 @@
+"""A store that walks any range in bounded chunks.
+
+``stream`` decodes one Parquet batch at a time from only the row groups whose
+statistics overlap the range, so memory stays near one chunk however many
+years are asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import ConfigError, StoreCorruptError
+from .data_store import RecursiveDataStore, as_series, slice_sorted
+from .naming import to_utc_naive
+
+__all__ = ["StreamingDataStore"]
+
+
+class StreamingDataStore(RecursiveDataStore):
+    """Same interface as :class:`RecursiveDataStore`, plus :meth:`stream`."""
+
+    default_chunk_rows = 65_536
+
+    def stream(self, variable: str, start: object = None, end: object = None,
+               chunk_rows: int | None = None) -> Iterator[pd.Series]:
+        """Yield consecutive pieces of ``[start, end)``, each at most ``chunk_rows`` long."""
+        lo = None if start is None else to_utc_naive(start, "start")
+        hi = None if end is None else to_utc_naive(end, "end")
+        for ts, values in self._chunks(variable, lo, hi, chunk_rows or self.default_chunk_rows):
+            yield as_series(variable, ts, values)
+
+    def _chunks(self, variable, lo, hi, chunk_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+            raise ConfigError(f"chunk_rows must be a positive whole number, got {chunk_rows!r}")
+        path = self.variable_file(variable)
+        try:
+            parquet = pq.ParquetFile(path)
+            groups = _overlapping_row_groups(parquet, lo, hi)
+            for batch in parquet.iter_batches(batch_size=chunk_rows, row_groups=groups,
+                                              columns=["timestamp", "value"]):
+                ts = batch.column(0).to_numpy().astype("datetime64[ns]")
+                if hi is not None and len(ts) and ts[0] >= hi.to_datetime64():
+                    return
+                ts, values = slice_sorted(ts, batch.column(1).to_numpy(), lo, hi)
+                if len(ts):
+                    yield ts, values
+        except (OSError, pa.ArrowException) as exc:
+            raise StoreCorruptError(f"{path}: cannot read data of variable {variable!r} ({exc})") from None
+
+    def _read_arrays(self, variable, start, end):
+        pieces = list(self._chunks(variable, start, end, self.default_chunk_rows))
+        if not pieces:
+            return np.empty(0, "datetime64[ns]"), np.empty(0)
+        return np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
+
+
+def _overlapping_row_groups(parquet: pq.ParquetFile, lo, hi) -> list[int]:
+    """Row groups whose timestamp statistics meet ``[lo, hi)``; all when stats are absent."""
+    chosen = []
+    for i in range(parquet.metadata.num_row_groups):
+        stats = parquet.metadata.row_group(i).column(0).statistics
+        if stats is None or not stats.has_min_max:
+            chosen.append(i)
+            continue
+        group_min, group_max = pd.Timestamp(stats.min), pd.Timestamp(stats.max)
+        if (hi is None or group_min < hi) and (lo is None or group_max >= lo):
+            chosen.append(i)
+    return chosen

@@ -1,0 +1,92 @@
+"""Send metrics from inside a worker without ever blocking the training loop.
+
+``submit`` only appends to an unbounded queue; a background thread groups
+metrics into chunks and hands them to ``send`` (by default a Dask event topic
+via the worker's ``log_event``). ``close`` drains the queue before returning,
+so a batch never ends with metrics still unsent.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Callable
+
+__all__ = ["AsyncMetricsCollector", "dask_event_sender", "METRICS_TOPIC"]
+
+METRICS_TOPIC = "retrodiction-metrics"
+Chunk = dict  # {"run_id", "batch_id", "metrics": [[variable, model, name, value, time], ...]}
+_CLOSE = object()
+
+
+def dask_event_sender(topic: str = METRICS_TOPIC) -> Callable[[Chunk], None]:
+    """A sender that logs each chunk as one event on ``topic`` of the current worker."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    return lambda chunk: worker.log_event(topic, chunk)
+
+
+class AsyncMetricsCollector:
+    """Per-batch metric pipe; use as a context manager so it is always closed."""
+
+    def __init__(self, send: Callable[[Chunk], None], *, run_id: str, batch_id: str,
+                 chunk_size: int = 2000, max_delay_seconds: float = 0.5) -> None:
+        self._send = send
+        self.run_id = run_id
+        self.batch_id = batch_id
+        self.chunk_size = chunk_size
+        self.max_delay_seconds = max_delay_seconds
+        self.submitted = 0
+        self.sent = 0
+        self.error: str | None = None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._pump, name=f"metrics-{batch_id}", daemon=True)
+        self._thread.start()
+
+    def submit(self, variable: str, model: str, name: str, value: float) -> None:
+        """Queue one metric; returns at once."""
+        self.submitted += 1
+        self._queue.put([variable, model, name, float(value), time.time()])
+
+    def _pump(self) -> None:
+        chunk: list[list] = []
+        deadline = time.monotonic() + self.max_delay_seconds
+        while True:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                item = None
+            if item is _CLOSE:
+                self._emit(chunk)
+                return
+            if item is not None:
+                chunk.append(item)
+            if len(chunk) >= self.chunk_size or (chunk and time.monotonic() >= deadline):
+                self._emit(chunk)
+                chunk = []
+            if time.monotonic() >= deadline:
+                deadline = time.monotonic() + self.max_delay_seconds
+
+    def _emit(self, chunk: list[list]) -> None:
+        if not chunk or self.error:
+            return
+        try:
+            self._send({"run_id": self.run_id, "batch_id": self.batch_id, "metrics": chunk})
+            self.sent += len(chunk)
+        except Exception as exc:  # a broken metrics channel must not fail the batch
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def close(self) -> int:
+        """Send everything still queued; return the number of metrics sent."""
+        if self._thread.is_alive():
+            self._queue.put(_CLOSE)
+            self._thread.join()
+        return self.sent
+
+    def __enter__(self) -> "AsyncMetricsCollector":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

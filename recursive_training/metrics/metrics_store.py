@@ -1,0 +1,109 @@
+"""Every metric the workers streamed, persisted in SQLite on the coordinator.
+
+Event chunks arrive on the Dask client's event loop; ``submit_chunk`` only
+queues them so the loop never waits on disk, and a writer thread inserts
+them in transactions. ``drain`` waits until all queued chunks are written.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sqlite3
+import threading
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import RetrodictionError
+
+__all__ = ["MetricsStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL, batch_id TEXT NOT NULL, variable TEXT NOT NULL, model TEXT NOT NULL,
+    name TEXT NOT NULL, value REAL, time REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS metrics_run_batch ON metrics (run_id, batch_id);
+"""
+_STOP = object()
+
+
+class MetricsStore:
+    """SQLite (WAL) table of metrics with simple queries; ``db_path=None`` keeps it in memory."""
+
+    def __init__(self, db_path: str | os.PathLike[str] | None = None) -> None:
+        target = ":memory:" if db_path is None else str(db_path)
+        try:
+            if db_path is not None:
+                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(target, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise RetrodictionError(f"metrics database {target}: {exc}") from None
+        self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue()
+        self._writer = threading.Thread(target=self._write_loop, name="metrics-writer", daemon=True)
+        self._writer.start()
+
+    def submit_chunk(self, chunk: dict) -> None:
+        """Queue one event chunk from :class:`AsyncMetricsCollector`; never blocks."""
+        self._queue.put(chunk)
+
+    def insert_chunk(self, chunk: dict) -> int:
+        rows = [(chunk["run_id"], chunk["batch_id"], *metric) for metric in chunk["metrics"]]
+        with self._lock, self._db:
+            self._db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def _write_loop(self) -> None:
+        while True:
+            chunk = self._queue.get()
+            try:
+                if chunk is _STOP:
+                    return
+                self.insert_chunk(chunk)
+            finally:
+                self._queue.task_done()
+
+    def drain(self) -> None:
+        """Wait until every queued chunk is in the database."""
+        self._queue.join()
+
+    def count(self, run_id: str | None = None, batch_id: str | None = None) -> int:
+        clauses, params = self._where(run_id=run_id, batch_id=batch_id)
+        with self._lock:
+            return int(self._db.execute(f"SELECT COUNT(*) FROM metrics{clauses}", params).fetchone()[0])
+
+    def counts_by_batch(self, run_id: str) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT batch_id, COUNT(*) FROM metrics WHERE run_id = ? GROUP BY batch_id", (run_id,))
+            return dict(rows.fetchall())
+
+    def query(self, run_id: str | None = None, variable: str | None = None, model: str | None = None,
+              name: str | None = None) -> pd.DataFrame:
+        """Metrics matching every given field, oldest first."""
+        clauses, params = self._where(run_id=run_id, variable=variable, model=model, name=name)
+        with self._lock:
+            return pd.read_sql_query(f"SELECT * FROM metrics{clauses} ORDER BY time", self._db, params=params)
+
+    @staticmethod
+    def _where(**fields: str | None) -> tuple[str, list[str]]:
+        given = {k: v for k, v in fields.items() if v is not None}
+        if not given:
+            return "", []
+        return " WHERE " + " AND ".join(f"{k} = ?" for k in given), list(given.values())
+
+    def close(self) -> None:
+        if self._writer.is_alive():
+            self._queue.put(_STOP)
+            self._writer.join()
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "MetricsStore":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

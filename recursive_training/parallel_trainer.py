@@ -1,0 +1,331 @@
+"""Run retrodiction batches in parallel on Dask and turn their outcomes into trust.
+
+The coordinator owns everything stateful: the cluster connection, the results
+journal, the trust buffer and tracker, and the metrics store. Workers receive
+only a :class:`TrainingBatch` and a :class:`TrainingConfig`, and read their
+data from the store by path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pandas as pd
+
+from analytics import OptimizedTrustTracker, TrustEstimate, TrustUpdateBuffer
+
+from .batching import TrainingBatch, prepare_training_batches
+from .config import TrainingConfig
+from .data import open_store
+from .errors import ClusterError, ConfigError, DataError, RetrodictionError
+from .journal import ResultsJournal
+from .metrics import METRICS_TOPIC, MetricsStore, dask_event_sender
+from .outcomes import BatchResult
+from .summary import summarise
+from .worker_task import process_batch
+
+__all__ = [
+    "ParallelTrainingCoordinator",
+    "ProgressCallback",
+    "_dask_process_batch_task",
+    "run_parallel_retrodiction_training",
+]
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int, Optional[TrainingBatch]], None]
+"""Called as (batches done, batches in total, the batch just finished or None at the start)."""
+
+METRICS_WAIT_SECONDS = 30.0
+
+
+def _dask_process_batch_task(batch: TrainingBatch, config: TrainingConfig) -> BatchResult:
+    """The task Dask runs for each batch: top level, so it pickles by reference."""
+    from distributed import get_worker
+
+    return process_batch(batch, config, dask_event_sender(METRICS_TOPIC), worker=get_worker().address)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class ParallelTrainingCoordinator:
+    """Slice, submit, collect, journal, and apply trust for one run."""
+
+    def __init__(
+        self,
+        config: TrainingConfig,
+        max_workers: int | None = None,
+        dask_dashboard_port: int | None = None,
+        scheduler_address: str | None = None,
+    ) -> None:
+        overrides = {
+            "workers": max_workers,
+            "dashboard_port": dask_dashboard_port,
+            "scheduler_address": scheduler_address,
+        }
+        self.config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        self.run_id = self.config.resolved_run_id()
+        self.batches: list[TrainingBatch] = []
+        self.results: dict[str, BatchResult] = {}
+        self.resumed: set[str] = set()
+        self.dashboard_link: str | None = None
+        self.trust: list[TrustEstimate] = []
+        self.metrics_stored = 0
+        self.elapsed_seconds = 0.0
+        self._client: Any = None
+        self._cluster: Any = None
+        self._futures: dict[Any, TrainingBatch] = {}
+        self._stopping = threading.Event()
+        self._buffer: TrustUpdateBuffer | None = None
+        self._journal = ResultsJournal(self.config.run_dir / "journal.jsonl")
+
+    # planning ----------------------------------------------------------------
+    def prepare_training_batches(self) -> list[TrainingBatch]:
+        """Check the run against the store's catalog, then slice it into batches."""
+        config = self.config
+        store = open_store(config.store_path, config.store_kind)
+        variables = config.variables or store.variables
+        if not variables:
+            raise DataError(f"store {config.store_path} holds no variables")
+        infos = [store.info(v) for v in variables]
+        lookback = config.retrodiction.lookback
+        for info in infos:
+            if lookback > info.count:
+                raise ConfigError(
+                    f"option 'lookback' ({lookback}) is longer than the history of variable "
+                    f"{info.name!r} ({info.count} observations)"
+                )
+        start = config.start or min(pd.Timestamp(i.first) for i in infos)
+        end = config.end or max(pd.Timestamp(i.last) + i.median_step for i in infos)
+        if not any(pd.Timestamp(i.first) < end and pd.Timestamp(i.last) >= start for i in infos):
+            raise DataError(f"no observations of the selected variables between {start} and {end}")
+        self.batches = prepare_training_batches(
+            variables, start, end, config.batch_size_days, config.variables_per_batch)
+        return self.batches
+
+    def _restore_from_journal(self) -> None:
+        if not self._journal.exists():
+            return
+        if not self.config.resume:
+            raise ConfigError(
+                f"run {self.run_id!r} already has a results journal at {self._journal.path}; "
+                "pass --resume to continue it or --run-id to start a new run"
+            )
+        by_id = {b.batch_id: b for b in self.batches}
+        for record in self._journal.read():
+            batch = by_id.get(record.get("batch_id"))
+            if batch is None or record.get("status") != "done":
+                continue  # failed batches are tried again
+            self._record_result(batch, BatchResult.from_dict(record["result"]))
+            self.resumed.add(batch.batch_id)
+
+    # cluster -----------------------------------------------------------------
+    def _connect(self) -> None:
+        from distributed import Client, LocalCluster
+
+        config = self.config
+        try:
+            if config.scheduler_address:
+                self._client = Client(config.scheduler_address, timeout="10s")
+            else:
+                self._cluster = LocalCluster(
+                    n_workers=config.workers, threads_per_worker=1, processes=True,
+                    host="127.0.0.1", dashboard_address=f"{config.dashboard_host}:{config.dashboard_port}",
+                    silence_logs=logging.ERROR,
+                )
+                self._client = Client(self._cluster)
+        except (OSError, TimeoutError, ValueError) as exc:
+            where = config.scheduler_address or "a local cluster"
+            self._disconnect()
+            raise ClusterError(f"cannot connect to {where}: {_one_line(exc)}") from None
+        self.dashboard_link = self._client.dashboard_link
+
+    def _disconnect(self) -> None:
+        for closable in (self._client, self._cluster):
+            if closable is not None:
+                try:
+                    closable.close()
+                except Exception as exc:  # shutting down must not hide the run's own outcome
+                    logger.warning("while closing the cluster: %s", _one_line(exc))
+        self._client = self._cluster = None
+
+    # the run -----------------------------------------------------------------
+    def start_training(self, progress_callback: ProgressCallback | None = None) -> dict[str, Any]:
+        """Run every batch not already journalled; return the summary."""
+        started = time.perf_counter()
+        report = progress_callback or (lambda done, total, batch: None)
+        self.prepare_training_batches()
+        self._restore_from_journal()
+        config = self.config
+        tracker = OptimizedTrustTracker(config.trust_db_path, prior_alpha=config.prior_alpha,
+                                        prior_beta=config.prior_beta,
+                                        decay_half_life_days=config.decay_half_life_days)
+        self._buffer = TrustUpdateBuffer(tracker)
+        metrics_store = MetricsStore(config.metrics_db_path)
+        try:
+            for batch_id in self.resumed:
+                self._buffer.add(self.results[batch_id].trust_updates)
+            pending = [b for b in self.batches if not b.processed]
+            if pending:
+                self._connect()
+                self._client.subscribe_topic(METRICS_TOPIC, lambda event: metrics_store.submit_chunk(event[1]))
+            report(self._done_count(), len(self.batches), None)
+            if pending:
+                self._run(pending, report)
+                self._wait_for_metrics(metrics_store)
+        finally:
+            self._buffer.close()
+            self.trust = tracker.estimates()
+            tracker.close()
+            metrics_store.close()
+            self._disconnect()
+            self.elapsed_seconds = time.perf_counter() - started
+        return self.get_results_summary()
+
+    def _run(self, pending: list[TrainingBatch], report: ProgressCallback) -> None:
+        from distributed import as_completed
+
+        config = self.config
+        self._futures = {
+            self._client.submit(_dask_process_batch_task, batch, config, key=f"retrodict-{self.run_id}-{batch.batch_id}",
+                                retries=config.retries, pure=False): batch
+            for batch in pending
+        }
+        for future in as_completed(list(self._futures)):
+            batch = self._futures.pop(future)
+            if future.status == "finished":
+                self._on_batch_complete(batch, future.result())
+            elif future.status == "error":
+                self._on_batch_error(batch, future.exception())
+            future.release()
+            report(self._done_count(), len(self.batches), batch)
+            if self._stopping.is_set():
+                break
+
+    def _record_result(self, batch: TrainingBatch, result: BatchResult) -> None:
+        batch.processed = True
+        batch.processing_time = result.processing_time
+        batch.results = result.to_dict()
+        batch.error = None
+        self.results[batch.batch_id] = result
+
+    def _on_batch_complete(self, batch: TrainingBatch, result: BatchResult) -> None:
+        """Journal first (durable), then apply: a crash after this line loses nothing."""
+        self._journal.append({"batch_id": batch.batch_id, "status": "done", "result": result.to_dict()})
+        self._record_result(batch, result)
+        self._buffer.add(result.trust_updates)
+
+    def _on_batch_error(self, batch: TrainingBatch, exc: BaseException) -> None:
+        batch.error = _one_line(exc)
+        self._journal.append({"batch_id": batch.batch_id, "status": "failed", "error": batch.error})
+        logger.warning("batch %s failed: %s", batch.batch_id, batch.error)
+
+    def _wait_for_metrics(self, metrics_store: MetricsStore) -> None:
+        """Metrics travel separately from results; give the live stream time to land."""
+        expected = {bid: r.metrics_sent for bid, r in self.results.items() if bid not in self.resumed}
+        deadline = time.monotonic() + METRICS_WAIT_SECONDS
+        while True:
+            metrics_store.drain()
+            stored = metrics_store.counts_by_batch(self.run_id)
+            if all(stored.get(bid, 0) >= n for bid, n in expected.items()) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.metrics_stored = sum(min(stored.get(bid, 0), n) for bid, n in expected.items())
+
+    def _done_count(self) -> int:
+        return sum(1 for b in self.batches if b.processed or b.failed)
+
+    def stop_training(self) -> None:
+        """Stop submitting and cancel what has not finished; finished work is kept."""
+        self._stopping.set()
+        if self._client is not None and self._futures:
+            self._client.cancel(list(self._futures))
+
+    # reporting ---------------------------------------------------------------
+    def get_results_summary(self) -> dict[str, Any]:
+        ran = [r for bid, r in self.results.items() if bid not in self.resumed]
+        keys = {(o.variable, o.model) for r in self.results.values() for o in r.outcomes}
+        summary = {
+            "run_id": self.run_id,
+            "store": str(self.config.store_path),
+            "start": self.batches[0].start_time.isoformat() if self.batches else None,
+            "end": self.batches[-1].end_time.isoformat() if self.batches else None,
+            "models": list(self.config.retrodiction.models),
+            "batches": {
+                "total": len(self.batches),
+                "completed": sum(b.processed for b in self.batches),
+                "resumed": len(self.resumed),
+                "failed": sum(b.failed for b in self.batches),
+                "not_run": sum(not (b.processed or b.failed) for b in self.batches),
+            },
+            "failed_batches": [{"batch_id": b.batch_id, "error": b.error} for b in self.batches if b.failed],
+            "elapsed_seconds": self.elapsed_seconds,
+            "peak_memory_mib": max((r.peak_memory_mib for r in ran), default=None),
+            "metrics": {"sent": sum(r.metrics_sent for r in ran), "stored": self.metrics_stored},
+            "dashboard_link": self.dashboard_link,
+            "trust_db": str(self.config.trust_db_path),
+        }
+        summary.update(summarise(self.results.values(), [t for t in self.trust if (t.variable, t.model) in keys]))
+        return summary
+
+    def save_results_to_file(self, path: str | Path | None = None) -> Path:
+        """Write config, summary and every batch's outcome as JSON; return the path."""
+        target = Path(path) if path is not None else self.config.results_path
+        body = {
+            "config": self.config.to_dict(),
+            "summary": self.get_results_summary(),
+            "batches": [
+                {"batch_id": b.batch_id, "start": b.start_time.isoformat(), "end": b.end_time.isoformat(),
+                 "variables": list(b.variables),
+                 "status": "done" if b.processed else "failed" if b.failed else "not run",
+                 "error": b.error, "result": b.results}
+                for b in self.batches
+            ],
+        }
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_text(json.dumps(body, indent=1, allow_nan=False))
+            tmp.replace(target)
+        except OSError as exc:
+            raise RetrodictionError(f"cannot write results to {target}: {exc}") from None
+        return target
+
+
+def run_parallel_retrodiction_training(
+    variables: list[str] | tuple[str, ...] | None,
+    start_time: object,
+    end_time: object,
+    store_path: str | Path,
+    *,
+    batch_size_days: float = 90.0,
+    max_workers: int = 2,
+    dask_dashboard_port: int = 8787,
+    scheduler_address: str | None = None,
+    progress_callback: ProgressCallback | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """One call: build the config, run every batch, save results, return the summary.
+
+    ``options`` takes any other :class:`TrainingConfig` or
+    :class:`RetrodictionSettings` field by name (``models``, ``horizon``,
+    ``output_dir``, ``resume``, ...).
+    """
+    config = TrainingConfig.from_mapping({
+        "store_path": store_path, "variables": tuple(variables or ()), "start": start_time, "end": end_time,
+        "batch_size_days": batch_size_days, "workers": max_workers, "dashboard_port": dask_dashboard_port,
+        "scheduler_address": scheduler_address, **options,
+    })
+    coordinator = ParallelTrainingCoordinator(config)
+    summary = coordinator.start_training(progress_callback)
+    coordinator.save_results_to_file()
+    return summary

@@ -1,0 +1,152 @@
+"""Forecasting models, small and pure, vectorised across forecast origins.
+
+Every model answers two calls: ``fit(y)`` on a training span, and
+``predict(y, origins, horizon)`` which returns one row of ``horizon``
+forecasts per origin index ``o``, using only ``y[: o + 1]``. Predicting all
+origins in one array operation is what makes rolling-origin backtests fast.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..errors import InsufficientDataError, ModelError
+from .settings import RetrodictionSettings
+
+__all__ = [
+    "ForecastModel",
+    "Naive",
+    "SeasonalNaive",
+    "AutoRegressive",
+    "MODEL_NAMES",
+    "TORCH_MODELS",
+    "make_model",
+    "lag_matrix",
+]
+
+
+class ForecastModel(Protocol):
+    """What the rolling-origin engine needs from a model."""
+
+    name: str
+    min_train: int  # observations needed to fit
+    min_history: int  # observations needed at and before an origin
+
+    def fit(self, y: np.ndarray) -> "ForecastModel": ...
+
+    def predict(self, y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray: ...
+
+
+def lag_matrix(y: np.ndarray, origins: np.ndarray, width: int) -> np.ndarray:
+    """Rows ``y[o - width + 1 .. o]`` in time order, one per origin.
+
+    The single place where models look back from an origin, so no model can
+    read past it.
+    """
+    return y[origins[:, None] + np.arange(1 - width, 1)]
+
+
+class Naive:
+    """ŷ(t+k) = y(t)."""
+
+    name = "naive"
+    min_train = 2
+    min_history = 1
+
+    def fit(self, y: np.ndarray) -> "Naive":
+        return self
+
+    def predict(self, y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+        return np.repeat(y[origins][:, None], horizon, axis=1)
+
+
+class SeasonalNaive:
+    """ŷ(t+k) = y(t + k − m·⌈k/m⌉): the value one season before each target."""
+
+    name = "seasonal_naive"
+
+    def __init__(self, season_length: int) -> None:
+        self.season_length = season_length
+        self.min_history = season_length
+        self.min_train = season_length + 1
+
+    def fit(self, y: np.ndarray) -> "SeasonalNaive":
+        return self
+
+    def predict(self, y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+        m = self.season_length
+        k = np.arange(1, horizon + 1)
+        offsets = k - m * np.ceil(k / m).astype(np.int64)  # in (-m, 0]
+        return y[origins[:, None] + offsets[None, :]]
+
+
+class AutoRegressive:
+    """AR(p) with intercept by least squares; multi-step forecasts are recursive."""
+
+    name = "ar"
+
+    def __init__(self, order: int) -> None:
+        self.order = order
+        self.min_history = order
+        self.min_train = 2 * order + 2  # more equations than p + 1 unknowns
+        self.coef: np.ndarray | None = None
+
+    def fit(self, y: np.ndarray) -> "AutoRegressive":
+        p = self.order
+        if len(y) < self.min_train:
+            raise InsufficientDataError(f"ar({p}) needs {self.min_train} observations, got {len(y)}")
+        lags = sliding_window_view(y[:-1], p)[:, ::-1]  # row t: y[t-1], ..., y[t-p]
+        design = np.column_stack([np.ones(len(lags)), lags])
+        self.coef, *_ = np.linalg.lstsq(design, y[p:], rcond=None)
+        return self
+
+    def predict(self, y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+        if self.coef is None:
+            raise ModelError("ar model used before fit")
+        intercept, phi = self.coef[0], self.coef[1:]
+        state = lag_matrix(y, origins, self.order)[:, ::-1].copy()  # newest first
+        out = np.empty((len(origins), horizon))
+        for k in range(horizon):
+            out[:, k] = intercept + state @ phi
+            state = np.column_stack([out[:, k], state[:, :-1]])
+        return out
+
+
+def _torch_model(kind: str) -> Callable[[RetrodictionSettings], ForecastModel]:
+    def build(settings: RetrodictionSettings) -> ForecastModel:
+        from .torch_models import LSTMForecaster, MLPForecaster  # torch only when asked for
+
+        cls = {"mlp": MLPForecaster, "lstm": LSTMForecaster}[kind]
+        return cls(
+            lags=settings.lags,
+            hidden_size=settings.hidden_size,
+            epochs=settings.epochs,
+            learning_rate=settings.learning_rate,
+            seed=settings.seed,
+        )
+
+    return build
+
+
+_FACTORIES: dict[str, Callable[[RetrodictionSettings], ForecastModel]] = {
+    "naive": lambda s: Naive(),
+    "seasonal_naive": lambda s: SeasonalNaive(s.season_length),
+    "ar": lambda s: AutoRegressive(s.ar_order),
+    "mlp": _torch_model("mlp"),
+    "lstm": _torch_model("lstm"),
+}
+
+MODEL_NAMES: tuple[str, ...] = tuple(_FACTORIES)
+TORCH_MODELS: frozenset[str] = frozenset({"mlp", "lstm"})
+
+
+def make_model(name: str, settings: RetrodictionSettings) -> ForecastModel:
+    """A fresh, unfitted model; each fit gets its own so refits share no state."""
+    try:
+        factory = _FACTORIES[name]
+    except KeyError:
+        raise ModelError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}") from None
+    return factory(settings)

@@ -1,0 +1,112 @@
+"""Neural forecasters trained on lagged windows with torch, seeded for reruns.
+
+Both learn the one-step map from the last ``lags`` standardised observations
+to the next, and forecast further steps recursively, batching all origins of
+a window through the network at once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+from torch import nn
+
+from ..errors import InsufficientDataError, ModelError
+from .models import lag_matrix
+
+__all__ = ["MLPForecaster", "LSTMForecaster"]
+
+
+class _LaggedTorchForecaster(ABC):
+    """Shared training and recursive forecasting; subclasses supply the network."""
+
+    name = "torch"
+
+    def __init__(
+        self, *, lags: int, hidden_size: int, epochs: int, learning_rate: float, seed: int
+    ) -> None:
+        self.lags = lags
+        self.hidden_size = hidden_size
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.seed = seed
+        self.min_history = lags
+        self.min_train = lags + 8
+        self.net: nn.Module | None = None
+        self.mean = 0.0
+        self.std = 1.0
+
+    @abstractmethod
+    def _build(self) -> nn.Module:
+        """The network mapping a (batch, lags) window to (batch, 1)."""
+
+    def _step(self, net: nn.Module, window: torch.Tensor) -> torch.Tensor:
+        return net(window).squeeze(-1)
+
+    def fit(self, y: np.ndarray) -> "_LaggedTorchForecaster":
+        if len(y) < self.min_train:
+            raise InsufficientDataError(
+                f"{self.name} with {self.lags} lags needs {self.min_train} observations, got {len(y)}"
+            )
+        self.mean = float(np.mean(y))
+        self.std = float(np.std(y)) or 1.0
+        z = (y - self.mean) / self.std
+        inputs = torch.as_tensor(sliding_window_view(z[:-1], self.lags).copy(), dtype=torch.float32)
+        targets = torch.as_tensor(z[self.lags :], dtype=torch.float32)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            net = self._build()
+            optimiser = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
+            loss_fn = nn.MSELoss()
+            for _ in range(self.epochs):
+                optimiser.zero_grad()
+                loss = loss_fn(self._step(net, inputs), targets)
+                loss.backward()
+                optimiser.step()
+        self.net = net.eval()
+        return self
+
+    def predict(self, y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+        if self.net is None:
+            raise ModelError(f"{self.name} model used before fit")
+        z = (lag_matrix(y, origins, self.lags) - self.mean) / self.std
+        window = torch.as_tensor(z, dtype=torch.float32)
+        out = torch.empty((len(origins), horizon))
+        with torch.no_grad():
+            for k in range(horizon):
+                out[:, k] = self._step(self.net, window)
+                window = torch.cat([window[:, 1:], out[:, k : k + 1]], dim=1)
+        return out.double().numpy() * self.std + self.mean
+
+
+class MLPForecaster(_LaggedTorchForecaster):
+    """Two hidden ReLU layers over the lag vector."""
+
+    name = "mlp"
+
+    def _build(self) -> nn.Module:
+        h = self.hidden_size
+        return nn.Sequential(nn.Linear(self.lags, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
+
+
+class _LSTMNet(nn.Module):
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_size=1, hidden_size=hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, 1)
+
+    def forward(self, window: torch.Tensor) -> torch.Tensor:
+        sequence, _ = self.lstm(window.unsqueeze(-1))
+        return self.head(sequence[:, -1])
+
+
+class LSTMForecaster(_LaggedTorchForecaster):
+    """One LSTM layer reading the lag window as a sequence."""
+
+    name = "lstm"
+
+    def _build(self) -> nn.Module:
+        return _LSTMNet(self.hidden_size)

@@ -1,0 +1,37 @@
+"""Small checks shared by every typed configuration dataclass.
+
+Each raises :class:`ConfigError` with a message that names the option, so a
+user sees exactly which value to fix.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .errors import ConfigError
+
+__all__ = ["require_int", "require_float"]
+
+
+def require_int(name: str, value: object, *, minimum: int) -> int:
+    """Return ``value`` as an int no smaller than ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"option '{name}' must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"option '{name}' must be at least {minimum}, got {value}")
+    return value
+
+
+def require_float(
+    name: str, value: object, *, minimum: float, inclusive: bool = True
+) -> float:
+    """Return ``value`` as a finite float above (or at) ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"option '{name}' must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ConfigError(f"option '{name}' must be finite, got {value}")
+    if value < minimum or (not inclusive and value == minimum):
+        relation = "at least" if inclusive else "greater than"
+        raise ConfigError(f"option '{name}' must be {relation} {minimum}, got {value}")
+    return value
