@@ -1,0 +1,236 @@
+"""The command line: ingest files, run a retrodiction, try the demo.
+
+Every error a user can cause ends as one line on stderr and a non-zero exit
+(1 for bad input or failed batches, 2 for bad usage, 130 when interrupted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import RetrodictionError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "data" / "sample.csv"
+
+# (flag, config key, type, help); every one also settable in a config file under its key.
+RUN_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
+    ("--start", "start", str, "first forecast origin time, ISO 8601 (default: first observation)"),
+    ("--end", "end", str, "end of the evaluated range, exclusive (default: after the last observation)"),
+    ("--batch-size-days", "batch_size_days", float, "length of each evaluation window in days (default 90)"),
+    ("--variables-per-batch", "variables_per_batch", int, "variables per batch (default: all in one)"),
+    ("--horizon", "horizon", int, "forecast steps ahead, in observations (default 7)"),
+    ("--step", "step", int, "use every STEP-th observation in a window as an origin (default 1)"),
+    ("--lookback", "lookback", int, "training observations before each window (default 365)"),
+    ("--refit-every", "refit_every", int, "refit every N origins; 0 = once per window (default 0)"),
+    ("--tolerance", "tolerance", float, "success if |error| / naive MAE <= this (default 1.0)"),
+    ("--season-length", "season_length", int, "season m of seasonal_naive (default 7)"),
+    ("--ar-order", "ar_order", int, "order p of the ar model (default 7)"),
+    ("--lags", "lags", int, "input window of the torch models (default 14)"),
+    ("--hidden-size", "hidden_size", int, "hidden units of the torch models (default 32)"),
+    ("--epochs", "epochs", int, "training epochs of the torch models (default 150)"),
+    ("--learning-rate", "learning_rate", float, "Adam learning rate of the torch models (default 0.01)"),
+    ("--seed", "seed", int, "seed of the torch models (default 0)"),
+    ("--store-kind", "store_kind", str, "base, optimized or streaming (default optimized)"),
+    ("--workers", "workers", int, "local Dask worker processes, one thread each (default 2)"),
+    ("--scheduler", "scheduler_address", str, "address of a running Dask scheduler instead of a local cluster"),
+    ("--dashboard-port", "dashboard_port", int, "local dashboard port, 0 = any free one (default 8787)"),
+    ("--output", "output", str, "results JSON file (default: OUTPUT_DIR/RUN_ID/results.json)"),
+    ("--output-dir", "output_dir", str, "where runs, trust and metrics databases live (default retrodiction-runs)"),
+    ("--run-id", "run_id", str, "name of this run (default: derived from the range and settings)"),
+    ("--trust-db", "trust_db", str, "trust database (default OUTPUT_DIR/trust.sqlite)"),
+    ("--metrics-db", "metrics_db", str, "metrics database (default OUTPUT_DIR/metrics.sqlite)"),
+    ("--prior-alpha", "prior_alpha", float, "Beta prior alpha of trust (default 1)"),
+    ("--prior-beta", "prior_beta", float, "Beta prior beta of trust (default 1)"),
+    ("--decay-half-life-days", "decay_half_life_days", float, "halve older evidence every N days of data time"),
+    ("--retries", "retries", int, "times Dask retries a failing batch (default 2)"),
+)
+
+DEMO_SETTINGS: dict[str, Any] = {
+    "start": "2022-01-01", "end": "2024-01-01", "batch_size_days": 73, "variables_per_batch": 2,
+    "models": ("naive", "seasonal_naive", "ar", "mlp"), "horizon": 7, "lookback": 365, "epochs": 100,
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _split_names(values: Sequence[str] | None) -> list[str]:
+    return [name.strip() for value in values or () for name in value.split(",") if name.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="run_training.py",
+        description="Retrodiction on Dask: train on the past, forecast, score against what happened, "
+                    "and learn which forecasts of each variable deserve trust.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ingest = commands.add_parser("ingest", help="validate CSV/Parquet files and add them to a store")
+    ingest.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                        help="long (timestamp, variable, value) or wide (timestamp + one column per variable)")
+    ingest.add_argument("--store", required=True, type=Path, help="store directory (created if missing)")
+    ingest.add_argument("--sort", action="store_true", help="sort unsorted input instead of refusing it")
+
+    catalog = commands.add_parser("catalog", help="list the variables of a store")
+    catalog.add_argument("--store", required=True, type=Path)
+
+    run = commands.add_parser("run", help="retrodict, score and update trust",
+                              argument_default=argparse.SUPPRESS)
+    run.add_argument("--store", dest="store_path", help="store directory")
+    run.add_argument("--config", type=Path, help="TOML or YAML file of options; flags override it")
+    run.add_argument("--variables", nargs="+", metavar="NAME", help="variables to evaluate (default: all)")
+    run.add_argument("--model", "--models", dest="models", action="append", metavar="NAME",
+                     help="model(s): naive, seasonal_naive, ar, mlp, lstm; repeat or comma-separate "
+                          "(default naive,seasonal_naive,ar)")
+    for flag, key, kind, text in RUN_OPTIONS:
+        run.add_argument(flag, dest=key, type=kind, help=text)
+    run.add_argument("--resume", action="store_true", help="continue a run from its results journal")
+    run.add_argument("--no-progress", dest="progress", action="store_false", help="do not draw a progress bar")
+
+    demo = commands.add_parser("demo", help="ingest the bundled sample data and run a retrodiction on it")
+    demo.add_argument("--output-dir", type=Path, default=Path(".demo"), help="where the demo store and runs go")
+    demo.add_argument("--workers", type=int, default=2)
+    demo.add_argument("--dashboard-port", type=int, default=8787)
+    demo.add_argument("--no-progress", dest="progress", action="store_false")
+    return parser
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from .data import RecursiveDataStore
+
+    store = RecursiveDataStore(args.store, create=True)
+    for path in args.files:
+        report = store.ingest(path, sort=args.sort)
+        print(f"{report.source}: {report.rows} rows of {len(report.variables)} variable(s) "
+              f"({', '.join(report.variables)}) into {args.store}")
+    return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from .data import RecursiveDataStore
+
+    store = RecursiveDataStore(args.store)
+    for name in store.variables:
+        info = store.info(name)
+        print(f"{name}\t{info.first}\t{info.last}\t{info.count}\t{info.frequency}")
+    return 0
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    from .config import load_config_file
+
+    given = vars(args).copy()
+    for key in ("command", "progress"):
+        given.pop(key, None)
+    options = load_config_file(given.pop("config")) if "config" in given else {}
+    if "variables" in given:
+        given["variables"] = _split_names(given["variables"])
+    if "models" in given:
+        given["models"] = _split_names(given["models"])
+    options.update(given)
+    return options
+
+
+def _execute(options: dict[str, Any], show_progress: bool) -> int:
+    from .config import TrainingConfig
+    from .parallel_trainer import ParallelTrainingCoordinator
+    from .progress import ProgressBar
+    from .summary import format_trust_table
+
+    config = TrainingConfig.from_mapping(options)
+    coordinator = ParallelTrainingCoordinator(config)
+    bar = ProgressBar() if show_progress else None
+
+    def progress(done: int, total: int, batch: Any) -> None:
+        if batch is None:
+            _say(f"run {coordinator.run_id}: {total} batches, {done} already done")
+            if coordinator.dashboard_link:
+                _say(_dashboard_hint(coordinator.dashboard_link, config.scheduler_address is None))
+        if bar is not None:
+            bar(done, total, batch)
+
+    try:
+        summary = coordinator.start_training(progress)
+    except KeyboardInterrupt:
+        coordinator.stop_training()
+        path = coordinator.save_results_to_file()
+        _say(f"interrupted: finished batches are kept in {path}; "
+             f"continue with the same command plus --resume")
+        return EXIT_INTERRUPTED
+    path = coordinator.save_results_to_file()
+    print(format_trust_table(summary))
+    print(f"\nresults: {path}\ntrust database: {summary['trust_db']}")
+    failed = summary["batches"]["failed"]
+    if failed:
+        first = summary["failed_batches"][0]
+        _say(f"error: {failed} of {summary['batches']['total']} batches failed "
+             f"(first: {first['batch_id']}: {first['error']}); see {path}")
+        return EXIT_FAILED
+    return 0
+
+
+def _dashboard_hint(link: str, local: bool) -> str:
+    if not local:
+        return f"Dask dashboard: {link}"
+    port = link.split(":")[-1].split("/")[0]
+    return (f"Dask dashboard: {link} (bound to localhost; from another machine: "
+            f"ssh -N -L {port}:127.0.0.1:{port} USER@THIS_HOST, then open http://localhost:{port}/status)")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .data import RecursiveDataStore
+
+    if not SAMPLE_DATA.is_file():
+        raise RetrodictionError(f"sample data {SAMPLE_DATA} not found; run the demo from a clone of the repository")
+    store_dir = args.output_dir / "store"
+    store = RecursiveDataStore(store_dir, create=True)
+    if not store.variables:
+        report = store.ingest(SAMPLE_DATA)
+        _say(f"ingested {report.rows} rows of {len(report.variables)} variables from {SAMPLE_DATA.name}")
+    options = {**DEMO_SETTINGS, "store_path": store_dir, "output_dir": args.output_dir / "runs",
+               "workers": args.workers, "dashboard_port": args.dashboard_port,
+               "run_id": time.strftime("demo-%Y%m%d-%H%M%S")}
+    return _execute(options, args.progress)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "ingest":
+            return _ingest(args)
+        if args.command == "catalog":
+            return _catalog(args)
+        if args.command == "demo":
+            return _demo(args)
+        return _execute(_run_options(args), getattr(args, "progress", True))
+    except RetrodictionError as exc:
+        _say(f"error: {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # never a traceback for users; RETRODICTION_DEBUG=1 shows it
+        if os.environ.get("RETRODICTION_DEBUG"):
+            raise
+        _say(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+             "(set RETRODICTION_DEBUG=1 to see the traceback)")
+        return EXIT_FAILED
