@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
@@ -70,7 +71,12 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 def _describe(name: str, path: str, timestamps: np.ndarray) -> VariableInfo:
     steps = np.diff(timestamps).astype("int64")
     median_step = int(np.median(steps)) if len(steps) else 0
-    frequency = pd.infer_freq(pd.DatetimeIndex(timestamps)) if len(timestamps) >= 3 else None
+    frequency = None
+    if len(timestamps) >= 3:
+        with warnings.catch_warnings():  # pandas 3 warns that a future version returns an offset
+            warnings.simplefilter("ignore")
+            inferred = pd.infer_freq(pd.DatetimeIndex(timestamps))
+        frequency = getattr(inferred, "freqstr", inferred)
     return VariableInfo(
         name=name,
         first=pd.Timestamp(timestamps[0]).isoformat(),

@@ -24,7 +24,7 @@ from .naming import check_variable_name
 __all__ = ["SourceRows", "read_source", "TIMESTAMP_COLUMNS"]
 
 TIMESTAMP_COLUMNS = ("timestamp", "time", "date", "datetime")
-_AWARE = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+_AWARE = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
 _NAN_TEXT = {"nan", "+nan", "-nan"}
 
 

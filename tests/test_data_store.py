@@ -1,0 +1,230 @@
+"""The Parquet store: ingest, validation, the three read paths, safety."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from recursive_training.data import (
+    OptimizedDataStore,
+    RecursiveDataStore,
+    SegmentCache,
+    StreamingDataStore,
+    open_store,
+)
+from recursive_training.errors import DataError, IngestError, StoreCorruptError, UnknownVariableError
+
+from .conftest import daily_frame
+
+KINDS = [RecursiveDataStore, OptimizedDataStore, StreamingDataStore]
+
+
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_wide_csv_round_trip_and_catalog(tmp_path, frame):
+    source = tmp_path / "wide.csv"
+    frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(source, index=False)
+    store = RecursiveDataStore(tmp_path / "s", create=True)
+    report = store.ingest(source)
+    assert report.rows == 3 * len(frame) and set(report.variables) == {"seasonal", "walk", "sine"}
+    info = store.info("walk")
+    assert (info.count, info.frequency, info.first[:10], info.last[:10]) == (600, "D", "2020-01-01", "2021-08-22")
+    loaded = RecursiveDataStore(tmp_path / "s").load("walk")
+    np.testing.assert_allclose(loaded.to_numpy(), frame["walk"].to_numpy())
+    assert (tmp_path / "s" / "data" / "variable=walk" / "part-0.parquet").is_file()
+
+
+def test_long_parquet_ingest(tmp_path):
+    long = pd.DataFrame({
+        "timestamp": pd.to_datetime(["2021-01-01", "2021-01-02", "2021-01-01"]),
+        "variable": ["a", "a", "b"],
+        "value": [1.0, 2.0, 3.0],
+    })
+    path = tmp_path / "long.parquet"
+    long.to_parquet(path)
+    store = RecursiveDataStore(tmp_path / "s", create=True)
+    store.ingest(path)
+    assert store.variables == ("a", "b")
+    assert store.load("a").tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("cls", KINDS)
+def test_every_store_kind_loads_the_same_ranges(store_dir, frame, cls):
+    store = cls(store_dir)
+    full = frame.set_index("timestamp")["sine"]
+    for start, end in [(None, None), ("2020-03-01", "2020-04-01"), ("2019-01-01", "2020-01-03"),
+                       ("2021-08-20", "2030-01-01"), ("2020-02-10 12:00", "2020-02-12")]:
+        got = store.load("sine", start, end)
+        lo = full.index[0] if start is None else pd.Timestamp(start)
+        hi = full.index[-1] + pd.Timedelta(days=1) if end is None else pd.Timestamp(end)
+        want = full[(full.index >= lo) & (full.index < hi)]
+        np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
+        np.testing.assert_array_equal(got.index.to_numpy(), want.index.to_numpy())
+    many = store.load_many(["sine", "walk"], "2020-05-01", "2020-05-08")
+    assert [len(s) for s in many.values()] == [7, 7]
+
+
+@pytest.mark.parametrize("cls", KINDS)
+def test_load_window_counts_observations_around_the_window(store_dir, cls):
+    window = cls(store_dir).load_window("walk", "2020-06-01", "2020-07-01", before=45, after=7)
+    assert len(window) == 45 + 30 + 7
+    assert window.index[0] == pd.Timestamp("2020-06-01") - pd.Timedelta(days=45)
+    # at the start of history there is less to give, and no error
+    early = cls(store_dir).load_window("walk", "2020-01-10", "2020-01-20", before=100, after=3)
+    assert early.index[0] == pd.Timestamp("2020-01-01") and len(early) == 9 + 10 + 3
+
+
+def test_load_window_with_gaps_reads_enough_history(tmp_path):
+    ts = pd.to_datetime(["2020-01-01", "2020-01-02", "2020-06-01", "2020-06-02", "2020-06-03", "2020-06-04"])
+    RecursiveDataStore(tmp_path / "s", create=True).ingest(
+        pd.DataFrame({"timestamp": ts, "x": np.arange(6.0)}))
+    got = OptimizedDataStore(tmp_path / "s", cache=SegmentCache()).load_window(
+        "x", "2020-06-03", "2020-06-04", before=4, after=1)
+    assert got.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_optimized_store_caches_per_process(store_dir):
+    cache = SegmentCache()
+    store = OptimizedDataStore(store_dir, cache=cache)
+    store.load("walk", "2020-02-01", "2020-03-01")
+    assert (cache.hits, cache.misses) == (0, 1)
+    store.load("walk", "2020-05-01", "2020-06-01")  # a small variable is cached whole
+    OptimizedDataStore(store_dir, cache=cache).load("walk")
+    assert (cache.hits, cache.misses) == (2, 1)
+
+
+def test_optimized_store_reads_ranges_of_big_variables_with_pushdown(store_dir):
+    cache = SegmentCache(max_bytes=2000)  # too small to hold 600 rows whole
+    store = OptimizedDataStore(store_dir, cache=cache)
+    assert len(store.load("walk", "2020-02-01", "2020-02-11")) == 10
+    assert cache.misses == 1 and 0 < cache.nbytes <= 2000
+    assert len(store.load("walk", "2020-02-03", "2020-02-05")) == 2  # inside the cached range
+    assert cache.hits == 1
+
+
+def test_optimized_cache_sees_reingested_data(tmp_path):
+    root = tmp_path / "s"
+    RecursiveDataStore(root, create=True).ingest(pd.DataFrame({"timestamp": pd.to_datetime(["2020-01-01"]), "x": [1.0]}))
+    cache = SegmentCache()
+    assert OptimizedDataStore(root, cache=cache).load("x").tolist() == [1.0]
+    RecursiveDataStore(root).ingest(pd.DataFrame({"timestamp": pd.to_datetime(["2020-01-02"]), "x": [2.0]}))
+    assert OptimizedDataStore(root, cache=cache).load("x").tolist() == [1.0, 2.0]
+
+
+def test_stream_yields_bounded_chunks_covering_the_range(store_dir, frame):
+    chunks = list(StreamingDataStore(store_dir).stream("seasonal", "2020-01-05", "2021-01-05", chunk_rows=64))
+    assert all(len(c) <= 64 for c in chunks)
+    joined = pd.concat(chunks)
+    want = frame.set_index("timestamp")["seasonal"]["2020-01-05":"2021-01-04"]
+    np.testing.assert_array_equal(joined.to_numpy(), want.to_numpy())
+
+
+def test_merge_into_existing_variable_and_refuse_overlap(tmp_path):
+    root = tmp_path / "s"
+    store = RecursiveDataStore(root, create=True)
+    store.ingest(daily_frame(100)[["timestamp", "walk"]])
+    later = daily_frame(150)[["timestamp", "walk"]].iloc[100:]
+    store.ingest(later)
+    assert store.info("walk").count == 150
+    with pytest.raises(IngestError, match="already has a value at 2020-01-05"):
+        store.ingest(daily_frame(10)[["timestamp", "walk"]].iloc[4:6])
+    assert RecursiveDataStore(root).info("walk").count == 150
+
+
+def test_time_zone_aware_input_is_stored_as_utc(tmp_path):
+    source = write_csv(tmp_path / "tz.csv", "timestamp,x\n2021-01-01T01:00:00+01:00,1\n2021-01-01T12:00:00Z,2\n")
+    store = RecursiveDataStore(tmp_path / "s", create=True)
+    store.ingest(source)
+    assert list(store.load("x").index) == [pd.Timestamp("2021-01-01 00:00"), pd.Timestamp("2021-01-01 12:00")]
+
+
+def test_wide_empty_cells_mean_no_observation(tmp_path):
+    source = write_csv(tmp_path / "w.csv", "date,a,b\n2021-01-01,1,\n2021-01-02,2,5\n2021-01-03,,6\n")
+    store = RecursiveDataStore(tmp_path / "s", create=True)
+    store.ingest(source)
+    assert store.load("a").tolist() == [1.0, 2.0] and store.load("b").tolist() == [5.0, 6.0]
+
+
+def test_sort_option_sorts_instead_of_refusing(tmp_path):
+    source = write_csv(tmp_path / "u.csv", "timestamp,x\n2021-01-02,2\n2021-01-01,1\n")
+    store = RecursiveDataStore(tmp_path / "s", create=True)
+    with pytest.raises(IngestError, match="not sorted"):
+        store.ingest(source)
+    store.ingest(source, sort=True)
+    assert store.load("x").tolist() == [1.0, 2.0]
+
+
+BAD_SOURCES = [
+    ("missing.csv", None, "no such file"),
+    ("empty.csv", "", "file is empty"),
+    ("header.csv", "timestamp,x\n", "no data rows"),
+    ("nots.csv", "when,x\n2021-01-01,1\n", "no timestamp column"),
+    ("badts.csv", "timestamp,x\n2021-01-01,1\nyesterday,2\n", "line 3: cannot parse timestamp 'yesterday'"),
+    ("text.csv", "timestamp,x\n2021-01-01,1\n2021-01-02,abc\n", "line 3: variable 'x' 'abc' is not a number"),
+    ("nan.csv", "timestamp,x\n2021-01-01,NaN\n", "line 2: variable 'x' is NaN"),
+    ("inf.csv", "timestamp,x\n2021-01-01,1\n2021-01-02,inf\n", "line 3: variable 'x' is infinite"),
+    ("dup.csv", "timestamp,x\n2021-01-01,1\n2021-01-01,2\n", "line 3: duplicate timestamp 2021-01-01 00:00:00"),
+    ("unsorted.csv", "timestamp,x\n2021-01-02,1\n2021-01-01,2\n", "line 3: variable 'x' is not sorted"),
+    ("mixedtz.csv", "timestamp,x\n2021-01-01T00:00Z,1\n2021-01-02T00:00,2\n", "line 3: mixed time zones"),
+    ("escape.csv", "timestamp,variable,value\n2021-01-01,../x,1\n", "line 2: variable name '../x' is not allowed"),
+    ("dot.csv", "timestamp,variable,value\n2021-01-01,..,1\n", "variable name '..' is not allowed"),
+    ("longmissing.csv", "timestamp,variable,value\n2021-01-01,a,\n", "line 2: missing value for variable 'a'"),
+    ("extra.csv", "timestamp,variable,value,unit\n2021-01-01,a,1,kg\n", "unexpected column(s) unit"),
+    ("novalue.csv", "timestamp,variable\n2021-01-01,a\n", "missing value"),
+    ("data.xlsx", "x", "unsupported file type '.xlsx'"),
+    ("corrupt.parquet", "not parquet at all", "cannot read file"),
+]
+
+
+@pytest.mark.parametrize("name,text,message", BAD_SOURCES, ids=[b[0] for b in BAD_SOURCES])
+def test_bad_sources_are_refused_with_a_clear_message(tmp_path, store_dir, name, text, message):
+    before = {p: p.read_bytes() for p in store_dir.rglob("*") if p.is_file()}
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(IngestError) as info:
+        RecursiveDataStore(store_dir).ingest(path)
+    assert message in str(info.value)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+    after = {p: p.read_bytes() for p in store_dir.rglob("*") if p.is_file()}
+    assert after == before  # nothing written, nothing damaged
+
+
+def test_names_never_escape_the_root(tmp_path):
+    store = RecursiveDataStore(tmp_path / "s", create=True)
+    store.ingest(pd.DataFrame({"timestamp": pd.to_datetime(["2021-01-01"]), "a b%c": [1.0]}))
+    path = store.variable_file("a b%c").resolve()
+    assert path.is_relative_to((tmp_path / "s").resolve())
+    assert store.load("a b%c").tolist() == [1.0]
+
+
+def test_unknown_variable_and_missing_store(tmp_path, store_dir):
+    with pytest.raises(UnknownVariableError, match="unknown variable 'nope'"):
+        RecursiveDataStore(store_dir).load("nope")
+    with pytest.raises(DataError, match="no data store at"):
+        RecursiveDataStore(tmp_path / "absent")
+
+
+@pytest.mark.parametrize("kind", ["base", "optimized", "streaming"])
+def test_corrupt_parquet_in_store_is_named(store_dir, kind):
+    victim = store_dir / "data" / "variable=walk" / "part-0.parquet"
+    victim.write_bytes(b"garbage")
+    store = open_store(store_dir, kind)
+    if kind == "optimized":
+        store.cache = SegmentCache()
+    with pytest.raises(StoreCorruptError, match="variable=walk"):
+        store.load("walk")
+
+
+def test_row_groups_are_small_enough_for_pushdown(store_dir):
+    meta = pq.ParquetFile(store_dir / "data" / "variable=walk" / "part-0.parquet").metadata
+    assert meta.num_rows == 600 and meta.schema.to_arrow_schema().field("timestamp").type == pa.timestamp("ns")

@@ -1,0 +1,62 @@
+"""The non-blocking collector and the SQLite metrics store."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from recursive_training.metrics import AsyncMetricsCollector, MetricsStore
+
+
+def test_submit_never_waits_for_a_slow_channel():
+    release = threading.Event()
+    received = []
+
+    def slow_send(chunk):
+        release.wait(5)
+        received.append(chunk)
+
+    collector = AsyncMetricsCollector(slow_send, run_id="r", batch_id="b", chunk_size=10, max_delay_seconds=0.01)
+    started = time.perf_counter()
+    for i in range(5000):
+        collector.submit("v", "ar", "m", i)
+    assert time.perf_counter() - started < 1.0  # the channel is blocked the whole time
+    release.set()
+    assert collector.close() == 5000
+    values = [metric[3] for chunk in received for metric in chunk["metrics"]]
+    assert values == [float(i) for i in range(5000)]
+    assert all(chunk["run_id"] == "r" and chunk["batch_id"] == "b" for chunk in received)
+
+
+def test_close_flushes_a_partial_chunk():
+    received = []
+    with AsyncMetricsCollector(received.append, run_id="r", batch_id="b", chunk_size=1000,
+                               max_delay_seconds=60) as collector:
+        collector.submit("v", "ar", "mae", 1.5)
+        collector.submit("v", "ar", "rmse", 2.5)
+    assert collector.sent == 2 and len(received) == 1
+
+
+def test_a_broken_channel_does_not_fail_the_work():
+    def broken(chunk):
+        raise ConnectionError("scheduler gone")
+
+    collector = AsyncMetricsCollector(broken, run_id="r", batch_id="b")
+    collector.submit("v", "ar", "mae", 1.0)
+    assert collector.close() == 0
+    assert "scheduler gone" in collector.error
+
+
+def test_store_persists_and_answers_queries(tmp_path):
+    db = tmp_path / "m.sqlite"
+    with MetricsStore(db) as store:
+        store.submit_chunk({"run_id": "r1", "batch_id": "b1", "metrics": [["x", "ar", "mae", 1.0, 1.0],
+                                                                          ["y", "ar", "mae", 2.0, 2.0]]})
+        store.submit_chunk({"run_id": "r1", "batch_id": "b2", "metrics": [["x", "naive", "mae", 3.0, 3.0]]})
+        store.drain()
+        assert store.count() == 3 and store.count(run_id="r1", batch_id="b1") == 2
+        assert store.counts_by_batch("r1") == {"b1": 2, "b2": 1}
+    with MetricsStore(db) as reopened:
+        frame = reopened.query(run_id="r1", variable="x")
+        assert frame["value"].tolist() == [1.0, 3.0]
+        assert reopened.query(model="naive")["variable"].tolist() == ["x"]

@@ -1,0 +1,126 @@
+"""Models against independent, straightforward loop implementations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from recursive_training.errors import InsufficientDataError, ModelError
+from recursive_training.retrodiction import AutoRegressive, Naive, RetrodictionSettings, SeasonalNaive, make_model
+
+
+def loop_naive(y, origin, h):
+    return [y[origin] for _ in range(h)]
+
+
+def loop_seasonal_naive(y, origin, h, m):
+    # the value one season before each target, stepping back whole seasons
+    out = []
+    for k in range(1, h + 1):
+        target = origin + k
+        while target > origin:
+            target -= m
+        out.append(y[target])
+    return out
+
+
+def test_naive_matches_loop():
+    y = np.random.default_rng(1).normal(size=50)
+    origins = np.arange(5, 40, 3)
+    got = Naive().predict(y, origins, 6)
+    want = [loop_naive(y, o, 6) for o in origins]
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("m,h", [(7, 3), (7, 7), (7, 15), (1, 4), (12, 25)])
+def test_seasonal_naive_matches_loop(m, h):
+    y = np.random.default_rng(2).normal(size=120)
+    origins = np.arange(m + 1, 90)
+    got = SeasonalNaive(m).predict(y, origins, h)
+    want = [loop_seasonal_naive(y, o, h, m) for o in origins]
+    np.testing.assert_array_equal(got, want)
+
+
+def test_seasonal_naive_by_hand():
+    y = np.arange(10.0)  # y[t] = t
+    # m = 3, origin t = 5: targets 6,7,8 -> y[3], y[4], y[5]; target 9 -> y[6]? no: 9-3*ceil(4/3)=3 -> y[3]
+    np.testing.assert_array_equal(SeasonalNaive(3).predict(y, np.array([5]), 4), [[3, 4, 5, 3]])
+
+
+def loop_ar_fit(y, p):
+    """Normal equations built with plain loops."""
+    rows, targets = [], []
+    for t in range(p, len(y)):
+        rows.append([1.0] + [y[t - i] for i in range(1, p + 1)])
+        targets.append(y[t])
+    X, z = np.array(rows), np.array(targets)
+    return np.linalg.solve(X.T @ X, X.T @ z)
+
+
+def loop_ar_forecast(coef, history, h):
+    p = len(coef) - 1
+    buf = list(history)
+    for _ in range(h):
+        buf.append(coef[0] + sum(coef[i] * buf[-i] for i in range(1, p + 1)))
+    return buf[len(history):]
+
+
+def test_ar_matches_loop_implementation():
+    rng = np.random.default_rng(3)
+    y = np.zeros(300)
+    for t in range(2, 300):
+        y[t] = 1.0 + 0.5 * y[t - 1] - 0.2 * y[t - 2] + rng.normal()
+    model = AutoRegressive(3).fit(y[:200])
+    np.testing.assert_allclose(model.coef, loop_ar_fit(y[:200], 3), rtol=1e-9, atol=1e-12)
+    origins = np.array([210, 250, 280])
+    got = model.predict(y, origins, 5)
+    want = [loop_ar_forecast(model.coef, y[: o + 1], 5) for o in origins]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_ar_recovers_noise_free_process():
+    y = np.zeros(100)
+    y[0], y[1] = 1.0, 2.0
+    for t in range(2, 100):
+        y[t] = 0.3 + 0.6 * y[t - 1] - 0.1 * y[t - 2]
+    model = AutoRegressive(2).fit(y[:60])
+    np.testing.assert_allclose(model.coef, [0.3, 0.6, -0.1], atol=1e-8)
+
+
+def test_ar_needs_enough_data():
+    with pytest.raises(InsufficientDataError):
+        AutoRegressive(5).fit(np.arange(10.0))
+
+
+def test_unknown_model_name():
+    with pytest.raises(ModelError, match="unknown model 'prophet'"):
+        make_model("prophet", RetrodictionSettings())
+
+
+@pytest.mark.parametrize("name", ["mlp", "lstm"])
+def test_torch_models_are_seeded_and_learn(name):
+    t = np.arange(400)
+    y = np.sin(2 * np.pi * t / 20) + 0.01 * np.random.default_rng(4).normal(size=400)
+    settings = RetrodictionSettings(models=(name,), lags=20, hidden_size=16, epochs=150, seed=7)
+    origins = np.arange(300, 380)
+    first = make_model(name, settings).fit(y[:300]).predict(y, origins, 5)
+    again = make_model(name, settings).fit(y[:300]).predict(y, origins, 5)
+    np.testing.assert_array_equal(first, again)
+    other_seed = RetrodictionSettings(models=(name,), lags=20, hidden_size=16, epochs=150, seed=8)
+    assert not np.array_equal(first, make_model(name, other_seed).fit(y[:300]).predict(y, origins, 5))
+    actual = y[origins[:, None] + np.arange(1, 6)]
+    naive_error = np.abs(Naive().predict(y, origins, 5) - actual).mean()
+    assert np.abs(first - actual).mean() < 0.5 * naive_error
+
+
+def test_torch_fit_leaves_global_rng_alone():
+    import torch
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    make_model("mlp", RetrodictionSettings(models=("mlp",), epochs=2)).fit(np.arange(60.0))
+    assert torch.equal(torch.rand(3), expected)
+    assert math.isfinite(float(expected.sum()))

@@ -1,0 +1,161 @@
+"""The coordinator and the one-call API on a real LocalCluster."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from analytics import OptimizedTrustTracker
+from recursive_training import ParallelTrainingCoordinator, TrainingConfig, run_parallel_retrodiction_training
+from recursive_training.errors import ConfigError, DataError, UnknownVariableError
+from recursive_training.metrics import MetricsStore
+from recursive_training.worker_task import process_batch
+
+pytestmark = pytest.mark.cluster
+
+START, END = "2020-09-01", "2021-03-01"
+HORIZON, LOOKBACK = 5, 120
+
+
+def run_options(tmp_path, **extra):
+    return dict(batch_size_days=60, max_workers=2, dask_dashboard_port=0, variables_per_batch=2,
+                models=("naive", "ar", "mlp"), horizon=HORIZON, lookback=LOOKBACK, epochs=30, lags=7,
+                output_dir=tmp_path / "runs", **extra)
+
+
+def loop_naive_scores(frame: pd.DataFrame, variable: str) -> tuple[float, int, int]:
+    """Naive MAE and success counts over all windows, by plain loops over the raw frame."""
+    ts = list(frame["timestamp"])
+    y = list(frame[variable])
+    window_edges = pd.date_range(START, END, freq="60D").tolist() + [pd.Timestamp(END)]
+    window_edges = sorted(set(e for e in window_edges if e <= pd.Timestamp(END)))
+    errors, successes, failures = [], 0, 0
+    for lo, hi in zip(window_edges[:-1], window_edges[1:]):
+        first = next(i for i, t in enumerate(ts) if t >= lo)
+        train = y[max(0, first - LOOKBACK):first]
+        scale = sum(abs(train[i] - train[i - 1]) for i in range(1, len(train))) / (len(train) - 1)
+        for i, t in enumerate(ts):
+            if lo <= t < hi and i + HORIZON < len(ts):
+                for k in range(1, HORIZON + 1):
+                    e = abs(y[i + k] - y[i])
+                    errors.append(e)
+                    successes += e / scale <= 1.0
+                    failures += e / scale > 1.0
+    return sum(errors) / len(errors), successes, failures
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from .conftest import daily_frame
+    from recursive_training.data import RecursiveDataStore
+
+    tmp_path = tmp_path_factory.mktemp("run")
+    frame = daily_frame()
+    RecursiveDataStore(tmp_path / "store", create=True).ingest(frame)
+    calls = []
+    summary = run_parallel_retrodiction_training(
+        None, START, END, tmp_path / "store", progress_callback=lambda *a: calls.append(a), **run_options(tmp_path))
+    return tmp_path, frame, summary, calls
+
+
+def test_every_batch_completes_with_progress(finished_run):
+    _, _, summary, calls = finished_run
+    assert summary["batches"] == {"total": 8, "completed": 8, "resumed": 0, "failed": 0, "not_run": 0}
+    assert calls[0][0] == 0 and calls[0][2] is None
+    assert [c[0] for c in calls[1:]] == list(range(1, 9)) and all(c[1] == 8 for c in calls)
+    assert summary["dashboard_link"].startswith("http://127.0.0.1:")
+
+
+def test_naive_scores_match_an_independent_loop(finished_run):
+    _, frame, summary, _ = finished_run
+    for variable in ("walk", "seasonal", "sine"):
+        mae, successes, failures = loop_naive_scores(frame, variable)
+        entry = summary["variables"][variable]["naive"]
+        assert entry["scores"]["mae"] == pytest.approx(mae, rel=1e-12)
+        assert (entry["scores"]["successes"], entry["scores"]["failures"]) == (successes, failures)
+
+
+def test_trust_is_the_beta_posterior_of_all_outcomes(finished_run):
+    tmp_path, _, summary, _ = finished_run
+    results = json.loads((tmp_path / "runs" / summary["run_id"] / "results.json").read_text())
+    for variable, models in summary["variables"].items():
+        for model, entry in models.items():
+            scores = [o["score"] for b in results["batches"] for o in b["result"]["outcomes"]
+                      if (o["variable"], o["model"]) == (variable, model)]
+            s, f = sum(x["successes"] for x in scores), sum(x["failures"] for x in scores)
+            assert entry["trust"]["alpha"] == 1 + s and entry["trust"]["beta"] == 1 + f
+            assert entry["trust"]["mean"] == pytest.approx((1 + s) / (2 + s + f))
+    with OptimizedTrustTracker(tmp_path / "runs" / "trust.sqlite") as tracker:
+        assert len(tracker.estimates()) == 9
+
+
+def test_seasonal_models_earn_more_trust_than_naive_on_seasonal_data(finished_run):
+    _, _, summary, _ = finished_run
+    seasonal = summary["variables"]["seasonal"]
+    assert seasonal["ar"]["trust"]["mean"] > seasonal["naive"]["trust"]["mean"] + 0.2
+    assert summary["models"]["ar"]["scores"]["skill"] > 0
+
+
+def test_parallel_results_equal_serial_ones(finished_run):
+    tmp_path, _, summary, _ = finished_run
+    results = json.loads((tmp_path / "runs" / summary["run_id"] / "results.json").read_text())
+    config = TrainingConfig.from_mapping(results["config"])
+    coordinator = ParallelTrainingCoordinator(config)
+    for batch in coordinator.prepare_training_batches()[:3]:
+        serial = process_batch(batch, config, lambda chunk: None).to_dict()
+        parallel = next(b["result"] for b in results["batches"] if b["batch_id"] == batch.batch_id)
+        assert [o["score"] for o in serial["outcomes"]] == [o["score"] for o in parallel["outcomes"]]
+
+
+def test_metrics_arrive_in_the_store(finished_run):
+    tmp_path, _, summary, _ = finished_run
+    assert summary["metrics"]["sent"] > 500
+    assert summary["metrics"]["stored"] == summary["metrics"]["sent"]
+    results = json.loads((tmp_path / "runs" / summary["run_id"] / "results.json").read_text())
+    with MetricsStore(tmp_path / "runs" / "metrics.sqlite") as store:
+        by_batch = store.counts_by_batch(summary["run_id"])
+        assert by_batch == {b["batch_id"]: b["result"]["metrics_sent"] for b in results["batches"]}
+        mae = store.query(run_id=summary["run_id"], variable="walk", model="naive", name="mae")
+        assert len(mae) == 4
+
+
+def test_each_batch_reports_peak_memory(finished_run):
+    tmp_path, _, summary, _ = finished_run
+    results = json.loads((tmp_path / "runs" / summary["run_id"] / "results.json").read_text())
+    for batch in results["batches"]:
+        assert batch["result"]["peak_memory_mib"] > 50  # a worker with numpy, pandas, torch loaded
+        assert batch["result"]["peak_memory_mib"] >= batch["result"]["memory_increase_mib"] >= 0
+        assert batch["result"]["worker"].startswith("tcp://127.0.0.1:")
+    assert summary["peak_memory_mib"] == max(b["result"]["peak_memory_mib"] for b in results["batches"])
+
+
+def test_journal_holds_every_batch_and_rerun_needs_resume(finished_run):
+    tmp_path, _, summary, _ = finished_run
+    journal = tmp_path / "runs" / summary["run_id"] / "journal.jsonl"
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert sorted(r["batch_id"] for r in records) == sorted(summary_batches(tmp_path, summary))
+    with pytest.raises(ConfigError, match="--resume"):
+        run_parallel_retrodiction_training(None, START, END, tmp_path / "store", **run_options(tmp_path))
+    resumed = run_parallel_retrodiction_training(None, START, END, tmp_path / "store",
+                                                 **run_options(tmp_path, resume=True))
+    assert resumed["batches"]["resumed"] == 8 and resumed["dashboard_link"] is None  # no cluster needed
+    assert resumed["variables"] == summary["variables"]  # trust not counted twice
+    assert len(journal.read_text().splitlines()) == 8
+
+
+def summary_batches(tmp_path, summary):
+    results = json.loads((tmp_path / "runs" / summary["run_id"] / "results.json").read_text())
+    return [b["batch_id"] for b in results["batches"]]
+
+
+def test_preflight_errors(finished_run):
+    tmp_path = finished_run[0]
+    store = tmp_path / "store"
+    with pytest.raises(UnknownVariableError, match="'nope'"):
+        run_parallel_retrodiction_training(["nope"], START, END, store, **run_options(tmp_path))
+    with pytest.raises(ConfigError, match="lookback"):
+        run_parallel_retrodiction_training(None, START, END, store, **{**run_options(tmp_path), "lookback": 10_000})
+    with pytest.raises(DataError, match="no observations"):
+        run_parallel_retrodiction_training(None, "2030-01-01", "2030-06-01", store, **run_options(tmp_path))
