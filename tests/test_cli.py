@@ -1,0 +1,113 @@
+"""The command line, run as a user runs it: a real process, real files, a real cluster."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import PYTHON, REPO, daily_frame, free_port
+
+pytestmark = pytest.mark.cluster
+
+
+def cli(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([PYTHON, str(REPO / "run_training.py"), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    frame = daily_frame(500)
+    frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(root / "wide.csv", index=False)
+    done = cli("ingest", "wide.csv", "--store", "store", cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert "1500 rows of 3 variable(s)" in done.stdout
+    return root
+
+
+def test_help_lists_the_commands(tmp_path):
+    done = cli("--help", cwd=tmp_path)
+    assert done.returncode == 0
+    for command in ("ingest", "run", "demo", "catalog"):
+        assert command in done.stdout
+    run_help = cli("run", "--help", cwd=tmp_path).stdout
+    assert "--batch-size-days" in run_help and "--scheduler" in run_help and "--resume" in run_help
+
+
+def test_catalog(workspace):
+    done = cli("catalog", "--store", "store", cwd=workspace)
+    lines = done.stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["seasonal", "sine", "walk"]
+    assert lines[0].split("\t")[3:] == ["500", "D"]
+
+
+def test_run_with_config_file_and_overriding_flags(workspace):
+    (workspace / "run.toml").write_text(
+        'store_path = "store"\nmodels = ["naive", "seasonal_naive"]\nhorizon = 3\nbatch_size_days = 30\n'
+        'start = "2020-10-01"\nend = "2021-01-01"\n')
+    done = cli("run", "--config", "run.toml", "--horizon", "4", "--workers", "2", "--dashboard-port", "0",
+               "--output", "out/results.json", "--output-dir", "runs", cwd=workspace)
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.splitlines()
+    assert table[0].split() == ["variable", "model", "trust", "95%", "interval", "succ/fail", "MASE", "skill", "windows"]
+    assert sum(line.startswith(("seasonal ", "sine ", "walk ")) for line in table) == 6
+    assert "Dask dashboard: http://127.0.0.1:" in done.stderr and "ssh -N -L" in done.stderr
+    assert "4/4 batches 100%" in done.stderr
+    results = json.loads((workspace / "out" / "results.json").read_text())
+    assert results["config"]["horizon"] == 4 and results["config"]["models"] == ["naive", "seasonal_naive"]
+    assert results["summary"]["batches"]["completed"] == 4
+    scored = results["batches"][0]["result"]["outcomes"][0]["score"]
+    assert scored["n"] == scored["n_origins"] * 4
+
+
+BAD_RUNS = [
+    (["run", "--store", "nowhere"], "no data store at nowhere"),
+    (["run", "--store", "store", "--variables", "gdp"], "unknown variable 'gdp'"),
+    (["run", "--store", "store", "--start", "2021-01-01", "--end", "2020-01-01"], "'start' (2021-01-01 00:00:00) must be before"),
+    (["run", "--store", "store", "--batch-size-days", "0"], "'batch_size_days' must be greater than 0"),
+    (["run", "--store", "store", "--horizon", "0"], "'horizon' must be at least 1"),
+    (["run", "--store", "store", "--model", "prophet"], "unknown model 'prophet'"),
+    (["run", "--store", "store", "--lookback", "100000"], "longer than the history"),
+    (["run", "--store", "store", "--start", "2030-01-01", "--end", "2030-02-01"], "no observations"),
+    (["run", "--store", "store", "--start", "yesterday-ish"], "cannot parse 'yesterday-ish'"),
+    (["run", "--config", "bad.toml"], "malformed"),
+    (["run", "--config", "unknown.yaml"], "unknown option 'colour'"),
+    (["ingest", "missing.csv", "--store", "store"], "missing.csv: no such file"),
+    (["ingest", "empty.csv", "--store", "store"], "empty.csv: file is empty"),
+    (["ingest", "escape.csv", "--store", "store"], "variable name '../x' is not allowed"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_RUNS, ids=[m for _, m in BAD_RUNS])
+def test_bad_input_gives_one_line_and_nonzero_exit(workspace, args, message):
+    (workspace / "bad.toml").write_text("horizon = = 1\n")
+    (workspace / "unknown.yaml").write_text("store_path: store\ncolour: red\n")
+    (workspace / "empty.csv").write_text("")
+    (workspace / "escape.csv").write_text("timestamp,variable,value\n2021-01-01,../x,1\n")
+    catalog_before = (workspace / "store" / "catalog.json").read_bytes()
+    done = cli(*args, "--output-dir", "bad-runs", cwd=workspace) if args[0] == "run" else cli(*args, cwd=workspace)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert (workspace / "store" / "catalog.json").read_bytes() == catalog_before
+    assert not (workspace.parent / "x").exists()
+
+
+def test_unreachable_scheduler(workspace):
+    port = free_port()
+    done = cli("run", "--store", "store", "--scheduler", f"tcp://127.0.0.1:{port}", "--output-dir", "bad-runs",
+               cwd=workspace)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error: cannot connect to tcp://127.0.0.1:{port}")
+    assert "Traceback" not in done.stderr
+
+
+def test_usage_errors_are_one_line_with_exit_2(tmp_path):
+    done = cli("run", "--horizon", "soon", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "invalid int value: 'soon'" in done.stderr
