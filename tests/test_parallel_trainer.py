@@ -159,3 +159,27 @@ def test_preflight_errors(finished_run):
         run_parallel_retrodiction_training(None, START, END, store, **{**run_options(tmp_path), "lookback": 10_000})
     with pytest.raises(DataError, match="no observations"):
         run_parallel_retrodiction_training(None, "2030-01-01", "2030-06-01", store, **run_options(tmp_path))
+
+
+def test_stop_training_keeps_finished_batches_and_cancels_the_rest(tmp_path, store_dir):
+    config = TrainingConfig.from_mapping({
+        "store_path": store_dir, "start": "2020-06-01", "end": "2021-08-01", "batch_size_days": 14,
+        "variables_per_batch": 1, "models": ("naive", "mlp"), "epochs": 200, "lookback": 100,
+        "dashboard_port": 0, "workers": 1, "output_dir": tmp_path / "runs",
+    })
+    coordinator = ParallelTrainingCoordinator(config)
+
+    def stop_after_two(done, total, batch):
+        if done >= 2:
+            coordinator.stop_training()
+
+    summary = coordinator.start_training(stop_after_two)
+    counts = summary["batches"]
+    assert counts["total"] == 93 and counts["failed"] == 0
+    assert 2 <= counts["completed"] < 10 and counts["not_run"] == 93 - counts["completed"]
+    assert coordinator._client is None and coordinator._cluster is None  # shut down
+    journal = (config.run_dir / "journal.jsonl").read_text().splitlines()
+    assert len(journal) == counts["completed"]
+    path = coordinator.save_results_to_file()
+    statuses = [b["status"] for b in json.loads(path.read_text())["batches"]]
+    assert statuses.count("done") == counts["completed"] and statuses.count("not run") == counts["not_run"]
