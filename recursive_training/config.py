@@ -56,13 +56,17 @@ class TrainingConfig:
     prior_beta: float = 1.0
     decay_half_life_days: float | None = None
     retries: int = 2
+    batch_timeout_seconds: float | None = 3600.0
     resume: bool = False
+    tls_ca_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
         set_("store_path", Path(self.store_path))
         set_("output_dir", Path(self.output_dir))
-        for name in ("output", "trust_db", "metrics_db"):
+        for name in ("output", "trust_db", "metrics_db", "tls_ca_file", "tls_cert", "tls_key"):
             if getattr(self, name) is not None:
                 set_(name, Path(getattr(self, name)))
         set_("variables", _as_tuple("variables", self.variables))
@@ -87,10 +91,30 @@ class TrainingConfig:
         if self.decay_half_life_days is not None:
             require_float("decay_half_life_days", self.decay_half_life_days, minimum=0.0, inclusive=False)
         require_int("retries", self.retries, minimum=0)
+        if self.batch_timeout_seconds is not None:
+            require_float("batch_timeout_seconds", self.batch_timeout_seconds, minimum=0.0, inclusive=False)
+        self._check_tls()
         if not isinstance(self.resume, bool):
             raise ConfigError(f"option 'resume' must be true or false, got {self.resume!r}")
         if self.run_id is not None and (not self.run_id or any(c in self.run_id for c in "/\\") or self.run_id.startswith(".")):
             raise ConfigError(f"option 'run_id' {self.run_id!r} must be a plain name")
+
+    def _check_tls(self) -> None:
+        given = {n: getattr(self, n) for n in ("tls_ca_file", "tls_cert", "tls_key") if getattr(self, n)}
+        if not given:
+            return
+        if len(given) < 3:
+            missing = sorted({"tls_ca_file", "tls_cert", "tls_key"} - set(given))
+            raise ConfigError(f"TLS needs tls_ca_file, tls_cert and tls_key together; missing {', '.join(missing)}")
+        if not self.scheduler_address:
+            raise ConfigError("TLS options apply to a remote scheduler; give 'scheduler_address' too")
+        for name, path in given.items():
+            if not path.is_file():
+                raise ConfigError(f"option '{name}': no such file {path}")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls_ca_file is not None
 
     # derived -----------------------------------------------------------------
     def evidence_digest(self) -> str:

@@ -32,6 +32,7 @@ from .worker_task import process_batch
 
 __all__ = [
     "ParallelTrainingCoordinator",
+    "BatchTimeoutError",
     "ProgressCallback",
     "_dask_process_batch_task",
     "run_parallel_retrodiction_training",
@@ -43,13 +44,48 @@ ProgressCallback = Callable[[int, int, Optional[TrainingBatch]], None]
 """Called as (batches done, batches in total, the batch just finished or None at the start)."""
 
 METRICS_WAIT_SECONDS = 30.0
+POLL_SECONDS = 0.05
+ATTEMPTS_TOPIC = "retrodiction-attempts"
 
 
 def _dask_process_batch_task(batch: TrainingBatch, config: TrainingConfig) -> BatchResult:
-    """The task Dask runs for each batch: top level, so it pickles by reference."""
+    """The task Dask runs for each batch: top level, so it pickles by reference.
+
+    It first announces the attempt, so the coordinator can count retries and
+    time a batch from when it really started, not from when it was queued.
+    """
     from distributed import get_worker
 
-    return process_batch(batch, config, dask_event_sender(METRICS_TOPIC), worker=get_worker().address)
+    worker = get_worker()
+    worker.log_event(ATTEMPTS_TOPIC, {"run_id": config.resolved_run_id(), "batch_id": batch.batch_id,
+                                      "worker": worker.address})
+    return process_batch(batch, config, dask_event_sender(METRICS_TOPIC), worker=worker.address)
+
+
+class BatchTimeoutError(RetrodictionError):
+    """A batch ran longer than ``batch_timeout_seconds``."""
+
+
+class _AttemptLog:
+    """Attempts per batch, fed from the attempts topic on the client's event loop."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.counts: dict[str, int] = {}
+        self.running: dict[str, tuple[float, str]] = {}  # batch id -> (monotonic start, worker)
+        self._lock = threading.Lock()
+
+    def __call__(self, event: tuple[float, dict]) -> None:
+        message = event[1]
+        if message.get("run_id") != self.run_id:
+            return
+        with self._lock:
+            self.counts[message["batch_id"]] = self.counts.get(message["batch_id"], 0) + 1
+            self.running[message["batch_id"]] = (time.monotonic(), message["worker"])
+
+    def started(self, batch_id: str) -> tuple[float, str] | None:
+        with self._lock:
+            return self.running.get(batch_id)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -87,6 +123,12 @@ class ParallelTrainingCoordinator:
         self._stopping = threading.Event()
         self._buffer: TrustUpdateBuffer | None = None
         self._journal = ResultsJournal(self.config.run_dir / "journal.jsonl")
+        self.attempts = _AttemptLog(self.run_id)
+
+    @property
+    def client(self) -> Any:
+        """The Dask client while a run is connected, else None."""
+        return self._client
 
     # planning ----------------------------------------------------------------
     def prepare_training_batches(self) -> list[TrainingBatch]:
@@ -121,7 +163,15 @@ class ParallelTrainingCoordinator:
                 "pass --resume to continue it or --run-id to start a new run"
             )
         by_id = {b.batch_id: b for b in self.batches}
-        for record in self._journal.read():
+        records = self._journal.read()
+        digest = self.config.evidence_digest()
+        written_with = {r.get("evidence_digest") for r in records if r.get("kind") == "run"}
+        if written_with - {digest}:
+            raise ConfigError(
+                f"run {self.run_id!r} was started with other settings (journal {self._journal.path}); "
+                "resume it with the settings it was started with, or choose a new --run-id"
+            )
+        for record in records:
             batch = by_id.get(record.get("batch_id"))
             if batch is None or record.get("status") != "done":
                 continue  # failed batches are tried again
@@ -135,7 +185,7 @@ class ParallelTrainingCoordinator:
         config = self.config
         try:
             if config.scheduler_address:
-                self._client = Client(config.scheduler_address, timeout="10s")
+                self._client = Client(config.scheduler_address, timeout="10s", security=self._security())
             else:
                 self._cluster = LocalCluster(
                     n_workers=config.workers, threads_per_worker=1, processes=True,
@@ -143,11 +193,19 @@ class ParallelTrainingCoordinator:
                     silence_logs=logging.ERROR,
                 )
                 self._client = Client(self._cluster)
-        except (OSError, TimeoutError, ValueError) as exc:
+        except (OSError, TimeoutError, ValueError, RuntimeError) as exc:
             where = config.scheduler_address or "a local cluster"
             self._disconnect()
             raise ClusterError(f"cannot connect to {where}: {_one_line(exc)}") from None
         self.dashboard_link = self._client.dashboard_link
+
+    def _security(self) -> Any:
+        if not self.config.uses_tls:
+            return None
+        from distributed.security import Security
+
+        return Security(tls_ca_file=str(self.config.tls_ca_file), tls_client_cert=str(self.config.tls_cert),
+                        tls_client_key=str(self.config.tls_key), require_encryption=True)
 
     def _disconnect(self) -> None:
         for closable in (self._client, self._cluster):
@@ -175,11 +233,15 @@ class ParallelTrainingCoordinator:
             for batch_id in self.resumed:
                 self._buffer.add(self.results[batch_id].trust_updates)
             pending = [b for b in self.batches if not b.processed]
-            if pending:
+            if pending and not self._stopping.is_set():
                 self._connect()
                 self._client.subscribe_topic(METRICS_TOPIC, lambda event: metrics_store.submit_chunk(event[1]))
+                self._client.subscribe_topic(ATTEMPTS_TOPIC, self.attempts)
+                if not self._journal.exists():
+                    self._journal.append({"kind": "run", "run_id": self.run_id,
+                                          "evidence_digest": config.evidence_digest()})
             report(self._done_count(), len(self.batches), None)
-            if pending:
+            if pending and not self._stopping.is_set():
                 self._run(pending, report)
                 self._wait_for_metrics(metrics_store)
         finally:
@@ -192,24 +254,55 @@ class ParallelTrainingCoordinator:
         return self.get_results_summary()
 
     def _run(self, pending: list[TrainingBatch], report: ProgressCallback) -> None:
+        """Collect results as they complete; poll so stop requests and timeouts act promptly."""
         from distributed import as_completed
 
         config = self.config
         self._futures = {
-            self._client.submit(_dask_process_batch_task, batch, config, key=f"retrodict-{self.run_id}-{batch.batch_id}",
-                                retries=config.retries, pure=False): batch
+            self._client.submit(_dask_process_batch_task, batch, config,
+                                key=f"retrodict-{self.run_id}-{batch.batch_id}", retries=config.retries,
+                                pure=False): batch
             for batch in pending
         }
-        for future in as_completed(list(self._futures)):
-            batch = self._futures.pop(future)
-            if future.status == "finished":
-                self._on_batch_complete(batch, future.result())
-            elif future.status == "error":
-                self._on_batch_error(batch, future.exception())
-            future.release()
-            report(self._done_count(), len(self.batches), batch)
+        completed = as_completed(list(self._futures))
+        while not completed.is_empty():
             if self._stopping.is_set():
-                break
+                self._client.cancel(list(self._futures))
+                return
+            ready = completed.next_batch(block=False)
+            if not ready:
+                self._expire_hung_batches(report)
+                time.sleep(POLL_SECONDS)
+                continue
+            for future in ready:
+                batch = self._futures.pop(future, None)
+                if batch is None:
+                    continue  # timed out earlier and already recorded
+                if future.status == "finished":
+                    self._on_batch_complete(batch, future.result())
+                elif future.status == "error":
+                    self._on_batch_error(batch, future.exception())
+                future.release()
+                report(self._done_count(), len(self.batches), batch)
+
+    def _expire_hung_batches(self, report: ProgressCallback) -> None:
+        """Turn a batch running past its timeout into a failure and free its worker."""
+        limit = self.config.batch_timeout_seconds
+        if limit is None:
+            return
+        now = time.monotonic()
+        for future, batch in list(self._futures.items()):
+            started = self.attempts.started(batch.batch_id)
+            if started is None or now - started[0] <= limit or future.done():
+                continue
+            del self._futures[future]
+            self._client.cancel([future])
+            self._on_batch_error(batch, BatchTimeoutError(f"timed out after {limit:g} s on {started[1]}"))
+            try:  # the stuck thread cannot be interrupted; a nanny can restart its process
+                self._client.restart_workers([started[1]], timeout=30, raise_for_error=False)
+            except Exception as exc:  # no nanny (dask worker --no-nanny): the worker stays busy
+                logger.info("could not restart worker %s: %s", started[1], _one_line(exc))
+            report(self._done_count(), len(self.batches), batch)
 
     def _record_result(self, batch: TrainingBatch, result: BatchResult) -> None:
         batch.processed = True
@@ -226,8 +319,8 @@ class ParallelTrainingCoordinator:
 
     def _on_batch_error(self, batch: TrainingBatch, exc: BaseException) -> None:
         batch.error = _one_line(exc)
-        self._journal.append({"batch_id": batch.batch_id, "status": "failed", "error": batch.error})
-        logger.warning("batch %s failed: %s", batch.batch_id, batch.error)
+        self._journal.append({"batch_id": batch.batch_id, "status": "failed", "error": batch.error,
+                              "attempts": self.attempts.counts.get(batch.batch_id, 0)})
 
     def _wait_for_metrics(self, metrics_store: MetricsStore) -> None:
         """Metrics travel separately from results; give the live stream time to land."""
@@ -245,10 +338,12 @@ class ParallelTrainingCoordinator:
         return sum(1 for b in self.batches if b.processed or b.failed)
 
     def stop_training(self) -> None:
-        """Stop submitting and cancel what has not finished; finished work is kept."""
+        """Stop submitting and cancel what has not finished; finished work is kept.
+
+        Safe to call from a signal handler or another thread: it only raises a
+        flag, and the result loop cancels the pending batches within a poll.
+        """
         self._stopping.set()
-        if self._client is not None and self._futures:
-            self._client.cancel(list(self._futures))
 
     # reporting ---------------------------------------------------------------
     def get_results_summary(self) -> dict[str, Any]:
@@ -267,7 +362,9 @@ class ParallelTrainingCoordinator:
                 "failed": sum(b.failed for b in self.batches),
                 "not_run": sum(not (b.processed or b.failed) for b in self.batches),
             },
-            "failed_batches": [{"batch_id": b.batch_id, "error": b.error} for b in self.batches if b.failed],
+            "failed_batches": [{"batch_id": b.batch_id, "error": b.error,
+                                "attempts": self.attempts.counts.get(b.batch_id, 0)}
+                               for b in self.batches if b.failed],
             "elapsed_seconds": self.elapsed_seconds,
             "peak_memory_mib": max((r.peak_memory_mib for r in ran), default=None),
             "metrics": {"sent": sum(r.metrics_sent for r in ran), "stored": self.metrics_stored},

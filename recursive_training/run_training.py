@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -53,6 +56,11 @@ RUN_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--prior-beta", "prior_beta", float, "Beta prior beta of trust (default 1)"),
     ("--decay-half-life-days", "decay_half_life_days", float, "halve older evidence every N days of data time"),
     ("--retries", "retries", int, "times Dask retries a failing batch (default 2)"),
+    ("--batch-timeout", "batch_timeout_seconds", float,
+     "seconds a batch may run before it is recorded as failed (default 3600)"),
+    ("--tls-ca-file", "tls_ca_file", str, "CA certificate to verify a TLS scheduler (with --scheduler tls://...)"),
+    ("--tls-cert", "tls_cert", str, "client certificate for a TLS scheduler"),
+    ("--tls-key", "tls_key", str, "client private key for a TLS scheduler"),
 )
 
 DEMO_SETTINGS: dict[str, Any] = {
@@ -150,7 +158,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _execute(options: dict[str, Any], show_progress: bool) -> int:
+def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str) -> int:
     from .config import TrainingConfig
     from .parallel_trainer import ParallelTrainingCoordinator
     from .progress import ProgressBar
@@ -159,6 +167,7 @@ def _execute(options: dict[str, Any], show_progress: bool) -> int:
     config = TrainingConfig.from_mapping(options)
     coordinator = ParallelTrainingCoordinator(config)
     bar = ProgressBar() if show_progress else None
+    interrupted = threading.Event()
 
     def progress(done: int, total: int, batch: Any) -> None:
         if batch is None:
@@ -168,24 +177,37 @@ def _execute(options: dict[str, Any], show_progress: bool) -> int:
         if bar is not None:
             bar(done, total, batch)
 
+    def on_interrupt(signum: int, frame: Any) -> None:
+        interrupted.set()
+        coordinator.stop_training()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         summary = coordinator.start_training(progress)
-    except KeyboardInterrupt:
-        coordinator.stop_training()
-        path = coordinator.save_results_to_file()
-        _say(f"interrupted: finished batches are kept in {path}; "
-             f"continue with the same command plus --resume")
-        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous)
     path = coordinator.save_results_to_file()
     print(format_trust_table(summary))
     print(f"\nresults: {path}\ntrust database: {summary['trust_db']}")
-    failed = summary["batches"]["failed"]
-    if failed:
+    counts = summary["batches"]
+    if interrupted.is_set():
+        _say(f"interrupted: {counts['completed']} of {counts['total']} batches finished and kept in {path}; "
+             f"{resume_hint}")
+        return EXIT_INTERRUPTED
+    if counts["failed"]:
         first = summary["failed_batches"][0]
-        _say(f"error: {failed} of {summary['batches']['total']} batches failed "
+        _say(f"error: {counts['failed']} of {counts['total']} batches failed "
              f"(first: {first['batch_id']}: {first['error']}); see {path}")
         return EXIT_FAILED
     return 0
+
+
+def _resume_hint() -> str:
+    command = [*(["python"] if sys.argv[0].endswith(".py") else []), *sys.argv]
+    if "--resume" not in command:
+        command.append("--resume")
+    return f"continue with: {shlex.join(command)}"
 
 
 def _dashboard_hint(link: str, local: bool) -> str:
@@ -209,7 +231,7 @@ def _demo(args: argparse.Namespace) -> int:
     options = {**DEMO_SETTINGS, "store_path": store_dir, "output_dir": args.output_dir / "runs",
                "workers": args.workers, "dashboard_port": args.dashboard_port,
                "run_id": time.strftime("demo-%Y%m%d-%H%M%S")}
-    return _execute(options, args.progress)
+    return _execute(options, args.progress, "run the demo again to start over")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -221,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _catalog(args)
         if args.command == "demo":
             return _demo(args)
-        return _execute(_run_options(args), getattr(args, "progress", True))
+        return _execute(_run_options(args), getattr(args, "progress", True), _resume_hint())
     except RetrodictionError as exc:
         _say(f"error: {exc}")
         return EXIT_FAILED

@@ -23,10 +23,14 @@ def _estimate_dict(estimate: TrustEstimate | None) -> dict[str, Any] | None:
 
 
 def summarise(results: Iterable[BatchResult], trust: Iterable[TrustEstimate]) -> dict[str, Any]:
-    """Pooled scores per (variable, model) and per model, with trust, for this run's keys."""
+    """Pooled scores per (variable, model) and per model, with trust, for this run's keys.
+
+    Windows are pooled in time order, so the floating-point sums, and thus the
+    summary, do not depend on the order in which batches happened to finish.
+    """
     scores = defaultdict(list)
     skipped: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for result in results:
+    for result in sorted(results, key=lambda r: (r.start, r.batch_id)):
         for outcome in result.outcomes:
             key = (outcome.variable, outcome.model)
             if outcome.score is not None:

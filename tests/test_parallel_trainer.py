@@ -135,14 +135,16 @@ def test_journal_holds_every_batch_and_rerun_needs_resume(finished_run):
     tmp_path, _, summary, _ = finished_run
     journal = tmp_path / "runs" / summary["run_id"] / "journal.jsonl"
     records = [json.loads(line) for line in journal.read_text().splitlines()]
-    assert sorted(r["batch_id"] for r in records) == sorted(summary_batches(tmp_path, summary))
+    assert records[0] == {"kind": "run", "run_id": summary["run_id"],
+                          "evidence_digest": records[0]["evidence_digest"]}
+    assert sorted(r["batch_id"] for r in records[1:]) == sorted(summary_batches(tmp_path, summary))
     with pytest.raises(ConfigError, match="--resume"):
         run_parallel_retrodiction_training(None, START, END, tmp_path / "store", **run_options(tmp_path))
     resumed = run_parallel_retrodiction_training(None, START, END, tmp_path / "store",
                                                  **run_options(tmp_path, resume=True))
     assert resumed["batches"]["resumed"] == 8 and resumed["dashboard_link"] is None  # no cluster needed
     assert resumed["variables"] == summary["variables"]  # trust not counted twice
-    assert len(journal.read_text().splitlines()) == 8
+    assert len(journal.read_text().splitlines()) == 1 + 8
 
 
 def summary_batches(tmp_path, summary):
@@ -179,7 +181,7 @@ def test_stop_training_keeps_finished_batches_and_cancels_the_rest(tmp_path, sto
     assert 2 <= counts["completed"] < 10 and counts["not_run"] == 93 - counts["completed"]
     assert coordinator._client is None and coordinator._cluster is None  # shut down
     journal = (config.run_dir / "journal.jsonl").read_text().splitlines()
-    assert len(journal) == counts["completed"]
+    assert len(journal) == 1 + counts["completed"]
     path = coordinator.save_results_to_file()
     statuses = [b["status"] for b in json.loads(path.read_text())["batches"]]
     assert statuses.count("done") == counts["completed"] and statuses.count("not run") == counts["not_run"]

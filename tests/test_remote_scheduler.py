@@ -3,58 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
-from .conftest import PYTHON, REPO, daily_frame, free_port
+from .conftest import daily_frame
+from .dask_processes import dask_processes
 from .test_cli import cli
 
 pytestmark = pytest.mark.cluster
 
-DASK = str(Path(PYTHON).parent / "dask")
-
-
-def start(args: list[str], log: Path) -> subprocess.Popen:
-    handle = open(log, "w")
-    return subprocess.Popen([DASK, *args], cwd=REPO, stdout=handle, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-
-
 @pytest.fixture
 def scheduler_with_two_workers(tmp_path):
-    from distributed import Client
-
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    processes = [start(["scheduler", "--host", "127.0.0.1", "--port", str(port),
-                        "--dashboard-address", f"127.0.0.1:{free_port()}"], tmp_path / "scheduler.log")]
-    try:
-        for i in range(2):
-            processes.append(start(["worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-                                    "--no-dashboard", "--name", f"w{i}"], tmp_path / f"worker{i}.log"))
-        with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
-            assert len(client.scheduler_info()["workers"]) == 2
-        yield address
-    finally:
-        for process in reversed(processes):
-            stop(process)
-    assert all(p.poll() is not None for p in processes)
+    with dask_processes(tmp_path) as cluster:
+        yield cluster.address
+    assert cluster.scheduler.poll() is not None
+    assert all(p.poll() is not None for p in cluster.workers.values())
 
 
 def test_cli_run_on_remote_scheduler_matches_local_cluster(tmp_path, scheduler_with_two_workers):
