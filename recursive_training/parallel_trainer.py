@@ -190,7 +190,7 @@ class ParallelTrainingCoordinator:
                 self._cluster = LocalCluster(
                     n_workers=config.workers, threads_per_worker=1, processes=True,
                     host="127.0.0.1", dashboard_address=f"{config.dashboard_host}:{config.dashboard_port}",
-                    silence_logs=logging.ERROR,
+                    silence_logs=logging.CRITICAL,  # task errors are reported once, in the summary
                 )
                 self._client = Client(self._cluster)
         except (OSError, TimeoutError, ValueError, RuntimeError) as exc:

@@ -7,6 +7,7 @@ Every error a user can cause ends as one line on stderr and a non-zero exit
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
 import signal
@@ -236,6 +237,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Dask's own warnings (restarts, retries) are not for users: every failure
+    # is reported once, in the summary and the exit status.
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     try:
         if args.command == "ingest":
             return _ingest(args)
