@@ -8,13 +8,15 @@ data from the store by path.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
+import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import pandas as pd
 
@@ -60,6 +62,24 @@ def _dask_process_batch_task(batch: TrainingBatch, config: TrainingConfig) -> Ba
     worker.log_event(ATTEMPTS_TOPIC, {"run_id": config.resolved_run_id(), "batch_id": batch.batch_id,
                                       "worker": worker.address})
     return process_batch(batch, config, dask_event_sender(METRICS_TOPIC), worker=worker.address)
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Start worker processes with Ctrl-C ignored: the coordinator stops them itself.
+
+    A terminal's Ctrl-C reaches the whole process group; an ignored signal
+    stays ignored across exec, so local workers do not die mid-batch with
+    tracebacks while the coordinator is shutting down in order.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class BatchTimeoutError(RetrodictionError):
@@ -187,11 +207,12 @@ class ParallelTrainingCoordinator:
             if config.scheduler_address:
                 self._client = Client(config.scheduler_address, timeout="10s", security=self._security())
             else:
-                self._cluster = LocalCluster(
-                    n_workers=config.workers, threads_per_worker=1, processes=True,
-                    host="127.0.0.1", dashboard_address=f"{config.dashboard_host}:{config.dashboard_port}",
-                    silence_logs=logging.CRITICAL,  # task errors are reported once, in the summary
-                )
+                with _children_ignore_sigint():
+                    self._cluster = LocalCluster(
+                        n_workers=config.workers, threads_per_worker=1, processes=True,
+                        host="127.0.0.1", dashboard_address=f"{config.dashboard_host}:{config.dashboard_port}",
+                        silence_logs=logging.CRITICAL,  # task errors are reported once, in the summary
+                    )
                 self._client = Client(self._cluster)
         except (OSError, TimeoutError, ValueError, RuntimeError) as exc:
             where = config.scheduler_address or "a local cluster"

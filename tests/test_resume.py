@@ -1,0 +1,114 @@
+"""A killed or interrupted run resumes to exactly the trust of an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from analytics import OptimizedTrustTracker
+
+from .conftest import PYTHON, REPO, daily_frame
+from .test_cli import cli
+
+pytestmark = pytest.mark.cluster
+
+RUN = ["run", "--store", "store", "--start", "2020-05-01", "--end", "2021-08-01", "--batch-size-days", "20",
+       "--variables-per-batch", "1", "--model", "naive,ar,mlp", "--epochs", "300", "--lags", "14",
+       "--lookback", "120", "--decay-half-life-days", "90", "--dashboard-port", "0", "--no-progress",
+       "--run-id", "long"]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    frame = daily_frame()
+    frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(root / "wide.csv", index=False)
+    assert cli("ingest", "wide.csv", "--store", "store", cwd=root).returncode == 0
+    done = cli(*RUN, "--output-dir", "reference", cwd=root)
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+def batch_lines(journal: Path) -> list[dict]:
+    if not journal.exists():
+        return []
+    lines = journal.read_text().split("\n")[:-1]  # only complete lines
+    return [r for r in map(json.loads, lines) if r.get("kind") != "run"]
+
+
+def start_run(workspace: Path, output: str) -> subprocess.Popen:
+    return subprocess.Popen([PYTHON, str(REPO / "run_training.py"), *RUN, "--output-dir", output], cwd=workspace,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for_batches(journal: Path, count: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(batch_lines(journal)) < count:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "run made no progress"
+        time.sleep(0.05)
+
+
+def results(workspace: Path, output: str) -> dict:
+    return json.loads((workspace / output / "long" / "results.json").read_text())
+
+
+def assert_same_trust(workspace: Path, output: str) -> None:
+    got, want = results(workspace, output)["summary"], results(workspace, "reference")["summary"]
+    assert got["batches"]["completed"] == want["batches"]["completed"] == got["batches"]["total"]
+    for variable, models in want["variables"].items():
+        for model, entry in models.items():
+            mine = got["variables"][variable][model]
+            assert mine["scores"] == entry["scores"]
+            for field in ("alpha", "beta", "mean", "low", "high"):
+                assert mine["trust"][field] == pytest.approx(entry["trust"][field], rel=1e-12), (variable, model)
+            assert mine["trust"]["updates"] == entry["trust"]["updates"] == entry["windows_scored"]
+    with OptimizedTrustTracker(workspace / output / "trust.sqlite", decay_half_life_days=90) as tracker:
+        assert sum(e.updates for e in tracker.estimates()) == sum(
+            e["windows_scored"] for m in want["variables"].values() for e in m.values())
+
+
+def test_sigkill_of_the_coordinator_then_resume(workspace):
+    journal = workspace / "killed" / "long" / "journal.jsonl"
+    process = start_run(workspace, "killed")
+    wait_for_batches(journal, 4, process)
+    os.killpg(process.pid, signal.SIGKILL)  # the coordinator and its local cluster, mid-run
+    process.wait(30)
+    finished_before = {r["batch_id"] for r in batch_lines(journal)}
+    assert 4 <= len(finished_before) < 69
+
+    again = cli(*RUN, "--output-dir", "killed", cwd=workspace)
+    assert again.returncode == 1 and "--resume" in again.stderr  # never silently recomputes
+    resumed = cli(*RUN, "--output-dir", "killed", "--resume", cwd=workspace)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(finished_before)} already done" in resumed.stderr
+    done_ids = [r["batch_id"] for r in batch_lines(journal) if r["status"] == "done"]
+    assert len(done_ids) == len(set(done_ids)) == 69  # no batch computed twice
+    assert_same_trust(workspace, "killed")
+
+
+def test_ctrl_c_stops_keeps_finished_work_and_says_how_to_resume(workspace):
+    journal = workspace / "interrupted" / "long" / "journal.jsonl"
+    process = start_run(workspace, "interrupted")
+    wait_for_batches(journal, 3, process)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("interrupted: ") and "of 69 batches finished" in last and "--resume" in last
+    partial = results(workspace, "interrupted")
+    statuses = [b["status"] for b in partial["batches"]]
+    assert statuses.count("done") == partial["summary"]["batches"]["completed"] >= 3
+    assert statuses.count("not run") > 0 and statuses.count("failed") == 0
+    assert "variable" in stdout  # the partial trust table
+
+    resumed = cli(*RUN, "--output-dir", "interrupted", "--resume", cwd=workspace)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_trust(workspace, "interrupted")
