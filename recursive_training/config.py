@@ -102,6 +102,9 @@ class TrainingConfig:
     def _check_tls(self) -> None:
         given = {n: getattr(self, n) for n in ("tls_ca_file", "tls_cert", "tls_key") if getattr(self, n)}
         if not given:
+            if (self.scheduler_address or "").startswith("tls://"):
+                raise ConfigError(f"scheduler {self.scheduler_address} speaks TLS: give tls_ca_file, "
+                                  "tls_cert and tls_key (--tls-ca-file, --tls-cert, --tls-key)")
             return
         if len(given) < 3:
             missing = sorted({"tls_ca_file", "tls_cert", "tls_key"} - set(given))

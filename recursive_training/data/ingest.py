@@ -197,25 +197,27 @@ def _parse_values(column: pd.Series, locate, what: str) -> tuple[np.ndarray, np.
 
 def _check_order(frame: pd.DataFrame, locate, sort: bool) -> pd.DataFrame:
     """Refuse duplicate (variable, timestamp) pairs, and unsorted input unless ``sort``."""
-    frame = frame.sort_values(["variable", "position"], kind="stable", ignore_index=True)
-    same_variable = frame["variable"].to_numpy()[1:] == frame["variable"].to_numpy()[:-1]
-    ts = frame["timestamp"].to_numpy()
-    going_back = same_variable & (ts[1:] < ts[:-1])
-    if going_back.any() and not sort:
-        i = int(np.flatnonzero(going_back)[0]) + 1
+    by_time = frame.sort_values(["variable", "timestamp"], kind="stable", ignore_index=True)
+    i = _first_repeat(by_time, lambda ts: ts[1:] == ts[:-1])
+    if i is not None:
+        first, second = sorted(int(by_time["position"].iat[j]) for j in (i - 1, i))
         raise DataError(
-            f"{locate(int(frame['position'].iat[i]))}: variable {frame['variable'].iat[i]!r} is not sorted "
-            f"by timestamp ({pd.Timestamp(ts[i])} after {pd.Timestamp(ts[i - 1])}); sort it or pass --sort"
+            f"{locate(second)}: duplicate timestamp {pd.Timestamp(by_time['timestamp'].iat[i])} for variable "
+            f"{by_time['variable'].iat[i]!r} (also at {locate(first)})"
         )
-    frame = frame.sort_values(["variable", "timestamp"], kind="stable", ignore_index=True)
-    ts = frame["timestamp"].to_numpy()
-    same_variable = frame["variable"].to_numpy()[1:] == frame["variable"].to_numpy()[:-1]
-    duplicate = same_variable & (ts[1:] == ts[:-1])
-    if duplicate.any():
-        i = int(np.flatnonzero(duplicate)[0]) + 1
-        first, second = sorted(int(frame["position"].iat[j]) for j in (i - 1, i))
+    as_given = frame.sort_values(["variable", "position"], kind="stable", ignore_index=True)
+    i = _first_repeat(as_given, lambda ts: ts[1:] < ts[:-1])
+    if i is not None and not sort:
+        ts = as_given["timestamp"]
         raise DataError(
-            f"{locate(second)}: duplicate timestamp {pd.Timestamp(ts[i])} for variable "
-            f"{frame['variable'].iat[i]!r} (also at {locate(first)})"
+            f"{locate(int(as_given['position'].iat[i]))}: variable {as_given['variable'].iat[i]!r} is not sorted "
+            f"by timestamp ({pd.Timestamp(ts.iat[i])} after {pd.Timestamp(ts.iat[i - 1])}); sort it or pass --sort"
         )
-    return frame.drop(columns="position")
+    return by_time.drop(columns="position")
+
+
+def _first_repeat(frame: pd.DataFrame, relation) -> int | None:
+    """Index of the first row that stands in ``relation`` to the row before it, within a variable."""
+    names = frame["variable"].to_numpy()
+    hits = (names[1:] == names[:-1]) & relation(frame["timestamp"].to_numpy())
+    return int(np.flatnonzero(hits)[0]) + 1 if hits.any() else None
