@@ -32,7 +32,8 @@ class TrainingConfig:
     """Everything a run needs; small and picklable, so it travels to workers.
 
     ``start``/``end`` of None mean the earliest/latest timestamp in the store;
-    ``variables`` empty means every variable in the store.
+    ``variables`` empty means every variable in the store;
+    ``variables_per_batch`` None lets the coordinator choose (see planning.py).
     """
 
     store_path: Path

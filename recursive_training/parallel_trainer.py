@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import signal
 import threading
 import time
@@ -29,6 +30,7 @@ from .errors import ClusterError, ConfigError, DataError, RetrodictionError
 from .journal import ResultsJournal
 from .metrics import METRICS_TOPIC, MetricsStore, dask_event_sender
 from .outcomes import BatchResult
+from .planning import auto_variables_per_batch, largest_first, small_batch_warning
 from .summary import summarise
 from .worker_task import process_batch
 
@@ -134,6 +136,9 @@ class ParallelTrainingCoordinator:
         self.results: dict[str, BatchResult] = {}
         self.resumed: set[str] = set()
         self.dashboard_link: str | None = None
+        self.warnings: list[str] = []
+        self.timings: dict[str, float] = {}
+        self._infos: dict[str, Any] = {}
         self.trust: list[TrustEstimate] = []
         self.metrics_stored = 0
         self.elapsed_seconds = 0.0
@@ -170,8 +175,15 @@ class ParallelTrainingCoordinator:
         end = config.end or max(pd.Timestamp(i.last) + i.median_step for i in infos)
         if not any(pd.Timestamp(i.first) < end and pd.Timestamp(i.last) >= start for i in infos):
             raise DataError(f"no observations of the selected variables between {start} and {end}")
-        self.batches = prepare_training_batches(
-            variables, start, end, config.batch_size_days, config.variables_per_batch)
+        width = pd.Timedelta(days=config.batch_size_days)
+        step = config.retrodiction.step
+        per_batch = config.variables_per_batch or auto_variables_per_batch(
+            len(variables), math.ceil((end - start) / width), config.workers,
+            origins_per_variable_window=sum(width / i.median_step / step for i in infos if i.median_step_ns) / len(infos))
+        self.batches = prepare_training_batches(variables, start, end, config.batch_size_days, per_batch)
+        self._infos = {i.name: i for i in infos}
+        warning = small_batch_warning(self.batches, self._infos, step)
+        self.warnings = [warning] if warning else []
         return self.batches
 
     def _restore_from_journal(self) -> None:
@@ -255,15 +267,19 @@ class ParallelTrainingCoordinator:
                 self._buffer.add(self.results[batch_id].trust_updates)
             pending = [b for b in self.batches if not b.processed]
             if pending and not self._stopping.is_set():
+                connect_started = time.perf_counter()
                 self._connect()
                 self._client.subscribe_topic(METRICS_TOPIC, lambda event: metrics_store.submit_chunk(event[1]))
                 self._client.subscribe_topic(ATTEMPTS_TOPIC, self.attempts)
                 if not self._journal.exists():
                     self._journal.append({"kind": "run", "run_id": self.run_id,
                                           "evidence_digest": config.evidence_digest()})
+                self.timings["connect_seconds"] = time.perf_counter() - connect_started
             report(self._done_count(), len(self.batches), None)
             if pending and not self._stopping.is_set():
+                run_started = time.perf_counter()
                 self._run(pending, report)
+                self.timings["batches_seconds"] = time.perf_counter() - run_started
                 self._wait_for_metrics(metrics_store)
         finally:
             self._buffer.close()
@@ -283,7 +299,7 @@ class ParallelTrainingCoordinator:
             self._client.submit(_dask_process_batch_task, batch, config,
                                 key=f"retrodict-{self.run_id}-{batch.batch_id}", retries=config.retries,
                                 pure=False): batch
-            for batch in pending
+            for batch in largest_first(pending, self._infos, config.retrodiction.step)
         }
         completed = as_completed(list(self._futures))
         while not completed.is_empty():
@@ -387,6 +403,9 @@ class ParallelTrainingCoordinator:
                                 "attempts": self.attempts.counts.get(b.batch_id, 0)}
                                for b in self.batches if b.failed],
             "elapsed_seconds": self.elapsed_seconds,
+            "timings": dict(self.timings),
+            "compute_seconds": sum(r.processing_time for r in ran),
+            "warnings": list(self.warnings),
             "peak_memory_mib": max((r.peak_memory_mib for r in ran), default=None),
             "metrics": {"sent": sum(r.metrics_sent for r in ran), "stored": self.metrics_stored},
             "dashboard_link": self.dashboard_link,

@@ -31,7 +31,7 @@ RUN_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--start", "start", str, "first forecast origin time, ISO 8601 (default: first observation)"),
     ("--end", "end", str, "end of the evaluated range, exclusive (default: after the last observation)"),
     ("--batch-size-days", "batch_size_days", float, "length of each evaluation window in days (default 90)"),
-    ("--variables-per-batch", "variables_per_batch", int, "variables per batch (default: all in one)"),
+    ("--variables-per-batch", "variables_per_batch", int, "variables per batch (default: automatic, about 8 batches per worker)"),
     ("--horizon", "horizon", int, "forecast steps ahead, in observations (default 7)"),
     ("--step", "step", int, "use every STEP-th observation in a window as an origin (default 1)"),
     ("--lookback", "lookback", int, "training observations before each window (default 365)"),
@@ -173,6 +173,8 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str) -> 
     def progress(done: int, total: int, batch: Any) -> None:
         if batch is None:
             _say(f"run {coordinator.run_id}: {total} batches, {done} already done")
+            for warning in coordinator.warnings:
+                _say(f"warning: {warning}")
             if coordinator.dashboard_link:
                 _say(_dashboard_hint(coordinator.dashboard_link, config.scheduler_address is None))
         if bar is not None:

@@ -18,7 +18,7 @@ def test_walkthrough_executes(tmp_path):
     text = "\n".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                      for output in cell.get("outputs", []))
     assert "6570 rows of" in text
-    assert "'completed': 6, 'resumed': 0, 'failed': 0" in text
+    assert "'total': 6, 'completed': 6, 'resumed': 0, 'failed': 0" in text  # 6 windows, variables together
     for variable in ("retail_sales", "stock_index", "sensor_reading"):
         assert variable in text
     assert "plot saved to" in text
