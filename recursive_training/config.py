@@ -48,6 +48,7 @@ class TrainingConfig:
     scheduler_address: str | None = None
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8787
+    worker_profiling: bool = False
     output_dir: Path = Path("retrodiction-runs")
     run_id: str | None = None
     output: Path | None = None
@@ -95,8 +96,9 @@ class TrainingConfig:
         if self.batch_timeout_seconds is not None:
             require_float("batch_timeout_seconds", self.batch_timeout_seconds, minimum=0.0, inclusive=False)
         self._check_tls()
-        if not isinstance(self.resume, bool):
-            raise ConfigError(f"option 'resume' must be true or false, got {self.resume!r}")
+        for name in ("resume", "worker_profiling"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"option '{name}' must be true or false, got {getattr(self, name)!r}")
         if self.run_id is not None and (not self.run_id or any(c in self.run_id for c in "/\\") or self.run_id.startswith(".")):
             raise ConfigError(f"option 'run_id' {self.run_id!r} must be a plain name")
 

@@ -22,7 +22,7 @@ def current_memory_mib() -> float:
 class PeakMemoryMonitor:
     """``with PeakMemoryMonitor() as m: ...`` then ``m.peak_mib`` and ``m.increase_mib``."""
 
-    def __init__(self, interval_seconds: float = 0.02) -> None:
+    def __init__(self, interval_seconds: float = 0.05) -> None:
         self.interval_seconds = interval_seconds
         self.baseline_mib = 0.0
         self.peak_mib = 0.0

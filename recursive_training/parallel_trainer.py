@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
+import dask
 import pandas as pd
 
 from analytics import OptimizedTrustTracker, TrustEstimate, TrustUpdateBuffer
@@ -30,6 +31,7 @@ from .errors import ClusterError, ConfigError, DataError, RetrodictionError
 from .journal import ResultsJournal
 from .metrics import METRICS_TOPIC, MetricsStore, dask_event_sender
 from .outcomes import BatchResult
+from .retrodiction import RetrodictionSettings
 from .planning import auto_variables_per_batch, largest_first, small_batch_warning
 from .summary import summarise
 from .worker_task import process_batch
@@ -64,6 +66,46 @@ def _dask_process_batch_task(batch: TrainingBatch, config: TrainingConfig) -> Ba
     worker.log_event(ATTEMPTS_TOPIC, {"run_id": config.resolved_run_id(), "batch_id": batch.batch_id,
                                       "worker": worker.address})
     return process_batch(batch, config, dask_event_sender(METRICS_TOPIC), worker=worker.address)
+
+
+def _prepare_worker(settings: RetrodictionSettings) -> None:
+    """Pay each worker's one-time costs while the cluster starts, not in its first batch.
+
+    Importing torch and its first training step (lazy initialisation of
+    autograd and the optimiser) take over a second per process.
+    """
+    import numpy as np
+
+    from .retrodiction.models import TORCH_MODELS, make_model
+    from .worker_task import single_threaded_torch
+
+    torch_models = TORCH_MODELS.intersection(settings.models)
+    if torch_models:
+        single_threaded_torch()
+    warm = dataclasses.replace(settings, epochs=2)
+    for name in sorted(torch_models):
+        model = make_model(name, warm)
+        history = np.sin(np.arange(model.min_train + 8, dtype=float))
+        model.fit(history).predict(history, np.array([len(history) - 1]), 2)
+
+
+WORKER_MALLOC_TRIM_BYTES = 64 * 2**20
+
+
+def _local_worker_settings(config: TrainingConfig) -> dict[str, Any]:
+    """Dask settings for the workers of our own LocalCluster, measured in bench/bench_parallel.py.
+
+    Dask asks glibc to return freed memory above 64 KiB at once; torch's
+    training loop allocates and frees constantly, and that churn cost about 6%
+    of each batch's CPU time. Trimming above 64 MiB keeps memory flat across
+    batches (bench/bench_memory.py) without the churn. The statistical
+    profiler behind the dashboard's Profile page costs a few percent more and
+    is off unless asked for.
+    """
+    return {
+        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": WORKER_MALLOC_TRIM_BYTES,
+        "distributed.worker.profile.enabled": config.worker_profiling,
+    }
 
 
 @contextlib.contextmanager
@@ -219,7 +261,7 @@ class ParallelTrainingCoordinator:
             if config.scheduler_address:
                 self._client = Client(config.scheduler_address, timeout="10s", security=self._security())
             else:
-                with _children_ignore_sigint():
+                with _children_ignore_sigint(), dask.config.set(_local_worker_settings(config)):
                     self._cluster = LocalCluster(
                         n_workers=config.workers, threads_per_worker=1, processes=True,
                         host="127.0.0.1", dashboard_address=f"{config.dashboard_host}:{config.dashboard_port}",
@@ -231,6 +273,7 @@ class ParallelTrainingCoordinator:
             self._disconnect()
             raise ClusterError(f"cannot connect to {where}: {_one_line(exc)}") from None
         self.dashboard_link = self._client.dashboard_link
+        self._client.run(_prepare_worker, config.retrodiction)
 
     def _security(self) -> Any:
         if not self.config.uses_tls:

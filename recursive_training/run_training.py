@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, key, kind, text in RUN_OPTIONS:
         run.add_argument(flag, dest=key, type=kind, help=text)
     run.add_argument("--resume", action="store_true", help="continue a run from its results journal")
+    run.add_argument("--worker-profiling", action="store_true",
+                     help="fill the dashboard's Profile page (local cluster; costs a few percent of speed)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="do not draw a progress bar")
 
     demo = commands.add_parser("demo", help="ingest the bundled sample data and run a retrodiction on it")

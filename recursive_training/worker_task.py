@@ -26,14 +26,15 @@ from .outcomes import BatchResult, VariableOutcome
 from .retrodiction import retrodict_window
 from .retrodiction.models import TORCH_MODELS
 
-__all__ = ["process_batch", "days_since_epoch"]
+__all__ = ["process_batch", "days_since_epoch", "single_threaded_torch"]
 
 
 def days_since_epoch(moment: pd.Timestamp) -> float:
     return (moment - pd.Timestamp(0)) / pd.Timedelta(days=1)
 
 
-def _single_threaded_torch() -> None:
+def single_threaded_torch() -> None:
+    """One torch thread per worker process: the workers already use every core."""
     import torch
 
     torch.set_num_threads(1)
@@ -47,7 +48,7 @@ def process_batch(
     started = time.perf_counter()
     settings = config.retrodiction
     if TORCH_MODELS.intersection(settings.models):
-        _single_threaded_torch()
+        single_threaded_torch()
     store = open_store(config.store_path, config.store_kind)
     update_id = f"{batch.batch_id}:{config.evidence_digest()}"
     start64, end64 = batch.start_time.to_datetime64(), batch.end_time.to_datetime64()
@@ -76,8 +77,8 @@ def process_batch(
                         if value is not None:
                             metrics.submit(variable, model, name, value)
                     metrics.submit(variable, model, "fit_seconds", seconds)
-                    for error in np.abs(forecast.forecasts - forecast.actuals).mean(axis=1):
-                        metrics.submit(variable, model, "origin_mae", error)
+                    metrics.submit_many(variable, model, "origin_mae",
+                                        np.abs(forecast.forecasts - forecast.actuals).mean(axis=1).tolist())
         finally:
             metrics.close()
     return BatchResult(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 __all__ = ["AsyncMetricsCollector", "dask_event_sender", "METRICS_TOPIC"]
 
@@ -47,8 +47,14 @@ class AsyncMetricsCollector:
 
     def submit(self, variable: str, model: str, name: str, value: float) -> None:
         """Queue one metric; returns at once."""
-        self.submitted += 1
-        self._queue.put([variable, model, name, float(value), time.time()])
+        self.submit_many(variable, model, name, (value,))
+
+    def submit_many(self, variable: str, model: str, name: str, values: Iterable[float]) -> None:
+        """Queue a series of metrics of one name (say, one per origin) as a single item."""
+        now = time.time()
+        metrics = [[variable, model, name, float(v), now] for v in values]
+        self.submitted += len(metrics)
+        self._queue.put(metrics)
 
     def _pump(self) -> None:
         chunk: list[list] = []
@@ -62,7 +68,7 @@ class AsyncMetricsCollector:
                 self._emit(chunk)
                 return
             if item is not None:
-                chunk.append(item)
+                chunk.extend(item)
             if len(chunk) >= self.chunk_size or (chunk and time.monotonic() >= deadline):
                 self._emit(chunk)
                 chunk = []

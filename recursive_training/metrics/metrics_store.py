@@ -38,6 +38,7 @@ class MetricsStore:
                 Path(db_path).parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(target, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # live metrics: no fsync per chunk
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise RetrodictionError(f"metrics database {target}: {exc}") from None

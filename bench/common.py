@@ -1,0 +1,82 @@
+"""Shared pieces of the benchmarks: synthetic stores, timing, and the report line.
+
+Every benchmark compares two things measured side by side in one run, so the
+ratio means something on a shared, noisy machine; absolute times are printed
+for context only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from scipy.signal import lfilter
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as `python bench/x.py` from a clone
+    sys.path.insert(0, str(REPO))
+
+from recursive_training.data import RecursiveDataStore  # noqa: E402
+
+
+def arguments(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--tiny", action="store_true", help="a seconds-long size, to check the script runs")
+    parser.add_argument("--workdir", type=Path, default=None, help="where to build stores (default: a temp dir)")
+    return parser.parse_args()
+
+
+def synthetic_frame(n_variables: int, periods: int, freq: str = "D", start: str = "2016-01-01",
+                    seed: int = 0) -> pd.DataFrame:
+    """Wide frame of seasonal, autoregressive and random-walk series, reproducible by seed."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(periods)
+    columns: dict[str, np.ndarray] = {"timestamp": pd.date_range(start, periods=periods, freq=freq)}
+    for i in range(n_variables):
+        kind = i % 3
+        noise = rng.normal(0, 1, periods)
+        if kind == 0:
+            values = 100 + 10 * np.sin(2 * np.pi * t / 7 + i) + 5 * np.sin(2 * np.pi * t / 365.25) + noise
+        elif kind == 1:
+            values = 50 + i + lfilter([1.0], [1.0, -0.6], noise)  # AR(1)
+        else:
+            values = 1000 + np.cumsum(noise * 5)
+        columns[f"v{i:04d}"] = values
+    return pd.DataFrame(columns)
+
+
+def build_store(root: Path, frame: pd.DataFrame, variables_per_ingest: int = 50) -> RecursiveDataStore:
+    store = RecursiveDataStore(root, create=True)
+    names = [c for c in frame.columns if c != "timestamp"]
+    for i in range(0, len(names), variables_per_ingest):
+        store.ingest(frame[["timestamp", *names[i:i + variables_per_ingest]]])
+    return RecursiveDataStore(root)
+
+
+def median_seconds(action: Callable[[], object], repeats: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), times
+
+
+def report(name: str, measured: float, target: float, *, higher_is_better: bool, unit: str = "x",
+           detail: str = "") -> bool:
+    """Print the one line per target that bench/run_all collects."""
+    passed = measured >= target if higher_is_better else measured <= target
+    relation = ">=" if higher_is_better else "<="
+    print(f"TARGET {name:<34} measured {measured:8.3f}{unit}  target {relation} {target:g}{unit}  "
+          f"{'PASS' if passed else 'FAIL'}  {detail}".rstrip(), flush=True)
+    return passed
+
+
+def info(text: str) -> None:
+    print(f"INFO   {text}", flush=True)
