@@ -73,7 +73,7 @@ def report(name: str, measured: float, target: float, *, higher_is_better: bool,
     """Print the one line per target that bench/run_all collects."""
     passed = measured >= target if higher_is_better else measured <= target
     relation = ">=" if higher_is_better else "<="
-    print(f"TARGET {name:<34} measured {measured:8.3f}{unit}  target {relation} {target:g}{unit}  "
+    print(f"TARGET {name:<42} measured {measured:9.4g}{unit}  target {relation} {target:g}{unit}  "
           f"{'PASS' if passed else 'FAIL'}  {detail}".rstrip(), flush=True)
     return passed
 

@@ -101,6 +101,14 @@ def test_optimized_store_caches_per_process(store_dir):
     assert (cache.hits, cache.misses) == (2, 1)
 
 
+def test_changing_a_loaded_series_leaves_the_cache_alone(store_dir):
+    store = OptimizedDataStore(store_dir, cache=SegmentCache())
+    first = store.load("walk", "2020-02-01", "2020-03-01")
+    expected = first.to_numpy().copy()
+    first.iloc[:] = -1.0
+    np.testing.assert_array_equal(store.load("walk", "2020-02-01", "2020-03-01").to_numpy(), expected)
+
+
 def test_optimized_store_reads_ranges_of_big_variables_with_pushdown(store_dir):
     cache = SegmentCache(max_bytes=2000)  # too small to hold 600 rows whole
     store = OptimizedDataStore(store_dir, cache=cache)

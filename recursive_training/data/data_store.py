@@ -227,5 +227,5 @@ def slice_sorted(
 
 
 def as_series(variable: str, ts: np.ndarray, values: np.ndarray) -> pd.Series:
-    index = pd.DatetimeIndex(ts, name="timestamp")
-    return pd.Series(values, index=index, name=variable)
+    index = pd.DatetimeIndex(ts, name="timestamp", copy=False)
+    return pd.Series(values, index=index, name=variable, copy=False)  # views: streaming stays bounded

@@ -116,7 +116,8 @@ class OptimizedDataStore(RecursiveDataStore):
             lo, hi = (None, None) if whole else (start, end)
             segment = _Segment(lo, hi, *_read_range(path, variable, lo, hi))
             self.cache.put(file_key, segment)
-        return slice_sorted(segment.timestamps, segment.values, start, end)
+        ts, values = slice_sorted(segment.timestamps, segment.values, start, end)
+        return ts.copy(), values.copy()  # callers may modify what they get; the cache must not change
 
 
 def _read_range(path: Path, variable: str, start, end) -> tuple[np.ndarray, np.ndarray]:
@@ -129,5 +130,5 @@ def _read_range(path: Path, variable: str, start, end) -> tuple[np.ndarray, np.n
         table = pq.read_table(path, columns=["timestamp", "value"], filters=filters or None)
     except (OSError, pa.ArrowException, ValueError) as exc:
         raise StoreCorruptError(f"{path}: cannot read data of variable {variable!r} ({exc})") from None
-    ts = table.column("timestamp").to_numpy().astype("datetime64[ns]")
+    ts = table.column("timestamp").to_numpy().astype("datetime64[ns]", copy=False)
     return ts, table.column("value").to_numpy()
