@@ -92,7 +92,7 @@ def main() -> None:
     second, _ = median_seconds(lambda: warm_store.load(target, *year), 1)
     info(f"cache: first load {first * 1e3:.2f} ms, second {second * 1e3:.2f} ms, hits {cache.hits}, "
          f"misses {cache.misses}")
-    report("second load hits the cache", float(cache.hits), 1.0, higher_is_better=True, unit=" hit")
+    report("second load hits the cache", float(cache.hits), 1.0, higher_is_better=True, unit="")
 
     chunk_mib = CHUNK_ROWS * 16 / 2**20
     rows = store.info(dense).count

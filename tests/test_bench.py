@@ -1,0 +1,38 @@
+"""Every benchmark script still runs, at a tiny size, and reports its targets."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from .conftest import PYTHON, REPO
+
+pytestmark = pytest.mark.cluster
+
+SCRIPTS = {
+    "bench_parallel.py": ["parallel speedup, 2 workers"],
+    "bench_baselines.py": ["baselines equal statsforecast (max |diff|)", "baselines faster than statsforecast"],
+    "bench_overhead.py": ["Dask overhead, default batch sizing", "tiny batches are warned about"],
+    "bench_store.py": ["targeted load vs whole data set", "second load hits the cache", "streaming peak / chunk size"],
+    "bench_scaling.py": ["time x2 variables", "time x2 windows"],
+    "bench_memory.py": ["worker memory growth, batch 10 -> 100"],
+}
+LINE = re.compile(r"^TARGET (?P<name>.+?)\s+measured\s+(?P<value>[-+0-9.e]+)\S*\s+target (<=|>=) \S+\s+(PASS|FAIL)")
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_bench_script_runs_tiny(script, tmp_path):
+    done = subprocess.run([PYTHON, str(REPO / "bench" / script), "--tiny", "--workdir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    targets = [LINE.match(line) for line in done.stdout.splitlines() if line.startswith("TARGET")]
+    assert all(targets), done.stdout
+    assert [m["name"] for m in targets] == SCRIPTS[script]
+    assert all(float(m["value"]) == float(m["value"]) for m in targets)  # a number, not NaN
+
+
+def test_run_all_lists_every_script():
+    text = (REPO / "bench" / "run_all").read_text()
+    assert all(script in text for script in SCRIPTS)
