@@ -33,7 +33,8 @@ class TrainingConfig:
 
     ``start``/``end`` of None mean the earliest/latest timestamp in the store;
     ``variables`` empty means every variable in the store;
-    ``variables_per_batch`` None lets the coordinator choose (see planning.py).
+    ``variables_per_batch`` None lets the coordinator choose (see planning.py);
+    ``workers`` 0 runs the batches one by one in this process, without Dask.
     """
 
     store_path: Path
@@ -84,7 +85,7 @@ class TrainingConfig:
             raise ConfigError(f"option 'store_kind': unknown {self.store_kind!r}; choose from {', '.join(STORE_KINDS)}")
         if not isinstance(self.retrodiction, RetrodictionSettings):
             raise ConfigError("option 'retrodiction' must be RetrodictionSettings")
-        require_int("workers", self.workers, minimum=1)
+        require_int("workers", self.workers, minimum=0)  # 0: run batches in this process
         require_int("dashboard_port", self.dashboard_port, minimum=0)
         if self.dashboard_port > 65535:
             raise ConfigError(f"option 'dashboard_port' must be at most 65535, got {self.dashboard_port}")

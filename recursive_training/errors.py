@@ -17,7 +17,9 @@ __all__ = [
     "ModelError",
     "InsufficientDataError",
     "ClusterError",
+    "BatchTimeoutError",
     "TrustError",
+    "one_line",
 ]
 
 
@@ -57,5 +59,15 @@ class ClusterError(RetrodictionError):
     """The Dask cluster could not be started or reached."""
 
 
+class BatchTimeoutError(RetrodictionError):
+    """A batch ran longer than ``batch_timeout_seconds``."""
+
+
 class TrustError(RetrodictionError):
     """The trust database cannot be opened or updated."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line, its type first: how failures are recorded and shown."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -8,18 +8,15 @@ data from the store by path.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
 import math
-import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
-import dask
 import pandas as pd
 
 from analytics import OptimizedTrustTracker, TrustEstimate, TrustUpdateBuffer
@@ -27,18 +24,17 @@ from analytics import OptimizedTrustTracker, TrustEstimate, TrustUpdateBuffer
 from .batching import TrainingBatch, prepare_training_batches
 from .config import TrainingConfig
 from .data import open_store
-from .errors import ClusterError, ConfigError, DataError, RetrodictionError
+from .cluster import connect, disconnect
+from .errors import BatchTimeoutError, ConfigError, DataError, RetrodictionError, one_line
 from .journal import ResultsJournal
 from .metrics import METRICS_TOPIC, MetricsStore, dask_event_sender
 from .outcomes import BatchResult
-from .retrodiction import RetrodictionSettings
 from .planning import auto_variables_per_batch, largest_first, small_batch_warning
 from .summary import summarise
-from .worker_task import process_batch
+from .worker_task import process_batch, single_threaded_torch
 
 __all__ = [
     "ParallelTrainingCoordinator",
-    "BatchTimeoutError",
     "ProgressCallback",
     "_dask_process_batch_task",
     "run_parallel_retrodiction_training",
@@ -68,68 +64,6 @@ def _dask_process_batch_task(batch: TrainingBatch, config: TrainingConfig) -> Ba
     return process_batch(batch, config, dask_event_sender(METRICS_TOPIC), worker=worker.address)
 
 
-def _prepare_worker(settings: RetrodictionSettings) -> None:
-    """Pay each worker's one-time costs while the cluster starts, not in its first batch.
-
-    Importing torch and its first training step (lazy initialisation of
-    autograd and the optimiser) take over a second per process.
-    """
-    import numpy as np
-
-    from .retrodiction.models import TORCH_MODELS, make_model
-    from .worker_task import single_threaded_torch
-
-    torch_models = TORCH_MODELS.intersection(settings.models)
-    if torch_models:
-        single_threaded_torch()
-    warm = dataclasses.replace(settings, epochs=2)
-    for name in sorted(torch_models):
-        model = make_model(name, warm)
-        history = np.sin(np.arange(model.min_train + 8, dtype=float))
-        model.fit(history).predict(history, np.array([len(history) - 1]), 2)
-
-
-WORKER_MALLOC_TRIM_BYTES = 64 * 2**20
-
-
-def _local_worker_settings(config: TrainingConfig) -> dict[str, Any]:
-    """Dask settings for the workers of our own LocalCluster, measured in bench/bench_parallel.py.
-
-    Dask asks glibc to return freed memory above 64 KiB at once; torch's
-    training loop allocates and frees constantly, and that churn cost about 6%
-    of each batch's CPU time. Trimming above 64 MiB keeps memory flat across
-    batches (bench/bench_memory.py) without the churn. The statistical
-    profiler behind the dashboard's Profile page costs a few percent more and
-    is off unless asked for.
-    """
-    return {
-        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": WORKER_MALLOC_TRIM_BYTES,
-        "distributed.worker.profile.enabled": config.worker_profiling,
-    }
-
-
-@contextlib.contextmanager
-def _children_ignore_sigint() -> Iterator[None]:
-    """Start worker processes with Ctrl-C ignored: the coordinator stops them itself.
-
-    A terminal's Ctrl-C reaches the whole process group; an ignored signal
-    stays ignored across exec, so local workers do not die mid-batch with
-    tracebacks while the coordinator is shutting down in order.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-class BatchTimeoutError(RetrodictionError):
-    """A batch ran longer than ``batch_timeout_seconds``."""
-
-
 class _AttemptLog:
     """Attempts per batch, fed from the attempts topic on the client's event loop."""
 
@@ -150,11 +84,6 @@ class _AttemptLog:
     def started(self, batch_id: str) -> tuple[float, str] | None:
         with self._lock:
             return self.running.get(batch_id)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class ParallelTrainingCoordinator:
@@ -254,42 +183,11 @@ class ParallelTrainingCoordinator:
 
     # cluster -----------------------------------------------------------------
     def _connect(self) -> None:
-        from distributed import Client, LocalCluster
-
-        config = self.config
-        try:
-            if config.scheduler_address:
-                self._client = Client(config.scheduler_address, timeout="10s", security=self._security())
-            else:
-                with _children_ignore_sigint(), dask.config.set(_local_worker_settings(config)):
-                    self._cluster = LocalCluster(
-                        n_workers=config.workers, threads_per_worker=1, processes=True,
-                        host="127.0.0.1", dashboard_address=f"{config.dashboard_host}:{config.dashboard_port}",
-                        silence_logs=logging.CRITICAL,  # task errors are reported once, in the summary
-                    )
-                self._client = Client(self._cluster)
-        except (OSError, TimeoutError, ValueError, RuntimeError) as exc:
-            where = config.scheduler_address or "a local cluster"
-            self._disconnect()
-            raise ClusterError(f"cannot connect to {where}: {_one_line(exc)}") from None
+        self._client, self._cluster = connect(self.config)
         self.dashboard_link = self._client.dashboard_link
-        self._client.run(_prepare_worker, config.retrodiction)
-
-    def _security(self) -> Any:
-        if not self.config.uses_tls:
-            return None
-        from distributed.security import Security
-
-        return Security(tls_ca_file=str(self.config.tls_ca_file), tls_client_cert=str(self.config.tls_cert),
-                        tls_client_key=str(self.config.tls_key), require_encryption=True)
 
     def _disconnect(self) -> None:
-        for closable in (self._client, self._cluster):
-            if closable is not None:
-                try:
-                    closable.close()
-                except Exception as exc:  # shutting down must not hide the run's own outcome
-                    logger.warning("while closing the cluster: %s", _one_line(exc))
+        disconnect(self._client, self._cluster)
         self._client = self._cluster = None
 
     # the run -----------------------------------------------------------------
@@ -308,12 +206,15 @@ class ParallelTrainingCoordinator:
         try:
             for batch_id in self.resumed:
                 self._buffer.add(self.results[batch_id].trust_updates)
-            pending = [b for b in self.batches if not b.processed]
+            pending = largest_first([b for b in self.batches if not b.processed], self._infos,
+                                    config.retrodiction.step)
+            in_process = config.workers == 0 and not config.scheduler_address
             if pending and not self._stopping.is_set():
                 connect_started = time.perf_counter()
-                self._connect()
-                self._client.subscribe_topic(METRICS_TOPIC, lambda event: metrics_store.submit_chunk(event[1]))
-                self._client.subscribe_topic(ATTEMPTS_TOPIC, self.attempts)
+                if not in_process:
+                    self._connect()
+                    self._client.subscribe_topic(METRICS_TOPIC, lambda event: metrics_store.submit_chunk(event[1]))
+                    self._client.subscribe_topic(ATTEMPTS_TOPIC, self.attempts)
                 if not self._journal.exists():
                     self._journal.append({"kind": "run", "run_id": self.run_id,
                                           "evidence_digest": config.evidence_digest()})
@@ -321,7 +222,10 @@ class ParallelTrainingCoordinator:
             report(self._done_count(), len(self.batches), None)
             if pending and not self._stopping.is_set():
                 run_started = time.perf_counter()
-                self._run(pending, report)
+                if in_process:
+                    self._run_in_process(pending, report, metrics_store)
+                else:
+                    self._run(pending, report)
                 self.timings["batches_seconds"] = time.perf_counter() - run_started
                 self._wait_for_metrics(metrics_store)
         finally:
@@ -342,7 +246,7 @@ class ParallelTrainingCoordinator:
             self._client.submit(_dask_process_batch_task, batch, config,
                                 key=f"retrodict-{self.run_id}-{batch.batch_id}", retries=config.retries,
                                 pure=False): batch
-            for batch in largest_first(pending, self._infos, config.retrodiction.step)
+            for batch in pending
         }
         completed = as_completed(list(self._futures))
         while not completed.is_empty():
@@ -365,6 +269,31 @@ class ParallelTrainingCoordinator:
                 future.release()
                 report(self._done_count(), len(self.batches), batch)
 
+    def _run_in_process(self, pending: list[TrainingBatch], report: ProgressCallback,
+                        metrics_store: MetricsStore) -> None:
+        """``workers = 0``: the same batches, one after another in this process, without Dask.
+
+        For debugging (breakpoints work) and as the serial side of
+        bench/bench_parallel.py. Failures are retried like on a cluster;
+        there is no timeout, as nothing could interrupt a hung batch here.
+        """
+        single_threaded_torch()  # as on a worker: the same numbers, the same speed
+        for batch in pending:
+            if self._stopping.is_set():
+                return
+            for attempt in range(self.config.retries + 1):
+                self.attempts.counts[batch.batch_id] = attempt + 1
+                try:
+                    result = process_batch(batch, self.config, metrics_store.submit_chunk, worker="in-process")
+                except Exception as exc:  # a failing batch is recorded, like a failed Dask task
+                    error = exc
+                else:
+                    self._on_batch_complete(batch, result)
+                    break
+            else:
+                self._on_batch_error(batch, error)
+            report(self._done_count(), len(self.batches), batch)
+
     def _expire_hung_batches(self, report: ProgressCallback) -> None:
         """Turn a batch running past its timeout into a failure and free its worker."""
         limit = self.config.batch_timeout_seconds
@@ -381,7 +310,7 @@ class ParallelTrainingCoordinator:
             try:  # the stuck thread cannot be interrupted; a nanny can restart its process
                 self._client.restart_workers([started[1]], timeout=30, raise_for_error=False)
             except Exception as exc:  # no nanny (dask worker --no-nanny): the worker stays busy
-                logger.info("could not restart worker %s: %s", started[1], _one_line(exc))
+                logger.info("could not restart worker %s: %s", started[1], one_line(exc))
             report(self._done_count(), len(self.batches), batch)
 
     def _record_result(self, batch: TrainingBatch, result: BatchResult) -> None:
@@ -398,7 +327,7 @@ class ParallelTrainingCoordinator:
         self._buffer.add(result.trust_updates)
 
     def _on_batch_error(self, batch: TrainingBatch, exc: BaseException) -> None:
-        batch.error = _one_line(exc)
+        batch.error = one_line(exc)
         self._journal.append({"batch_id": batch.batch_id, "status": "failed", "error": batch.error,
                               "attempts": self.attempts.counts.get(batch.batch_id, 0)})
 

@@ -45,7 +45,7 @@ RUN_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--learning-rate", "learning_rate", float, "Adam learning rate of the torch models (default 0.01)"),
     ("--seed", "seed", int, "seed of the torch models (default 0)"),
     ("--store-kind", "store_kind", str, "base, optimized or streaming (default optimized)"),
-    ("--workers", "workers", int, "local Dask worker processes, one thread each (default 2)"),
+    ("--workers", "workers", int, "local Dask worker processes, one thread each (default 2); 0 runs in this process, without Dask"),
     ("--scheduler", "scheduler_address", str, "address of a running Dask scheduler instead of a local cluster"),
     ("--dashboard-port", "dashboard_port", int, "local dashboard port, 0 = any free one (default 8787)"),
     ("--output", "output", str, "results JSON file (default: OUTPUT_DIR/RUN_ID/results.json)"),

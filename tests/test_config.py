@@ -33,7 +33,7 @@ def test_from_mapping_splits_settings_and_coerces(tmp_path):
     ({"store_path": "s", "tolerance": -1}, "'tolerance' must be greater than 0"),
     ({"store_path": "s", "start": "2021-02-01", "end": "2021-01-01"}, "must be before"),
     ({"store_path": "s", "store_kind": "fast"}, "unknown 'fast'"),
-    ({"store_path": "s", "workers": 0}, "'workers' must be at least 1"),
+    ({"store_path": "s", "workers": -1}, "'workers' must be at least 0"),
     ({"store_path": "s", "run_id": "../up"}, "plain name"),
     ({"store_path": "s", "batch_size_days": float("nan")}, "finite"),
 ])

@@ -31,9 +31,10 @@ def config_for(tmp_path, store, **extra):
     })
 
 
-def test_a_failing_batch_is_retried_then_recorded(tmp_path, store):
+@pytest.mark.parametrize("workers", [2, 0], ids=["cluster", "in-process"])
+def test_a_failing_batch_is_retried_then_recorded(tmp_path, store, workers):
     (store / "data" / "variable=walk" / "part-0.parquet").write_bytes(b"not parquet")
-    coordinator = ParallelTrainingCoordinator(config_for(tmp_path, store, retries=2))
+    coordinator = ParallelTrainingCoordinator(config_for(tmp_path, store, retries=2, workers=workers))
     summary = coordinator.start_training()
     assert summary["batches"]["total"] == 12
     assert summary["batches"]["completed"] == 8 and summary["batches"]["failed"] == 4

@@ -11,7 +11,6 @@ from analytics import OptimizedTrustTracker
 from recursive_training import ParallelTrainingCoordinator, TrainingConfig, run_parallel_retrodiction_training
 from recursive_training.errors import ConfigError, DataError, UnknownVariableError
 from recursive_training.metrics import MetricsStore
-from recursive_training.worker_task import process_batch
 
 pytestmark = pytest.mark.cluster
 
@@ -98,15 +97,16 @@ def test_seasonal_models_earn_more_trust_than_naive_on_seasonal_data(finished_ru
     assert summary["models"]["ar"]["scores"]["skill"] > 0
 
 
-def test_parallel_results_equal_serial_ones(finished_run):
+def test_parallel_results_equal_an_in_process_run(finished_run):
     tmp_path, _, summary, _ = finished_run
     results = json.loads((tmp_path / "runs" / summary["run_id"] / "results.json").read_text())
-    config = TrainingConfig.from_mapping(results["config"])
-    coordinator = ParallelTrainingCoordinator(config)
-    for batch in coordinator.prepare_training_batches()[:3]:
-        serial = process_batch(batch, config, lambda chunk: None).to_dict()
-        parallel = next(b["result"] for b in results["batches"] if b["batch_id"] == batch.batch_id)
-        assert [o["score"] for o in serial["outcomes"]] == [o["score"] for o in parallel["outcomes"]]
+    config = TrainingConfig.from_mapping({**results["config"], "workers": 0, "output_dir": tmp_path / "serial"})
+    serial = ParallelTrainingCoordinator(config).start_training()
+    assert serial["dashboard_link"] is None and serial["batches"]["completed"] == 8
+    assert serial["variables"] == summary["variables"]  # every score and trust posterior, bit for bit
+    assert serial["metrics"]["stored"] == serial["metrics"]["sent"] == summary["metrics"]["sent"]
+    journal = (tmp_path / "serial" / summary["run_id"] / "journal.jsonl").read_text().splitlines()
+    assert len(journal) == 1 + 8
 
 
 def test_metrics_arrive_in_the_store(finished_run):

@@ -1,0 +1,128 @@
+"""Start, reach and stop the Dask cluster a run uses.
+
+A run either starts its own LocalCluster (worker processes with one thread
+each, dashboard on localhost) or connects to a running scheduler, with TLS
+when configured. Either way each worker pays its one-time costs before the
+first batch arrives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import signal
+import threading
+from typing import Any, Iterator
+
+import dask
+
+from .config import TrainingConfig
+from .errors import ClusterError, one_line
+from .retrodiction import RetrodictionSettings
+
+__all__ = ["connect", "disconnect", "WORKER_MALLOC_TRIM_BYTES"]
+
+logger = logging.getLogger(__name__)
+
+
+def connect(config: TrainingConfig) -> tuple[Any, Any]:
+    """A connected client, and the LocalCluster it owns (None for a remote scheduler)."""
+    from distributed import Client, LocalCluster
+
+    cluster = client = None
+    try:
+        if config.scheduler_address:
+            client = Client(config.scheduler_address, timeout="10s", security=_security(config))
+        else:
+            with _children_ignore_sigint(), dask.config.set(local_worker_settings(config)):
+                cluster = LocalCluster(
+                    n_workers=config.workers, threads_per_worker=1, processes=True,
+                    host="127.0.0.1", dashboard_address=f"{config.dashboard_host}:{config.dashboard_port}",
+                    silence_logs=logging.CRITICAL,  # task errors are reported once, in the summary
+                )
+            client = Client(cluster)
+        client.run(_prepare_worker, config.retrodiction)
+    except (OSError, TimeoutError, ValueError, RuntimeError) as exc:
+        disconnect(client, cluster)
+        where = config.scheduler_address or "a local cluster"
+        raise ClusterError(f"cannot connect to {where}: {one_line(exc)}") from None
+    return client, cluster
+
+
+def disconnect(client: Any, cluster: Any) -> None:
+    for closable in (client, cluster):
+        if closable is not None:
+            try:
+                closable.close()
+            except Exception as exc:  # shutting down must not hide the run's own outcome
+                logger.warning("while closing the cluster: %s", one_line(exc))
+
+
+def _security(config: TrainingConfig) -> Any:
+    if not config.uses_tls:
+        return None
+    from distributed.security import Security
+
+    return Security(tls_ca_file=str(config.tls_ca_file), tls_client_cert=str(config.tls_cert),
+                    tls_client_key=str(config.tls_key), require_encryption=True)
+
+
+def _prepare_worker(settings: RetrodictionSettings) -> None:
+    """Pay each worker's one-time costs while the cluster starts, not in its first batch.
+
+    Importing torch and its first training step (lazy initialisation of
+    autograd and the optimiser) take over a second per process.
+    """
+    import numpy as np
+
+    from .retrodiction.models import TORCH_MODELS, make_model
+    from .worker_task import single_threaded_torch
+
+    torch_models = TORCH_MODELS.intersection(settings.models)
+    if torch_models:
+        single_threaded_torch()
+    warm = dataclasses.replace(settings, epochs=2)
+    for name in sorted(torch_models):
+        model = make_model(name, warm)
+        history = np.sin(np.arange(model.min_train + 8, dtype=float))
+        model.fit(history).predict(history, np.array([len(history) - 1]), 2)
+
+
+WORKER_MALLOC_TRIM_BYTES = 64 * 2**20
+
+
+def local_worker_settings(config: TrainingConfig) -> dict[str, Any]:
+    """Dask settings for the workers of our own LocalCluster, measured in bench/bench_parallel.py.
+
+    Dask asks glibc to return freed memory above 64 KiB at once; torch's
+    training loop allocates and frees constantly, and that churn cost about 6%
+    of each batch's CPU time. Trimming above 64 MiB keeps memory flat across
+    batches (bench/bench_memory.py) without the churn. The statistical
+    profiler behind the dashboard's Profile page costs a few percent more and
+    is off unless asked for.
+    """
+    return {
+        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": WORKER_MALLOC_TRIM_BYTES,
+        "distributed.worker.profile.enabled": config.worker_profiling,
+    }
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Start worker processes with Ctrl-C ignored: the coordinator stops them itself.
+
+    A terminal's Ctrl-C reaches the whole process group; an ignored signal
+    stays ignored across exec, so local workers do not die mid-batch with
+    tracebacks while the coordinator is shutting down in order.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
