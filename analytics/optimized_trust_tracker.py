@@ -14,13 +14,13 @@ import os
 import sqlite3
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 from scipy.stats import beta as beta_distribution
 
 from recursive_training.errors import TrustError
+from recursive_training.sqlite_db import open_database
 
 __all__ = ["TrustUpdate", "TrustEstimate", "OptimizedTrustTracker"]
 
@@ -101,16 +101,9 @@ class OptimizedTrustTracker:
 
     # persistence -------------------------------------------------------------
     def _open(self, db_path) -> sqlite3.Connection:
+        db = open_database(db_path, _SCHEMA, what="trust database", error=TrustError)
         target = ":memory:" if db_path is None else str(db_path)
-        try:
-            if db_path is not None:
-                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(target, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            stored = dict(db.execute("SELECT key, value FROM meta"))
-        except sqlite3.Error as exc:
-            raise TrustError(f"trust database {target}: {exc}") from None
+        stored = dict(db.execute("SELECT key, value FROM meta"))
         wanted = "none" if self.decay_half_life_days is None else repr(float(self.decay_half_life_days))
         if stored.get("decay_half_life_days", wanted) != wanted:
             raise TrustError(

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 import queue
-import sqlite3
 import threading
-from pathlib import Path
 
 import pandas as pd
 
-from ..errors import RetrodictionError
+from ..sqlite_db import open_database
 
 __all__ = ["MetricsStore"]
 
@@ -32,16 +30,7 @@ class MetricsStore:
     """SQLite (WAL) table of metrics with simple queries; ``db_path=None`` keeps it in memory."""
 
     def __init__(self, db_path: str | os.PathLike[str] | None = None) -> None:
-        target = ":memory:" if db_path is None else str(db_path)
-        try:
-            if db_path is not None:
-                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(target, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # live metrics: no fsync per chunk
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise RetrodictionError(f"metrics database {target}: {exc}") from None
+        self._db = open_database(db_path, _SCHEMA, what="metrics database", durable=False)
         self._lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="metrics-writer", daemon=True)
