@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 from common import arguments, info, median_seconds, report, synthetic_frame
 
-from recursive_training.data import OptimizedDataStore, RecursiveDataStore, SegmentCache, StreamingDataStore
-from recursive_training.memory import PeakMemoryMonitor
+from recursive_training.data import OptimizedDataStore, RecursiveDataStore, SegmentCache
 
 CHUNK_ROWS = 262_144
 STREAM_PROBE = """

@@ -22,10 +22,16 @@ import pandas as pd
 from analytics import OptimizedTrustTracker, TrustEstimate, TrustUpdateBuffer
 
 from .batching import TrainingBatch, prepare_training_batches
+from .cluster import connect, disconnect
 from .config import TrainingConfig
 from .data import open_store
-from .cluster import connect, disconnect
-from .errors import BatchTimeoutError, ConfigError, DataError, RetrodictionError, one_line
+from .errors import (
+    BatchTimeoutError,
+    ConfigError,
+    DataError,
+    RetrodictionError,
+    one_line,
+)
 from .journal import ResultsJournal
 from .metrics import METRICS_TOPIC, MetricsStore, dask_event_sender
 from .outcomes import BatchResult

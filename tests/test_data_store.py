@@ -17,7 +17,12 @@ from recursive_training.data import (
     StreamingDataStore,
     open_store,
 )
-from recursive_training.errors import DataError, IngestError, StoreCorruptError, UnknownVariableError
+from recursive_training.errors import (
+    DataError,
+    IngestError,
+    StoreCorruptError,
+    UnknownVariableError,
+)
 
 from .conftest import daily_frame
 

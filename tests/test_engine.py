@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from recursive_training.errors import InsufficientDataError
-from recursive_training.retrodiction import RetrodictionSettings, forecast_origins, retrodict_window
+from recursive_training.retrodiction import (
+    RetrodictionSettings,
+    forecast_origins,
+    retrodict_window,
+)
 
 DAY = np.timedelta64(1, "D")
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from recursive_training.errors import InsufficientDataError, ModelError
-from recursive_training.retrodiction import AutoRegressive, Naive, RetrodictionSettings, SeasonalNaive, make_model
+from recursive_training.retrodiction import (
+    AutoRegressive,
+    Naive,
+    RetrodictionSettings,
+    SeasonalNaive,
+    make_model,
+)
 
 
 def loop_naive(y, origin, h):

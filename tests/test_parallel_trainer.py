@@ -8,7 +8,11 @@ import pandas as pd
 import pytest
 
 from analytics import OptimizedTrustTracker
-from recursive_training import ParallelTrainingCoordinator, TrainingConfig, run_parallel_retrodiction_training
+from recursive_training import (
+    ParallelTrainingCoordinator,
+    TrainingConfig,
+    run_parallel_retrodiction_training,
+)
 from recursive_training.errors import ConfigError, DataError, UnknownVariableError
 from recursive_training.metrics import MetricsStore
 
@@ -47,8 +51,9 @@ def loop_naive_scores(frame: pd.DataFrame, variable: str) -> tuple[float, int, i
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    from .conftest import daily_frame
     from recursive_training.data import RecursiveDataStore
+
+    from .conftest import daily_frame
 
     tmp_path = tmp_path_factory.mktemp("run")
     frame = daily_frame()

@@ -7,7 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from recursive_training.retrodiction import WindowScore, naive_scale, pool_scores, score_window
+from recursive_training.retrodiction import (
+    WindowScore,
+    naive_scale,
+    pool_scores,
+    score_window,
+)
 
 
 def test_naive_scale_by_hand():

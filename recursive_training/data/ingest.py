@@ -87,7 +87,7 @@ def _to_long(raw: pd.DataFrame, locate: Callable[[int], str]) -> pd.DataFrame:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise DataError(f"column {repeated[0]!r} appears more than once")
-    columns = dict(zip(names, raw.columns))
+    columns = dict(zip(names, raw.columns, strict=True))
     time_keys = [k for k in TIMESTAMP_COLUMNS if k in columns]
     if not time_keys:
         raise DataError(

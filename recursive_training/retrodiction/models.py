@@ -117,7 +117,10 @@ class AutoRegressive:
 
 def _torch_model(kind: str) -> Callable[[RetrodictionSettings], ForecastModel]:
     def build(settings: RetrodictionSettings) -> ForecastModel:
-        from .torch_models import LSTMForecaster, MLPForecaster  # torch only when asked for
+        from .torch_models import (  # torch only when asked for
+            LSTMForecaster,
+            MLPForecaster,
+        )
 
         cls = {"mlp": MLPForecaster, "lstm": LSTMForecaster}[kind]
         return cls(
