@@ -65,7 +65,7 @@ RUN_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
 )
 
 DEMO_SETTINGS: dict[str, Any] = {
-    "start": "2022-01-01", "end": "2024-01-01", "batch_size_days": 73, "variables_per_batch": 2,
+    "start": "2022-01-01", "end": "2024-01-01", "batch_size_days": 73,
     "models": ("naive", "seasonal_naive", "ar", "mlp"), "horizon": 7, "lookback": 365, "epochs": 100,
 }
 

@@ -69,3 +69,15 @@ def test_usage_errors_are_one_line_with_exit_2(tmp_path):
     done = cli("run", "--horizon", "soon", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "invalid int value: 'soon'" in done.stderr
+
+
+def test_demo_runs_on_the_bundled_sample(tmp_path):
+    done = cli("demo", "--output-dir", tmp_path / "demo", "--dashboard-port", "0", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()[2:] if line and not line.startswith(("results", "trust"))]
+    assert len(rows) == 6 * 4  # six sample variables x four models
+    assert "warning" not in done.stderr
+    trust = {(r[0], r[1]): float(r[2]) for r in rows}
+    # the sample is built so that seasonal structure is learnable and a random walk is not
+    assert trust[("retail_sales", "ar")] > trust[("retail_sales", "naive")] + 0.3
+    assert trust[("stock_index", "naive")] > trust[("stock_index", "seasonal_naive")]
