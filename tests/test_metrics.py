@@ -23,9 +23,19 @@ def test_submit_never_waits_for_a_slow_channel():
     assert time.perf_counter() - started < 1.0  # the channel is blocked the whole time
     release.set()
     assert collector.close() == 5000
-    values = [metric[3] for chunk in received for metric in chunk["metrics"]]
+    values = [value for chunk in received for series in chunk["series"] for value in series[4]]
     assert values == [float(i) for i in range(5000)]
     assert all(chunk["run_id"] == "r" and chunk["batch_id"] == "b" for chunk in received)
+
+
+def test_a_series_is_stored_as_one_row_per_value():
+    with MetricsStore() as store:
+        with AsyncMetricsCollector(store.submit_chunk, run_id="r", batch_id="b") as collector:
+            collector.submit_many("v", "ar", "origin_mae", [0.5, 1.5, 2.5])
+            collector.submit("v", "ar", "mae", 1.5)
+        store.drain()
+        frame = store.query(run_id="r", name="origin_mae")
+        assert frame["value"].tolist() == [0.5, 1.5, 2.5] and store.count(run_id="r") == 4 == collector.sent
 
 
 def test_close_flushes_a_partial_chunk():
@@ -50,9 +60,9 @@ def test_a_broken_channel_does_not_fail_the_work():
 def test_store_persists_and_answers_queries(tmp_path):
     db = tmp_path / "m.sqlite"
     with MetricsStore(db) as store:
-        store.submit_chunk({"run_id": "r1", "batch_id": "b1", "metrics": [["x", "ar", "mae", 1.0, 1.0],
-                                                                          ["y", "ar", "mae", 2.0, 2.0]]})
-        store.submit_chunk({"run_id": "r1", "batch_id": "b2", "metrics": [["x", "naive", "mae", 3.0, 3.0]]})
+        store.submit_chunk({"run_id": "r1", "batch_id": "b1", "series": [["x", "ar", "mae", 1.0, [1.0]],
+                                                                         ["y", "ar", "mae", 2.0, [2.0]]]})
+        store.submit_chunk({"run_id": "r1", "batch_id": "b2", "series": [["x", "naive", "mae", 3.0, [3.0]]]})
         store.drain()
         assert store.count() == 3 and store.count(run_id="r1", batch_id="b1") == 2
         assert store.counts_by_batch("r1") == {"b1": 2, "b2": 1}

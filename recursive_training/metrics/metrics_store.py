@@ -41,7 +41,9 @@ class MetricsStore:
         self._queue.put(chunk)
 
     def insert_chunk(self, chunk: dict) -> int:
-        rows = [(chunk["run_id"], chunk["batch_id"], *metric) for metric in chunk["metrics"]]
+        run_id, batch_id = chunk["run_id"], chunk["batch_id"]
+        rows = [(run_id, batch_id, variable, model, name, value, at)
+                for variable, model, name, at, values in chunk["series"] for value in values]
         with self._lock, self._db:
             self._db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
