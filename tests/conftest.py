@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
+import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -44,3 +50,64 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# A real `dask scheduler` and `dask worker` processes on 127.0.0.1 ---------------------------
+
+DASK = str(Path(PYTHON).parent / "dask")
+
+
+@dataclass
+class DaskProcesses:
+    address: str
+    scheduler: subprocess.Popen
+    workers: dict[str, subprocess.Popen] = field(default_factory=dict)  # name -> process
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen:
+    with open(log, "w") as handle:
+        return subprocess.Popen([DASK, *args], cwd=REPO, stdout=handle, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
+@contextlib.contextmanager
+def dask_processes(logs: Path, *, workers: int = 2, nanny: bool = True,
+                   tls: tuple[Path, Path, Path] | None = None) -> Iterator[DaskProcesses]:
+    """A scheduler and ``workers`` single-threaded workers, all stopped on exit.
+
+    ``tls`` is (ca, cert, key): then every process speaks TLS only.
+    """
+    from distributed import Client
+    from distributed.security import Security
+
+    port = free_port()
+    protocol = "tls" if tls else "tcp"
+    address = f"{protocol}://127.0.0.1:{port}"
+    tls_args = ["--tls-ca-file", str(tls[0]), "--tls-cert", str(tls[1]), "--tls-key", str(tls[2])] if tls else []
+    scheduler = _start(["scheduler", "--host", "127.0.0.1", "--port", str(port), "--protocol", protocol,
+                        "--dashboard-address", f"127.0.0.1:{free_port()}", *tls_args], logs / "scheduler.log")
+    cluster = DaskProcesses(address, scheduler)
+    try:
+        for i in range(workers):
+            cluster.workers[f"w{i}"] = _start(
+                ["worker", address, "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
+                 "--name", f"w{i}", "--nanny" if nanny else "--no-nanny", *tls_args], logs / f"worker{i}.log")
+        security = Security(tls_ca_file=str(tls[0]), tls_client_cert=str(tls[1]), tls_client_key=str(tls[2]),
+                            require_encryption=True) if tls else None
+        with Client(address, timeout="30s", security=security) as client:
+            client.wait_for_workers(workers, timeout=60)
+        yield cluster
+    finally:
+        for process in [*cluster.workers.values(), scheduler]:
+            _stop(process)

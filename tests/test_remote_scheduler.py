@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from .conftest import daily_frame
-from .dask_processes import dask_processes
+from .conftest import daily_frame, dask_processes
 from .test_cli import cli
 
 pytestmark = pytest.mark.cluster

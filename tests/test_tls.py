@@ -12,8 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .conftest import daily_frame
-from .dask_processes import dask_processes
+from .conftest import daily_frame, dask_processes
 from .test_cli import cli
 
 pytestmark = pytest.mark.cluster

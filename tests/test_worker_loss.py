@@ -10,8 +10,7 @@ import pytest
 from recursive_training import ParallelTrainingCoordinator, TrainingConfig
 from recursive_training.data import RecursiveDataStore
 
-from .conftest import daily_frame
-from .dask_processes import dask_processes
+from .conftest import daily_frame, dask_processes
 
 pytestmark = pytest.mark.cluster
 
