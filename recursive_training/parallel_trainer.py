@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import threading
 import time
 from pathlib import Path
@@ -21,10 +20,10 @@ import pandas as pd
 
 from analytics import OptimizedTrustTracker, TrustEstimate, TrustUpdateBuffer
 
-from .batching import TrainingBatch, prepare_training_batches
+from .batching import TrainingBatch
 from .cluster import connect, disconnect
 from .config import TrainingConfig
-from .data import open_store
+from .data import VariableInfo, open_store
 from .errors import (
     BatchTimeoutError,
     ConfigError,
@@ -35,7 +34,7 @@ from .errors import (
 from .journal import ResultsJournal
 from .metrics import METRICS_TOPIC, MetricsStore, dask_event_sender
 from .outcomes import BatchResult
-from .planning import auto_variables_per_batch, largest_first, small_batch_warning
+from .planning import largest_first, plan_batches
 from .summary import summarise
 from .worker_task import process_batch, single_threaded_torch
 
@@ -115,7 +114,7 @@ class ParallelTrainingCoordinator:
         self.dashboard_link: str | None = None
         self.warnings: list[str] = []
         self.timings: dict[str, float] = {}
-        self._infos: dict[str, Any] = {}
+        self._infos: dict[str, VariableInfo] = {}
         self.trust: list[TrustEstimate] = []
         self.metrics_stored = 0
         self.elapsed_seconds = 0.0
@@ -152,14 +151,9 @@ class ParallelTrainingCoordinator:
         end = config.end or max(pd.Timestamp(i.last) + i.median_step for i in infos)
         if not any(pd.Timestamp(i.first) < end and pd.Timestamp(i.last) >= start for i in infos):
             raise DataError(f"no observations of the selected variables between {start} and {end}")
-        width = pd.Timedelta(days=config.batch_size_days)
-        step = config.retrodiction.step
-        per_batch = config.variables_per_batch or auto_variables_per_batch(
-            len(variables), math.ceil((end - start) / width), config.workers,
-            origins_per_variable_window=sum(width / i.median_step / step for i in infos if i.median_step_ns) / len(infos))
-        self.batches = prepare_training_batches(variables, start, end, config.batch_size_days, per_batch)
+        self.batches, warning = plan_batches(infos, start, end, config.batch_size_days, config.variables_per_batch,
+                                             config.workers, config.retrodiction.step)
         self._infos = {i.name: i for i in infos}
-        warning = small_batch_warning(self.batches, self._infos, step)
         self.warnings = [warning] if warning else []
         return self.batches
 

@@ -11,6 +11,7 @@ from recursive_training.planning import (
     auto_variables_per_batch,
     estimated_origins,
     largest_first,
+    plan_batches,
     small_batch_warning,
 )
 
@@ -55,3 +56,14 @@ def test_small_batches_are_warned_about():
     big = [TrainingBatch(pd.Timestamp("2021-01-01"), pd.Timestamp("2021-01-01")
                          + pd.Timedelta(days=MIN_ORIGINS_PER_BATCH), ("a",))]
     assert small_batch_warning(big, infos, 1) is None
+
+
+def test_plan_batches_sizes_groups_unless_told():
+    infos = [info(f"v{i}") for i in range(16)]
+    start, end = pd.Timestamp("2021-01-01"), pd.Timestamp("2021-12-27")  # four 90-day windows
+    batches, warning = plan_batches(infos, start, end, 90, None, workers=2, step=1)
+    assert len(batches) == 16 and {len(b.variables) for b in batches} == {4} and warning is None
+    batches, warning = plan_batches(infos, start, end, 90, 16, workers=2, step=1)
+    assert len(batches) == 4 and warning is None
+    batches, warning = plan_batches(infos[:1], start, start + pd.Timedelta(days=10), 1, None, workers=2, step=1)
+    assert len(batches) == 10 and warning.startswith("batches are small (about 1 forecast origins each")
