@@ -30,7 +30,8 @@ def main() -> None:
         wall = summary["timings"]["batches_seconds"]
         share = (wall - summary["compute_seconds"] / config.workers) / wall
         shares.append(share)
-        info(f"run {run}: {summary['batches']['total']} batches of {len(coordinator.batches[0].variables)} "
+        sizes = sorted({len(b.variables) for b in coordinator.batches}, reverse=True)
+        info(f"run {run}: {summary['batches']['total']} batches of {'/'.join(map(str, sizes))} "
              f"variables, wall {wall:.2f} s, compute {summary['compute_seconds']:.2f} s on "
              f"{config.workers} workers, overhead {100 * share:.1f}%")
     median = sorted(shares)[len(shares) // 2]

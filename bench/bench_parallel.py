@@ -52,7 +52,8 @@ def main() -> None:
     serial, parallel = median(serial_runs, "batches_seconds"), median(parallel_runs, "batches_seconds")
     connect = median(parallel_runs, "connect_seconds")
     assert serial_runs[0]["variables"] == parallel_runs[0]["variables"]  # same work, same numbers
-    info(f"standard workload: {len(batches)} batches of {len(batches[0].variables)} variables; "
+    sizes = sorted({len(b.variables) for b in batches}, reverse=True)
+    info(f"standard workload: {len(batches)} batches of {'/'.join(map(str, sizes))} variables; "
          f"serial {serial:.1f} s, 2 workers {parallel:.1f} s (+{connect:.1f} s cluster start), "
          f"median of {repeats}")
     peaks = [r["peak_memory_mib"] for r in parallel_runs]

@@ -34,8 +34,9 @@ CELLS = [
         "    info = store.info(name)\n"
         "    print(f'{name:18} {info.first[:10]} .. {info.last[:10]}  {info.count} obs  freq {info.frequency}')"),
     new_markdown_cell(
-        "Retrodict 2023 in 60-day windows. Each window is a batch on a worker: the models are\n"
-        "fitted on the 365 observations before it and forecast 7 days ahead from every day in it.\n"
+        "Retrodict 2023 in 60-day windows. Each window (split by variables when that keeps both\n"
+        "workers busy to the end) is a batch on a worker: the models are fitted on the 365\n"
+        "observations before it and forecast 7 days ahead from every day in it.\n"
         "Open the printed dashboard link while it runs to watch the tasks."),
     new_code_cell(
         "progress = []\n"

@@ -13,7 +13,7 @@ from .data.naming import to_utc_naive
 from .errors import ConfigError
 from .validation import require_float, require_int
 
-__all__ = ["TrainingBatch", "prepare_training_batches", "batch_id_for"]
+__all__ = ["TrainingBatch", "prepare_training_batches", "batch_id_for", "split_evenly"]
 
 
 def batch_id_for(start: pd.Timestamp, end: pd.Timestamp, variables: Sequence[str]) -> str:
@@ -22,6 +22,18 @@ def batch_id_for(start: pd.Timestamp, end: pd.Timestamp, variables: Sequence[str
         "\x1f".join([start.isoformat(), end.isoformat(), *sorted(variables)]).encode()
     ).hexdigest()[:10]
     return f"{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}-{digest}"
+
+
+def split_evenly(names: Sequence[str], groups: int) -> list[tuple[str, ...]]:
+    """``names`` in order, cut into ``groups`` groups whose sizes differ by at most one.
+
+    Even groups make even tasks: 16 variables in groups of at most 9 become
+    8 + 8, not 9 + 7.
+    """
+    groups = max(1, min(groups, len(names)))
+    size, extra = divmod(len(names), groups)
+    bounds = [g * size + min(g, extra) for g in range(groups + 1)]
+    return [tuple(names[bounds[g] : bounds[g + 1]]) for g in range(groups)]
 
 
 @dataclass
@@ -60,8 +72,9 @@ def prepare_training_batches(
 ) -> list[TrainingBatch]:
     """The product of consecutive ``[start, end)`` windows and variable groups.
 
-    The last window is cut at ``end_time``; ``variables_per_batch=None`` puts
-    every variable in one group.
+    The last window is cut at ``end_time``. Groups hold at most
+    ``variables_per_batch`` variables and are as even as that allows;
+    ``None`` puts every variable in one group.
     """
     names = tuple(dict.fromkeys(variables))
     if not names:
@@ -74,7 +87,7 @@ def prepare_training_batches(
         "variables_per_batch", variables_per_batch, minimum=1)
     width = pd.Timedelta(days=batch_size_days)
     n_windows = math.ceil((end - start) / width)
-    groups = [names[i : i + group_size] for i in range(0, len(names), group_size)]
+    groups = split_evenly(names, math.ceil(len(names) / group_size))
     batches = []
     for w in range(n_windows):
         lo = start + w * width

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import queue
 import threading
 import time
 from pathlib import Path
@@ -51,7 +52,7 @@ ProgressCallback = Callable[[int, int, Optional[TrainingBatch]], None]
 """Called as (batches done, batches in total, the batch just finished or None at the start)."""
 
 METRICS_WAIT_SECONDS = 30.0
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.2  # how soon a stop request or a batch timeout is acted on; results wake the loop at once
 ATTEMPTS_TOPIC = "retrodiction-attempts"
 
 
@@ -121,6 +122,7 @@ class ParallelTrainingCoordinator:
         self._client: Any = None
         self._cluster: Any = None
         self._futures: dict[Any, TrainingBatch] = {}
+        self._finished: queue.SimpleQueue = queue.SimpleQueue()  # futures as they finish; None only wakes
         self._stopping = threading.Event()
         self._buffer: TrustUpdateBuffer | None = None
         self._journal = ResultsJournal(self.config.run_dir / "journal.jsonl")
@@ -238,36 +240,40 @@ class ParallelTrainingCoordinator:
         return self.get_results_summary()
 
     def _run(self, pending: list[TrainingBatch], report: ProgressCallback) -> None:
-        """Collect results as they complete; poll so stop requests and timeouts act promptly."""
-        from distributed import as_completed
+        """Collect results as they complete.
 
+        Each future reports itself to a queue when it finishes, so the loop
+        sleeps until there is work for it, and wakes at least every
+        ``POLL_SECONDS`` to act on stop requests and timeouts.
+        """
         config = self.config
-        self._futures = {
-            self._client.submit(_dask_process_batch_task, batch, config,
-                                key=f"retrodict-{self.run_id}-{batch.batch_id}", retries=config.retries,
-                                pure=False): batch
-            for batch in pending
-        }
-        completed = as_completed(list(self._futures))
-        while not completed.is_empty():
+        for batch in pending:
+            future = self._client.submit(_dask_process_batch_task, batch, config,
+                                         key=f"retrodict-{self.run_id}-{batch.batch_id}", retries=config.retries,
+                                         pure=False)
+            self._futures[future] = batch
+            future.add_done_callback(self._finished.put)
+        while self._futures:
             if self._stopping.is_set():
                 self._client.cancel(list(self._futures))
                 return
-            ready = completed.next_batch(block=False)
-            if not ready:
+            try:
+                future = self._finished.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                future = None
+            batch = self._futures.pop(future, None) if future is not None else None
+            if batch is None:  # a wake-up, or a batch that timed out earlier and is already recorded
                 self._expire_hung_batches(report)
-                time.sleep(POLL_SECONDS)
                 continue
-            for future in ready:
-                batch = self._futures.pop(future, None)
-                if batch is None:
-                    continue  # timed out earlier and already recorded
-                if future.status == "finished":
-                    self._on_batch_complete(batch, future.result())
-                elif future.status == "error":
-                    self._on_batch_error(batch, future.exception())
-                future.release()
-                report(self._done_count(), len(self.batches), batch)
+            if future.status == "finished":
+                self._on_batch_complete(batch, future.result())
+            elif future.status == "error":
+                self._on_batch_error(batch, future.exception())
+            else:  # cancelled or lost by the cluster, not by us: a resume runs it again
+                self._on_batch_error(batch, RetrodictionError(f"the cluster reported the batch {future.status}"))
+            future.release()
+            report(self._done_count(), len(self.batches), batch)
+            self._expire_hung_batches(report)
 
     def _run_in_process(self, pending: list[TrainingBatch], report: ProgressCallback,
                         metrics_store: MetricsStore) -> None:
@@ -349,10 +355,12 @@ class ParallelTrainingCoordinator:
     def stop_training(self) -> None:
         """Stop submitting and cancel what has not finished; finished work is kept.
 
-        Safe to call from a signal handler or another thread: it only raises a
-        flag, and the result loop cancels the pending batches within a poll.
+        Safe to call from a signal handler or another thread: it raises a flag
+        and wakes the result loop (``SimpleQueue.put`` is reentrant), which
+        cancels the pending batches.
         """
         self._stopping.set()
+        self._finished.put(None)
 
     # reporting ---------------------------------------------------------------
     def get_results_summary(self) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Dask costs a few milliseconds per task and a run ends with a tail in which
 some workers idle; both shrink relative to the work when there are enough
-tasks and each is substantial. These estimates need only the catalog.
+tasks and each is substantial, and the tail shrinks further when the tasks
+that run last are small. These estimates need only the catalog.
 """
 
 from __future__ import annotations
@@ -12,24 +13,32 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from .batching import TrainingBatch, prepare_training_batches
+from .batching import TrainingBatch, prepare_training_batches, split_evenly
 from .data import VariableInfo
 
 __all__ = ["auto_variables_per_batch", "estimated_origins", "largest_first", "plan_batches",
-           "small_batch_warning", "TASKS_PER_WORKER", "MIN_ORIGINS_PER_BATCH"]
+           "small_batch_warning", "taper_tail", "TASKS_PER_WORKER", "MIN_ORIGINS_PER_BATCH",
+           "MIN_ORIGINS_PER_TAIL_BATCH", "TAIL_TASKS_PER_WORKER"]
 
 TASKS_PER_WORKER = 8  # enough that the last wave's idle tail is a small part of the run
 MIN_ORIGINS_PER_BATCH = 250  # below this a task's fixed cost rivals its work
+TAIL_TASKS_PER_WORKER = 4  # no task is more than 1/(this x workers) of the work left when it starts
+MIN_ORIGINS_PER_TAIL_BATCH = MIN_ORIGINS_PER_BATCH / TAIL_TASKS_PER_WORKER  # the few tail tasks may be smaller
 
 
 def auto_variables_per_batch(n_variables: int, n_windows: int, workers: int,
                              origins_per_variable_window: float) -> int:
     """Fewest groups (largest tasks) that still give every worker ``TASKS_PER_WORKER`` tasks,
-    without splitting a window into batches smaller than ``MIN_ORIGINS_PER_BATCH``."""
-    groups = min(n_variables, max(1, math.ceil(TASKS_PER_WORKER * workers / max(n_windows, 1))))
-    per_batch = math.ceil(n_variables / groups)
-    floor = math.ceil(MIN_ORIGINS_PER_BATCH / max(origins_per_variable_window, 1.0))
-    return min(n_variables, max(per_batch, floor))
+    without cutting a window into batches smaller than ``MIN_ORIGINS_PER_BATCH``.
+
+    Returned as the largest group size; groups are then split evenly
+    (:func:`~recursive_training.batching.split_evenly`), so every group keeps
+    the minimum.
+    """
+    wanted = math.ceil(TASKS_PER_WORKER * workers / max(n_windows, 1))
+    affordable = math.floor(n_variables * origins_per_variable_window / MIN_ORIGINS_PER_BATCH)
+    groups = max(1, min(n_variables, wanted, affordable))
+    return math.ceil(n_variables / groups)
 
 
 def _origins_in(span: pd.Timedelta, info: VariableInfo, step: int) -> float:
@@ -51,14 +60,49 @@ def estimated_origins(batch: TrainingBatch, infos: Mapping[str, VariableInfo], s
 def plan_batches(infos: Sequence[VariableInfo], start: pd.Timestamp, end: pd.Timestamp,
                  batch_size_days: float, variables_per_batch: int | None, workers: int,
                  step: int) -> tuple[list[TrainingBatch], str | None]:
-    """The run's batches, with the group size chosen when not given, and a warning if they are tiny."""
+    """The run's batches in time order, and a warning if they are tiny.
+
+    Unless the user fixed ``variables_per_batch``, the group size is chosen
+    here and, on a cluster, the tail is tapered (:func:`taper_tail`).
+    """
+    by_name = {i.name: i for i in infos}
     width = pd.Timedelta(days=batch_size_days)
-    if variables_per_batch is None:
+    automatic = variables_per_batch is None
+    if automatic:
         per_window = sum(_origins_in(width, info, step) for info in infos) / len(infos)
         variables_per_batch = auto_variables_per_batch(len(infos), math.ceil((end - start) / width), workers,
                                                        origins_per_variable_window=per_window)
     batches = prepare_training_batches([i.name for i in infos], start, end, batch_size_days, variables_per_batch)
-    return batches, small_batch_warning(batches, {i.name: i for i in infos}, step)
+    warning = small_batch_warning(batches, by_name, step)  # judged before the tail is cut on purpose
+    if automatic and workers > 0:
+        batches = taper_tail(batches, by_name, step, workers)
+    return batches, warning
+
+
+def taper_tail(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo], step: int,
+               workers: int) -> list[TrainingBatch]:
+    """``batches`` with those that run last split by variables, so the workers finish together.
+
+    A run lasts until its slowest worker finishes: with equal batches, the
+    others may idle for up to one whole batch at the end. Capping each batch,
+    in submission order, at ``1 / (TAIL_TASKS_PER_WORKER x workers)`` of the
+    work still left when it starts (guided self-scheduling) leaves the bulk
+    of the run in big tasks and cuts the idle tail to a small part of one;
+    it adds about ``TAIL_TASKS_PER_WORKER x workers x log`` of that tasks,
+    none smaller than ``MIN_ORIGINS_PER_TAIL_BATCH`` forecast origins.
+    Returned in the order given.
+    """
+    sizes = {b.batch_id: estimated_origins(b, infos, step) for b in batches}
+    remaining = sum(sizes.values())
+    pieces: dict[str, int] = {}
+    for batch in largest_first(batches, infos, step):
+        share = remaining / (TAIL_TASKS_PER_WORKER * workers)
+        size = sizes[batch.batch_id]
+        wanted = math.ceil(size / share - 1e-9) if share > 0 else 1
+        pieces[batch.batch_id] = min(wanted, max(1, math.floor(size / MIN_ORIGINS_PER_TAIL_BATCH)))
+        remaining -= size
+    return [TrainingBatch(batch.start_time, batch.end_time, group)
+            for batch in batches for group in split_evenly(batch.variables, pieces[batch.batch_id])]
 
 
 def largest_first(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo],

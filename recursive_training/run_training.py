@@ -31,7 +31,7 @@ RUN_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--start", "start", str, "first forecast origin time, ISO 8601 (default: first observation)"),
     ("--end", "end", str, "end of the evaluated range, exclusive (default: after the last observation)"),
     ("--batch-size-days", "batch_size_days", float, "length of each evaluation window in days (default 90)"),
-    ("--variables-per-batch", "variables_per_batch", int, "variables per batch (default: automatic, about 8 batches per worker)"),
+    ("--variables-per-batch", "variables_per_batch", int, "at most N variables per batch, in even groups (default: automatic, about 8 batches per worker, the last ones smaller)"),
     ("--horizon", "horizon", int, "forecast steps ahead, in observations (default 7)"),
     ("--step", "step", int, "use every STEP-th observation in a window as an origin (default 1)"),
     ("--lookback", "lookback", int, "training observations before each window (default 365)"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from recursive_training.batching import TrainingBatch, prepare_training_batches
+from recursive_training.batching import TrainingBatch, prepare_training_batches, split_evenly
 from recursive_training.errors import ConfigError
 
 
@@ -18,6 +18,15 @@ def test_product_of_windows_and_groups():
     ]
     assert [b.variables for b in batches] == [("a", "b"), ("c",)] * 2
     assert len({b.batch_id for b in batches}) == 4
+
+
+def test_groups_are_as_even_as_the_maximum_allows():
+    names = [f"v{i}" for i in range(16)]
+    batches = prepare_training_batches(names, "2021-01-01", "2021-01-31", 30, variables_per_batch=9)
+    assert [len(b.variables) for b in batches] == [8, 8]  # not 9 + 7
+    assert split_evenly(names[:7], 3) == [("v0", "v1", "v2"), ("v3", "v4"), ("v5", "v6")]
+    assert split_evenly(names[:2], 5) == [("v0",), ("v1",)]  # never an empty group
+    assert split_evenly(names[:3], 0) == [tuple(names[:3])]
 
 
 def test_all_variables_in_one_group_by_default():
