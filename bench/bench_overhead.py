@@ -8,11 +8,12 @@ coordinator and the idle tail of the run cost. Target: under 5%.
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 from pathlib import Path
 
 from bench_parallel import standard_config
-from common import arguments, build_store, info, report, synthetic_frame
+from common import arguments, build_store, group_sizes, info, report, synthetic_frame
 
 from recursive_training import ParallelTrainingCoordinator
 
@@ -30,12 +31,11 @@ def main() -> None:
         wall = summary["timings"]["batches_seconds"]
         share = (wall - summary["compute_seconds"] / config.workers) / wall
         shares.append(share)
-        sizes = sorted({len(b.variables) for b in coordinator.batches}, reverse=True)
-        info(f"run {run}: {summary['batches']['total']} batches of {'/'.join(map(str, sizes))} "
+        info(f"run {run}: {summary['batches']['total']} batches of {group_sizes(coordinator.batches)} "
              f"variables, wall {wall:.2f} s, compute {summary['compute_seconds']:.2f} s on "
              f"{config.workers} workers, overhead {100 * share:.1f}%")
-    median = sorted(shares)[len(shares) // 2]
-    report("Dask overhead, default batch sizing", 100 * median, 5.0, higher_is_better=False, unit="%")
+    report("Dask overhead, default batch sizing", 100 * statistics.median(shares), 5.0,
+           higher_is_better=False, unit="%")
 
     tiny = ParallelTrainingCoordinator(standard_config(store, work / "tiny", args.tiny, batch_size_days=1.0,
                                                        variables_per_batch=1))

@@ -11,10 +11,11 @@ the cluster is a one-time cost, printed separately. Target: >= 1.8x on 2 cores.
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 from pathlib import Path
 
-from common import arguments, build_store, info, report, synthetic_frame
+from common import arguments, build_store, group_sizes, info, report, synthetic_frame
 
 from recursive_training import ParallelTrainingCoordinator, TrainingConfig
 
@@ -47,13 +48,12 @@ def main() -> None:
             standard_config(store, work / f"parallel{r}", args.tiny)).start_training())
 
     def median(runs: list[dict], timing: str) -> float:
-        return sorted(r["timings"][timing] for r in runs)[len(runs) // 2]
+        return statistics.median(r["timings"][timing] for r in runs)
 
     serial, parallel = median(serial_runs, "batches_seconds"), median(parallel_runs, "batches_seconds")
     connect = median(parallel_runs, "connect_seconds")
     assert serial_runs[0]["variables"] == parallel_runs[0]["variables"]  # same work, same numbers
-    sizes = sorted({len(b.variables) for b in batches}, reverse=True)
-    info(f"standard workload: {len(batches)} batches of {'/'.join(map(str, sizes))} variables; "
+    info(f"standard workload: {len(batches)} batches of {group_sizes(batches)} variables; "
          f"serial {serial:.1f} s, 2 workers {parallel:.1f} s (+{connect:.1f} s cluster start), "
          f"median of {repeats}")
     peaks = [r["peak_memory_mib"] for r in parallel_runs]

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as `python bench/x.py` from a clone
     sys.path.insert(0, str(REPO))
 
+from recursive_training.batching import TrainingBatch  # noqa: E402
 from recursive_training.data import RecursiveDataStore  # noqa: E402
 
 
@@ -66,6 +67,11 @@ def median_seconds(action: Callable[[], object], repeats: int) -> tuple[float, l
         action()
         times.append(time.perf_counter() - started)
     return statistics.median(times), times
+
+
+def group_sizes(batches: list[TrainingBatch]) -> str:
+    """The distinct variable counts of a plan's batches, largest first ("16/8/4"): tapered tails vary."""
+    return "/".join(map(str, sorted({len(b.variables) for b in batches}, reverse=True)))
 
 
 def report(name: str, measured: float, target: float, *, higher_is_better: bool, unit: str = "x",

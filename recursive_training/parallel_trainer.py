@@ -257,13 +257,13 @@ class ParallelTrainingCoordinator:
             if self._stopping.is_set():
                 self._client.cancel(list(self._futures))
                 return
+            self._expire_hung_batches(report)
             try:
                 future = self._finished.get(timeout=POLL_SECONDS)
             except queue.Empty:
-                future = None
-            batch = self._futures.pop(future, None) if future is not None else None
+                continue
+            batch = self._futures.pop(future, None)
             if batch is None:  # a wake-up, or a batch that timed out earlier and is already recorded
-                self._expire_hung_batches(report)
                 continue
             if future.status == "finished":
                 self._on_batch_complete(batch, future.result())
@@ -273,7 +273,6 @@ class ParallelTrainingCoordinator:
                 self._on_batch_error(batch, RetrodictionError(f"the cluster reported the batch {future.status}"))
             future.release()
             report(self._done_count(), len(self.batches), batch)
-            self._expire_hung_batches(report)
 
     def _run_in_process(self, pending: list[TrainingBatch], report: ProgressCallback,
                         metrics_store: MetricsStore) -> None:

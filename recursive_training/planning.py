@@ -87,8 +87,8 @@ def taper_tail(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInf
     others may idle for up to one whole batch at the end. Capping each batch,
     in submission order, at ``1 / (TAIL_TASKS_PER_WORKER x workers)`` of the
     work still left when it starts (guided self-scheduling) leaves the bulk
-    of the run in big tasks and cuts the idle tail to a small part of one;
-    it adds about ``TAIL_TASKS_PER_WORKER x workers x log`` of that tasks,
+    of the run in big tasks and cuts the idle tail to a small part of one.
+    With n = ``TAIL_TASKS_PER_WORKER x workers`` it adds about n ln n tasks,
     none smaller than ``MIN_ORIGINS_PER_TAIL_BATCH`` forecast origins.
     Returned in the order given.
     """
