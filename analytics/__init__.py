@@ -1,6 +1,9 @@
-"""Bayesian trust from retrodiction outcomes; knows nothing of Dask or the store."""
+"""Bayesian trust from retrodiction evidence; knows nothing of Dask or the store."""
 
-from .optimized_trust_tracker import OptimizedTrustTracker, TrustEstimate, TrustUpdate
+from .evidence import EvidenceBlock, TrustKey
+from .optimized_trust_tracker import SCHEMA_VERSION, OptimizedTrustTracker, StepTrust, TrustEstimate
+from .posterior import beta_interval, dependent_posterior, design_effect
 from .trust_update_buffer import TrustUpdateBuffer
 
-__all__ = ["OptimizedTrustTracker", "TrustEstimate", "TrustUpdate", "TrustUpdateBuffer"]
+__all__ = ["EvidenceBlock", "OptimizedTrustTracker", "SCHEMA_VERSION", "StepTrust", "TrustEstimate", "TrustKey",
+           "TrustUpdateBuffer", "beta_interval", "dependent_posterior", "design_effect"]

@@ -1,10 +1,14 @@
-"""Bayesian trust per (variable, model), vectorised over keys, kept in SQLite.
+"""Bayesian trust per (variable, model spec, schedule, scoring context), kept as an evidence ledger.
 
-Each key holds a Beta(α, β) posterior: α = α₀ + weighted successes,
-β = β₀ + weighted failures. With a half-life, evidence is discounted by its
-age in *data time* (the end of the window it scored) relative to the newest
-evidence of the key, so the result does not depend on the order in which
-batches finish: a resumed or reordered run reaches the same trust.
+The database stores evidence, never totals: one row per (key, origin) with
+the success of each horizon step. Applying evidence is one transaction of
+``INSERT OR IGNORE``, so a forecast already stored is skipped, concurrent
+runs add to each other instead of overwriting, and the result never depends
+on batching, retries, resumes or overlapping runs. Trust is computed from
+the ledger when it is read: the Beta posterior with prior (α₀, β₀) over the
+points that are new evidence (see :mod:`analytics.posterior` for the
+interval), optionally with evidence discounted by its target's age relative
+to the key's newest target, which does not depend on the order of arrival.
 """
 
 from __future__ import annotations
@@ -13,64 +17,90 @@ import math
 import os
 import sqlite3
 import threading
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
 
 import numpy as np
-from scipy.stats import beta as beta_distribution
 
 from recursive_training.errors import TrustError
 from recursive_training.sqlite_db import open_database
 
-__all__ = ["TrustUpdate", "TrustEstimate", "OptimizedTrustTracker"]
+from .evidence import EvidenceBlock, TrustKey
+from .posterior import beta_interval, dependent_posterior
+
+__all__ = ["OptimizedTrustTracker", "TrustEstimate", "StepTrust", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = "2"  # 1: totals per (variable, model) and applied batch ids
+NS_PER_DAY = 86_400e9
+BUSY_TIMEOUT_SECONDS = 120.0  # how long a writer waits for another run's transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS trust (
-    variable TEXT NOT NULL, model TEXT NOT NULL,
-    alpha_evidence REAL NOT NULL, beta_evidence REAL NOT NULL, t_ref REAL,
-    successes INTEGER NOT NULL, failures INTEGER NOT NULL, updates INTEGER NOT NULL,
-    PRIMARY KEY (variable, model));
-CREATE TABLE IF NOT EXISTS applied (
-    update_id TEXT NOT NULL, variable TEXT NOT NULL, model TEXT NOT NULL,
-    PRIMARY KEY (update_id, variable, model));
+CREATE TABLE IF NOT EXISTS trust_keys (
+    key_id INTEGER PRIMARY KEY, variable TEXT NOT NULL, spec TEXT NOT NULL, schedule TEXT NOT NULL,
+    context TEXT NOT NULL, horizon INTEGER NOT NULL, UNIQUE (variable, spec, schedule, context));
+CREATE TABLE IF NOT EXISTS evidence (
+    key_id INTEGER NOT NULL, origin INTEGER NOT NULL, grid_window INTEGER NOT NULL,
+    success BLOB NOT NULL, counted BLOB NOT NULL, targets BLOB NOT NULL,
+    PRIMARY KEY (key_id, origin)) WITHOUT ROWID;
 """
 
 
 @dataclass(frozen=True)
-class TrustUpdate:
-    """Evidence from one batch for one key; ``update_id`` makes it idempotent."""
+class StepTrust:
+    """Trust at one horizon step (every point of that step; no pair repeats within a step)."""
 
-    update_id: str
-    variable: str
-    model: str
+    step: int
+    mean: float
+    low: float
+    high: float
     successes: int
     failures: int
-    time_days: float  # end of the scored window, days since 1970-01-01
-
-    @property
-    def identity(self) -> tuple[str, str, str]:
-        return (self.update_id, self.variable, self.model)
 
 
 @dataclass(frozen=True)
 class TrustEstimate:
-    variable: str
-    model: str
+    """The posterior of one key: mean (the headline), 95% credible interval and evidence counts.
+
+    ``successes`` and ``failures`` count the points that are new evidence
+    (repeated (target, forecast) pairs once); ``alpha`` and ``beta`` are
+    after decay and the design effect.
+    """
+
+    key: TrustKey
     mean: float
-    low: float  # 2.5% posterior quantile
-    high: float  # 97.5% posterior quantile
+    low: float
+    high: float
     alpha: float
     beta: float
     successes: int
     failures: int
-    updates: int
+    origins: int
+    windows: int
+    design_effect: float
+    steps: tuple[StepTrust, ...]
+
+    @property
+    def variable(self) -> str:
+        return self.key.variable
+
+    @property
+    def spec(self) -> str:
+        return self.key.spec
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("key")
+        data.update(asdict(self.key))
+        return data
 
 
 class OptimizedTrustTracker:
-    """Posteriors for all keys as numpy arrays; every apply is one SQLite transaction.
+    """The ledger in SQLite; ``db_path=None`` keeps it in memory (tests, one-off runs).
 
-    ``db_path=None`` keeps everything in memory (for tests and one-off runs).
+    Any number of trackers, in any processes, may share one file.
     """
 
     def __init__(
@@ -88,122 +118,178 @@ class OptimizedTrustTracker:
         self.prior_alpha, self.prior_beta = float(prior_alpha), float(prior_beta)
         self.decay_half_life_days = decay_half_life_days
         self._kappa = math.log(2) / decay_half_life_days if decay_half_life_days else 0.0
+        self.path = None if db_path is None else Path(db_path)
         self._lock = threading.Lock()
-        self._db = self._open(db_path)
-        self._keys: list[tuple[str, str]] = []
-        self._index: dict[tuple[str, str], int] = {}
-        self._alpha_ev = np.zeros(0)
-        self._beta_ev = np.zeros(0)
-        self._t_ref = np.zeros(0)
-        self._counts = np.zeros((0, 3), dtype=np.int64)  # successes, failures, updates
-        self._applied: set[tuple[str, str, str]] = set()
-        self._load()
+        self._db = self._open()
+        self._key_ids: dict[TrustKey, int] = {}
 
-    # persistence -------------------------------------------------------------
-    def _open(self, db_path) -> sqlite3.Connection:
-        db = open_database(db_path, _SCHEMA, what="trust database", error=TrustError)
-        target = ":memory:" if db_path is None else str(db_path)
-        stored = dict(db.execute("SELECT key, value FROM meta"))
-        wanted = "none" if self.decay_half_life_days is None else repr(float(self.decay_half_life_days))
-        if stored.get("decay_half_life_days", wanted) != wanted:
-            raise TrustError(
-                f"trust database {target} was built with decay half-life "
-                f"{stored['decay_half_life_days']} days; this run asks for {wanted}"
-            )
-        with db:
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('decay_half_life_days', ?)", (wanted,))
+    # opening -----------------------------------------------------------------
+    @property
+    def _name(self) -> str:
+        return "trust database " + (":memory:" if self.path is None else str(self.path))
+
+    def _open(self) -> sqlite3.Connection:
+        if self.path is not None and not self.path.exists():
+            self._create_file()
+        if self.path is not None and self.path.stat().st_size == 0:
+            raise TrustError(f"{self._name} is empty (0 bytes), not a trust database; "
+                             "move it aside or choose another --trust-db (earlier trust is not reset silently)")
+        db = open_database(self.path, "" if self.path is not None else _SCHEMA, what="trust database",
+                           error=TrustError, timeout=BUSY_TIMEOUT_SECONDS)
+        try:
+            if self.path is None:
+                with db:
+                    db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = dict(db.execute("SELECT key, value FROM meta")).get("schema_version") if "meta" in tables \
+                else None
+        except sqlite3.Error as exc:
+            db.close()
+            raise TrustError(f"{self._name} cannot be read ({exc}); it is damaged or not a trust database") from None
+        if version != SCHEMA_VERSION:
+            db.close()
+            if {"trust", "applied"} <= tables:
+                raise TrustError(
+                    f"{self._name} was written by an older version (totals per batch id, which cannot tell "
+                    "which forecasts they counted, so they cannot be converted); move it aside to keep it, "
+                    "and rerun to rebuild trust")
+            found = f"schema version {version}" if version else f"tables {', '.join(sorted(tables)) or 'none'}"
+            raise TrustError(f"{self._name} is not a trust database of this version ({found})")
         return db
 
-    def _load(self) -> None:
-        rows = self._db.execute(
-            "SELECT variable, model, alpha_evidence, beta_evidence, t_ref, successes, failures, updates "
-            "FROM trust ORDER BY variable, model"
-        ).fetchall()
-        self._grow([(r[0], r[1]) for r in rows])
-        if rows:
-            self._alpha_ev[:] = [r[2] for r in rows]
-            self._beta_ev[:] = [r[3] for r in rows]
-            self._t_ref[:] = [np.nan if r[4] is None else r[4] for r in rows]
-            self._counts[:] = [r[5:8] for r in rows]
-        self._applied = {tuple(r) for r in self._db.execute("SELECT update_id, variable, model FROM applied")}
-
-    def _grow(self, new_keys: Sequence[tuple[str, str]]) -> None:
-        for key in new_keys:
-            self._index[key] = len(self._keys)
-            self._keys.append(key)
-        n = len(new_keys)
-        self._alpha_ev = np.concatenate([self._alpha_ev, np.zeros(n)])
-        self._beta_ev = np.concatenate([self._beta_ev, np.zeros(n)])
-        self._t_ref = np.concatenate([self._t_ref, np.full(n, np.nan)])
-        self._counts = np.concatenate([self._counts, np.zeros((n, 3), dtype=np.int64)])
-
-    # updates -----------------------------------------------------------------
-    def apply(self, updates: Iterable[TrustUpdate]) -> int:
-        """Apply the updates not applied before; return how many were new."""
-        with self._lock:
-            fresh: dict[tuple[str, str, str], TrustUpdate] = {}
-            for update in updates:
-                if update.identity not in self._applied:
-                    fresh.setdefault(update.identity, update)
-            if not fresh:
-                return 0
-            batch = list(fresh.values())
-            self._grow(list(dict.fromkeys(
-                (u.variable, u.model) for u in batch if (u.variable, u.model) not in self._index)))
-            idx = np.array([self._index[(u.variable, u.model)] for u in batch])
-            tau = np.array([u.time_days for u in batch], dtype=float)
-            successes = np.array([u.successes for u in batch], dtype=float)
-            failures = np.array([u.failures for u in batch], dtype=float)
-
-            new_ref = self._t_ref.copy()
-            np.fmax.at(new_ref, idx, tau)
-            touched = np.unique(idx)
-            rescale = np.exp(-self._kappa * (new_ref[touched] - self._t_ref[touched]))
-            rescale[np.isnan(rescale)] = 1.0  # keys without earlier evidence
-            self._alpha_ev[touched] *= rescale
-            self._beta_ev[touched] *= rescale
-            weight = np.exp(-self._kappa * (new_ref[idx] - tau))
-            np.add.at(self._alpha_ev, idx, successes * weight)
-            np.add.at(self._beta_ev, idx, failures * weight)
-            self._t_ref = new_ref
-            np.add.at(self._counts, idx, np.column_stack([successes, failures, np.ones(len(idx))]).astype(np.int64))
-            self._persist(touched, fresh)
-            self._applied.update(fresh)
-            return len(batch)
-
-    def _persist(self, touched: np.ndarray, fresh: dict) -> None:
-        rows = [
-            (*self._keys[i], float(self._alpha_ev[i]), float(self._beta_ev[i]),
-             None if np.isnan(self._t_ref[i]) else float(self._t_ref[i]), *map(int, self._counts[i]))
-            for i in touched
-        ]
+    def _create_file(self) -> None:
+        """Build the schema in a private file and link it into place, so a reader never sees a
+        half-made database and two runs creating it at once both end with the same one."""
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.new")
         try:
-            with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO trust VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-                self._db.executemany("INSERT INTO applied VALUES (?, ?, ?)", list(fresh))
-        except sqlite3.Error as exc:
-            raise TrustError(f"trust database: cannot save updates ({exc})") from None
+            db = sqlite3.connect(private)
+            with db:
+                db.executescript(_SCHEMA)
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            db.close()
+            try:
+                os.link(private, self.path)
+            except FileExistsError:
+                pass  # another run made it first
+        except (OSError, sqlite3.Error) as exc:
+            raise TrustError(f"{self._name}: cannot create ({exc})") from None
+        finally:
+            private.unlink(missing_ok=True)
 
-    # reads -------------------------------------------------------------------
-    def is_applied(self, update: TrustUpdate) -> bool:
-        return update.identity in self._applied
-
-    def estimates(self) -> list[TrustEstimate]:
-        """Posterior mean and 95% credible interval of every key, in one vectorised call."""
+    # writing -----------------------------------------------------------------
+    def apply(self, blocks: Iterable[EvidenceBlock]) -> int:
+        """Add the evidence not stored before, in one transaction; return how many origins were new."""
+        blocks = [b for b in blocks if len(b)]
+        if not blocks:
+            return 0
         with self._lock:
-            alpha = self.prior_alpha + self._alpha_ev
-            beta = self.prior_beta + self._beta_ev
-            low, high = beta_distribution.ppf([[0.025], [0.975]], alpha, beta) if len(alpha) else ([], [])
-            return [
-                TrustEstimate(variable=v, model=m, mean=float(alpha[i] / (alpha[i] + beta[i])),
-                              low=float(low[i]), high=float(high[i]), alpha=float(alpha[i]),
-                              beta=float(beta[i]), successes=int(self._counts[i, 0]),
-                              failures=int(self._counts[i, 1]), updates=int(self._counts[i, 2]))
-                for i, (v, m) in sorted(enumerate(self._keys), key=lambda item: item[1])
-            ]
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                rows = []
+                for block in blocks:
+                    key_id = self._key_id(block.key, block.horizon)
+                    success = np.packbits(block.success, axis=1)
+                    counted = np.packbits(block.counted, axis=1)
+                    targets = np.ascontiguousarray(block.targets, dtype=np.int64)
+                    rows.extend((key_id, int(o), block.window, success[i].tobytes(), counted[i].tobytes(),
+                                 targets[i].tobytes()) for i, o in enumerate(block.origins))
+                before = self._db.total_changes
+                self._db.executemany("INSERT OR IGNORE INTO evidence VALUES (?, ?, ?, ?, ?, ?)", rows)
+                added = self._db.total_changes - before
+                self._db.commit()
+            except sqlite3.Error as exc:
+                self._db.rollback()
+                self._key_ids.clear()  # ids made in the rolled-back transaction are gone
+                raise TrustError(f"{self._name}: cannot save evidence ({exc})") from None
+            return added
 
-    def estimate(self, variable: str, model: str) -> TrustEstimate | None:
-        return next((e for e in self.estimates() if (e.variable, e.model) == (variable, model)), None)
+    def _key_id(self, key: TrustKey, horizon: int) -> int:
+        if key not in self._key_ids:
+            self._db.execute("INSERT OR IGNORE INTO trust_keys (variable, spec, schedule, context, horizon) "
+                             "VALUES (?, ?, ?, ?, ?)", (key.variable, key.spec, key.schedule, key.context, horizon))
+            self._key_ids[key] = self._db.execute(
+                "SELECT key_id FROM trust_keys WHERE variable = ? AND spec = ? AND schedule = ? AND context = ?",
+                (key.variable, key.spec, key.schedule, key.context)).fetchone()[0]
+        return self._key_ids[key]
+
+    # reading -----------------------------------------------------------------
+    def keys(self) -> list[TrustKey]:
+        with self._lock:
+            return sorted(TrustKey(*r) for r in self._db.execute(
+                "SELECT variable, spec, schedule, context FROM trust_keys"))
+
+    def estimates(self, keys: Iterable[TrustKey] | None = None) -> list[TrustEstimate]:
+        """Posterior of every key (or of ``keys``), sorted by key; keys without evidence are left out."""
+        wanted = None if keys is None else set(keys)
+        with self._lock:
+            try:
+                known = {TrustKey(*r[1:5]): (r[0], r[5]) for r in self._db.execute(
+                    "SELECT key_id, variable, spec, schedule, context, horizon FROM trust_keys")}
+                chosen = sorted(k for k in known if wanted is None or k in wanted)
+                rows: dict[int, list[tuple]] = defaultdict(list)
+                ids = [known[k][0] for k in chosen]
+                for at in range(0, len(ids), 500):
+                    part = ids[at:at + 500]
+                    for row in self._db.execute(
+                            f"SELECT key_id, grid_window, success, counted, targets FROM evidence "
+                            f"WHERE key_id IN ({','.join('?' * len(part))}) ORDER BY key_id, origin", part):
+                        rows[row[0]].append(row[1:])
+            except sqlite3.Error as exc:
+                raise TrustError(f"{self._name}: cannot read ({exc})") from None
+        chosen = [k for k in chosen if rows.get(known[k][0])]
+        parts = [self._posteriors(rows[known[k][0]], known[k][1]) for k in chosen]
+        overall = [p[0] for p in parts]
+        low, high = beta_interval(np.array([p.alpha for p, _ in overall]), np.array([p.beta for p, _ in overall]))
+        step_posts = [s for p in parts for s in p[1]]
+        step_low, step_high = beta_interval(np.array([s.alpha for s, _ in step_posts]),
+                                            np.array([s.beta for s, _ in step_posts]))
+        estimates, at = [], 0
+        for i, (key, ((post, counts), steps)) in enumerate(zip(chosen, parts, strict=True)):
+            step_trust = []
+            for k, (step_post, step_counts) in enumerate(steps, start=1):
+                step_trust.append(StepTrust(k, step_post.alpha / (step_post.alpha + step_post.beta),
+                                            float(step_low[at]), float(step_high[at]), *step_counts))
+                at += 1
+            estimates.append(TrustEstimate(
+                key=key, mean=post.alpha / (post.alpha + post.beta), low=float(low[i]), high=float(high[i]),
+                alpha=post.alpha, beta=post.beta, successes=counts[0], failures=counts[1],
+                origins=counts[2], windows=counts[3], design_effect=post.design_effect, steps=tuple(step_trust)))
+        return estimates
+
+    def _posteriors(self, rows: Sequence[tuple], horizon: int):
+        n = len(rows)
+        window = np.array([r[0] for r in rows], dtype=np.int64)
+        success = np.unpackbits(np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(n, -1),
+                                axis=1)[:, :horizon].astype(bool)
+        counted = np.unpackbits(np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(n, -1),
+                                axis=1)[:, :horizon].astype(bool)
+        target_days = np.frombuffer(b"".join(r[3] for r in rows), np.int64).reshape(n, horizon) / NS_PER_DAY
+        newest = target_days[counted].max() if counted.any() else target_days.max()
+        weight = np.exp(-self._kappa * (newest - target_days))
+        windows = np.broadcast_to(window[:, None], (n, horizon))
+        rank = np.broadcast_to(np.arange(n)[:, None], (n, horizon))
+        x = success.astype(float)
+        post = dependent_posterior(x[counted], weight[counted], windows[counted], rank[counted], horizon,
+                                   self.prior_alpha, self.prior_beta)
+        hits = int(success[counted].sum())
+        counts = (hits, int(counted.sum()) - hits, n, len(np.unique(window)))
+        steps = []
+        for k in range(horizon):
+            step_post = dependent_posterior(x[:, k], weight[:, k], window, np.arange(n), horizon,
+                                            self.prior_alpha, self.prior_beta)
+            step_hits = int(success[:, k].sum())
+            steps.append((step_post, (step_hits, n - step_hits)))
+        return (post, counts), steps
+
+    def estimate(self, variable: str, spec: str) -> TrustEstimate | None:
+        """The one estimate of (variable, spec); an error if several schedules or contexts hold one."""
+        found = [e for e in self.estimates() if (e.variable, e.spec) == (variable, spec)]
+        if len(found) > 1:
+            raise TrustError(f"{self._name} holds {len(found)} posteriors for {variable} / {spec} "
+                             "(several schedules or contexts); use estimates(keys)")
+        return found[0] if found else None
 
     def close(self) -> None:
         with self._lock:

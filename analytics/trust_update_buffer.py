@@ -1,8 +1,9 @@
-"""Collect trust updates as batches finish and hand them to the tracker in groups.
+"""Collect trust evidence as batches finish and hand it to the tracker in groups.
 
 Applying one SQLite transaction per group instead of per batch keeps the
-coordinator's result loop fast; a flush happens when ``max_updates`` are
-waiting, when the oldest has waited ``max_age_seconds``, and on close.
+coordinator's result loop fast; a flush happens when ``max_blocks`` are
+waiting, when the oldest has waited ``max_age_seconds``, and on close. The
+tracker skips evidence it holds already, so the buffer need not.
 """
 
 from __future__ import annotations
@@ -13,25 +14,25 @@ from typing import Iterable
 
 from recursive_training.errors import ConfigError
 
-from .optimized_trust_tracker import OptimizedTrustTracker, TrustUpdate
+from .evidence import EvidenceBlock
+from .optimized_trust_tracker import OptimizedTrustTracker
 
 __all__ = ["TrustUpdateBuffer"]
 
 
 class TrustUpdateBuffer:
-    """Thread-safe; each (update id, variable, model) reaches the tracker at most once."""
+    """Thread-safe; counts the origins that were new to the tracker and those it already held."""
 
-    def __init__(self, tracker: OptimizedTrustTracker, *, max_updates: int = 100,
+    def __init__(self, tracker: OptimizedTrustTracker, *, max_blocks: int = 100,
                  max_age_seconds: float = 5.0) -> None:
-        if max_updates < 1 or max_age_seconds <= 0:
-            raise ConfigError("trust buffer needs max_updates >= 1 and max_age_seconds > 0")
+        if max_blocks < 1 or max_age_seconds <= 0:
+            raise ConfigError("trust buffer needs max_blocks >= 1 and max_age_seconds > 0")
         self.tracker = tracker
-        self.max_updates = max_updates
+        self.max_blocks = max_blocks
         self.max_age_seconds = max_age_seconds
         self.applied = 0
         self.duplicates_ignored = 0
-        self._pending: list[TrustUpdate] = []
-        self._seen: set[tuple[str, str, str]] = set()
+        self._pending: list[EvidenceBlock] = []
         self._oldest: float | None = None
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -39,24 +40,19 @@ class TrustUpdateBuffer:
         self._timer = threading.Thread(target=self._age_watch, name="trust-buffer-age", daemon=True)
         self._timer.start()
 
-    def add(self, updates: Iterable[TrustUpdate]) -> None:
+    def add(self, blocks: Iterable[EvidenceBlock]) -> None:
         with self._lock:
             if self._closed.is_set():
                 raise RuntimeError("trust update buffer is closed")
-            for update in updates:
-                if update.identity in self._seen or self.tracker.is_applied(update):
-                    self.duplicates_ignored += 1
-                    continue
-                self._seen.add(update.identity)
-                self._pending.append(update)
-                if self._oldest is None:
-                    self._oldest = time.monotonic()
-            full = len(self._pending) >= self.max_updates
+            self._pending.extend(blocks)
+            if self._pending and self._oldest is None:
+                self._oldest = time.monotonic()
+            full = len(self._pending) >= self.max_blocks
         if full:
             self.flush()
 
     def flush(self) -> int:
-        """Apply everything pending now; return how many updates were new to the tracker."""
+        """Apply everything pending now; return how many origins were new to the tracker."""
         with self._flush_lock:
             with self._lock:
                 pending, self._pending, self._oldest = self._pending, [], None
@@ -64,6 +60,7 @@ class TrustUpdateBuffer:
                 return 0
             applied = self.tracker.apply(pending)
             self.applied += applied
+            self.duplicates_ignored += sum(len(b) for b in pending) - applied
             return applied
 
     @property

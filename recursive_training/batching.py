@@ -1,4 +1,9 @@
-"""Slice a time range and a set of variables into units of parallel work."""
+"""Slice a time range and a set of variables into units of parallel work.
+
+Windows come from a fixed grid (:class:`~recursive_training.retrodiction.WindowGrid`),
+never from the run's start, so the same window is computed the same way by
+every run; a run's range only clips which of its origins are scored.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +16,19 @@ import pandas as pd
 
 from .data.naming import to_utc_naive
 from .errors import ConfigError
-from .validation import require_float, require_int
+from .retrodiction.windows import GridWindow, WindowGrid
+from .validation import require_int
 
 __all__ = ["TrainingBatch", "prepare_training_batches", "batch_id_for", "split_evenly"]
 
 
-def batch_id_for(start: pd.Timestamp, end: pd.Timestamp, variables: Sequence[str]) -> str:
-    """Readable and stable: the same window and variables always get the same id."""
-    digest = hashlib.sha1(
-        "\x1f".join([start.isoformat(), end.isoformat(), *sorted(variables)]).encode()
-    ).hexdigest()[:10]
+def batch_id_for(start: pd.Timestamp, end: pd.Timestamp, variables: Sequence[str],
+                 models: Sequence[str] | None = None) -> str:
+    """Readable and stable: the same span, variables and models always get the same id."""
+    parts = [start.isoformat(), end.isoformat(), *sorted(variables)]
+    if models is not None:
+        parts += ["\x1e", *sorted(models)]
+    digest = hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:10]
     return f"{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}-{digest}"
 
 
@@ -38,16 +46,24 @@ def split_evenly(names: Sequence[str], groups: int) -> list[tuple[str, ...]]:
 
 @dataclass
 class TrainingBatch:
-    """One window × one variable group; what a single worker task computes.
+    """One grid window (its scored span) × one variable group; what a single worker task computes.
 
-    ``processed``, ``processing_time`` and ``results`` are filled on the
-    coordinator when the task's outcome arrives.
+    ``start_time``/``end_time`` bound the scored origins; the models are
+    fitted at ``window_start`` (default: ``start_time``). ``models`` lists the
+    spec ids to run (None: every model of the run), so a resume can run only
+    what is missing. ``processed``, ``processing_time`` and ``results`` are
+    filled on the coordinator when the task's outcome arrives.
     """
 
     start_time: pd.Timestamp
     end_time: pd.Timestamp
     variables: tuple[str, ...]
     batch_id: str = ""
+    window_start: pd.Timestamp | None = None
+    window_end: pd.Timestamp | None = None
+    window_index: int = 0
+    previous_window_start: pd.Timestamp | None = None
+    models: tuple[str, ...] | None = None
     processed: bool = False
     processing_time: float | None = None
     results: dict[str, Any] | None = field(default=None, repr=False)
@@ -55,8 +71,20 @@ class TrainingBatch:
 
     def __post_init__(self) -> None:
         self.variables = tuple(self.variables)
+        self.window_start = self.start_time if self.window_start is None else self.window_start
+        self.window_end = self.end_time if self.window_end is None else self.window_end
+        if self.models is not None:
+            self.models = tuple(self.models)
         if not self.batch_id:
-            self.batch_id = batch_id_for(self.start_time, self.end_time, self.variables)
+            self.batch_id = batch_id_for(self.start_time, self.end_time, self.variables, self.models)
+
+    @classmethod
+    def in_window(cls, window: GridWindow, previous: GridWindow | None, start: pd.Timestamp, end: pd.Timestamp,
+                  variables: Sequence[str], models: Sequence[str] | None = None) -> "TrainingBatch":
+        """The part of grid ``window`` inside ``[start, end)``."""
+        return cls(max(start, window.start), min(end, window.end), tuple(variables), window_start=window.start,
+                   window_end=window.end, window_index=window.index,
+                   previous_window_start=None if previous is None else previous.start, models=models)
 
     @property
     def failed(self) -> bool:
@@ -69,12 +97,15 @@ def prepare_training_batches(
     end_time: object,
     batch_size_days: float,
     variables_per_batch: int | None = None,
+    *,
+    grid: WindowGrid | None = None,
 ) -> list[TrainingBatch]:
-    """The product of consecutive ``[start, end)`` windows and variable groups.
+    """The product of the grid windows meeting ``[start, end)`` and the variable groups.
 
-    The last window is cut at ``end_time``. Groups hold at most
-    ``variables_per_batch`` variables and are as even as that allows;
-    ``None`` puts every variable in one group.
+    Windows are ``batch_size_days`` long on the grid anchored at 1970-01-01
+    unless ``grid`` says otherwise; the first and last are clipped to the
+    range. Groups hold at most ``variables_per_batch`` variables and are as
+    even as that allows; ``None`` puts every variable in one group.
     """
     names = tuple(dict.fromkeys(variables))
     if not names:
@@ -82,15 +113,9 @@ def prepare_training_batches(
     start, end = to_utc_naive(start_time, "start"), to_utc_naive(end_time, "end")
     if start >= end:
         raise ConfigError(f"option 'start' ({start}) must be before 'end' ({end})")
-    require_float("batch_size_days", batch_size_days, minimum=0.0, inclusive=False)
+    grid = grid or WindowGrid(days=batch_size_days)
     group_size = len(names) if variables_per_batch is None else require_int(
         "variables_per_batch", variables_per_batch, minimum=1)
-    width = pd.Timedelta(days=batch_size_days)
-    n_windows = math.ceil((end - start) / width)
     groups = split_evenly(names, math.ceil(len(names) / group_size))
-    batches = []
-    for w in range(n_windows):
-        lo = start + w * width
-        hi = min(lo + width, end)
-        batches.extend(TrainingBatch(lo, hi, group) for group in groups)
-    return batches
+    return [TrainingBatch.in_window(window, grid.window(window.index - 1), start, end, group)
+            for window in grid.windows(start, end) for group in groups]

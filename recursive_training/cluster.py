@@ -9,7 +9,6 @@ first batch arrives.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import signal
 import threading
@@ -74,19 +73,15 @@ def _prepare_worker(settings: RetrodictionSettings) -> None:
     Importing torch and its first training step (lazy initialisation of
     autograd and the optimiser) take over a second per process.
     """
-    import numpy as np
-
-    from .retrodiction.models import TORCH_MODELS, make_model
     from .worker_task import single_threaded_torch
 
-    torch_models = TORCH_MODELS.intersection(settings.models)
-    if torch_models:
+    if any(spec.entry.needs_torch for spec in settings.models):
         single_threaded_torch()
-    warm = dataclasses.replace(settings, epochs=2)
-    for name in sorted(torch_models):
-        model = make_model(name, warm)
-        history = np.sin(np.arange(model.min_train + 8, dtype=float))
-        model.fit(history).predict(history, np.array([len(history) - 1]), 2)
+    warmed = set()
+    for spec in settings.models:
+        if spec.entry.warm_up is not None and spec.family not in warmed:
+            spec.entry.warm_up(spec.parameters)
+            warmed.add(spec.family)
 
 
 WORKER_MALLOC_TRIM_BYTES = 64 * 2**20

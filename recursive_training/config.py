@@ -1,8 +1,9 @@
 """The run configuration: one typed, validated dataclass, from a file and flags.
 
 A config file (TOML or YAML) holds a flat mapping whose keys are the field
-names below or of :class:`RetrodictionSettings` (``-`` may stand for ``_``);
-command-line flags override it. Unknown keys are errors, never ignored.
+names below or of :class:`RetrodictionSettings` (``-`` may stand for ``_``),
+plus one ``[model.LABEL]`` section per model spec; command-line flags
+override it. Unknown keys are errors, never ignored.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import yaml
 from .data.naming import to_utc_naive
 from .data.store_kinds import STORE_KINDS
 from .errors import ConfigError
-from .retrodiction import RetrodictionSettings
+from .retrodiction import RetrodictionSettings, WindowGrid
 from .validation import require_float, require_int
 
 __all__ = ["TrainingConfig", "load_config_file"]
@@ -35,6 +36,8 @@ class TrainingConfig:
     ``variables`` empty means every variable in the store;
     ``variables_per_batch`` None lets the coordinator choose (see planning.py);
     ``workers`` 0 runs the batches one by one in this process, without Dask.
+    Windows lie on a fixed grid: ``batch_size_days`` from ``window_anchor``,
+    or calendar ``window_period`` windows (month, quarter, year).
     """
 
     store_path: Path
@@ -42,6 +45,8 @@ class TrainingConfig:
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
     batch_size_days: float = 90.0
+    window_period: str | None = None
+    window_anchor: pd.Timestamp = pd.Timestamp("1970-01-01")
     variables_per_batch: int | None = None
     store_kind: str = "optimized"
     retrodiction: RetrodictionSettings = field(default_factory=RetrodictionSettings)
@@ -79,6 +84,8 @@ class TrainingConfig:
         if self.start is not None and self.end is not None and self.start >= self.end:
             raise ConfigError(f"option 'start' ({self.start}) must be before 'end' ({self.end})")
         require_float("batch_size_days", self.batch_size_days, minimum=0.0, inclusive=False)
+        set_("window_anchor", to_utc_naive(self.window_anchor, "window_anchor"))
+        self.window_grid  # validates the period
         if self.variables_per_batch is not None:
             require_int("variables_per_batch", self.variables_per_batch, minimum=1)
         if self.store_kind not in STORE_KINDS:
@@ -124,22 +131,36 @@ class TrainingConfig:
         return self.tls_ca_file is not None
 
     # derived -----------------------------------------------------------------
-    def evidence_digest(self) -> str:
-        """Fingerprint of what makes outcomes comparable; part of each trust update id.
+    @property
+    def window_grid(self) -> WindowGrid:
+        return WindowGrid(days=self.batch_size_days, period=self.window_period, anchor=self.window_anchor)
 
-        A rerun of the same windows with the same settings produces the same
-        ids, so its evidence is never counted twice; changed settings are new
-        evidence.
+    @property
+    def schedule_id(self) -> str:
+        """How a model is trained for each window: part of what trust judges."""
+        settings = self.retrodiction
+        return f"window={self.window_grid.id},lookback={settings.lookback},refit_every={settings.refit_every}"
+
+    def procedure(self) -> dict[str, Any]:
+        """Everything besides the model specs that changes a forecast or its scoring.
+
+        A resumed run must match it option by option; each value names its option.
         """
-        payload = {k: v for k, v in dataclasses.asdict(self.retrodiction).items() if k != "models"}
-        payload["store"] = str(self.store_path.resolve())  # each update names its model already
-        return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        settings = self.retrodiction
+        return {"store_path": str(self.store_path.resolve()), "batch_size_days": self.batch_size_days,
+                "window_period": self.window_period, "window_anchor": self.window_anchor.isoformat(),
+                "lookback": settings.lookback, "refit_every": settings.refit_every, "horizon": settings.horizon,
+                "step": settings.step, "tolerance": settings.tolerance}
+
+    def procedure_digest(self) -> str:
+        return hashlib.sha1(json.dumps(self.procedure(), sort_keys=True).encode()).hexdigest()[:12]
 
     def resolved_run_id(self) -> str:
+        """Named by the range and the procedure, not the models: adding a model resumes the same run."""
         if self.run_id:
             return self.run_id
         span = "-".join(f"{t:%Y%m%d}" if t is not None else "all" for t in (self.start, self.end))
-        return f"run-{span}-{self.evidence_digest()[:6]}"
+        return f"run-{span}-{self.procedure_digest()[:6]}"
 
     @property
     def run_dir(self) -> Path:
@@ -160,7 +181,8 @@ class TrainingConfig:
     def to_dict(self) -> dict[str, Any]:
         """Flat, JSON-ready mapping that :meth:`from_mapping` reads back."""
         flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "retrodiction"}
-        flat.update(dataclasses.asdict(self.retrodiction))
+        flat.update({f.name: getattr(self.retrodiction, f.name) for f in dataclasses.fields(self.retrodiction)})
+        flat["models"] = [spec.explicit for spec in self.retrodiction.models]
         return {k: _jsonable(v) for k, v in flat.items()}
 
     @classmethod
@@ -170,9 +192,12 @@ class TrainingConfig:
         settings_keys = set(RetrodictionSettings.field_names())
         top: dict[str, Any] = {}
         settings: dict[str, Any] = {}
+        sections: list[dict[str, Any]] = []
         for raw_key, value in values.items():
             key = str(raw_key).replace("-", "_")
-            if key in own:
+            if key == "model":  # [model.LABEL] sections, one per spec
+                sections = _model_sections(value)
+            elif key in own:
                 top[key] = value
             elif key in settings_keys:
                 settings[key] = value
@@ -181,9 +206,27 @@ class TrainingConfig:
                 raise ConfigError(f"unknown option {raw_key!r} (known options: {known})")
         if "store_path" not in top:
             raise ConfigError("option 'store_path' is required (the data store directory)")
-        if "models" in settings:
-            settings["models"] = _as_tuple("models", settings["models"])
+        if "models" in settings or sections:
+            settings["models"] = (*_as_models(settings.get("models", ())), *sections)
         return cls(retrodiction=RetrodictionSettings(**settings), **top)
+
+
+def _as_models(value: Any) -> tuple[Any, ...]:
+    """Spec strings (a list, or one comma-separated string) and spec mappings, as given."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, Mapping)) or hasattr(v, "family")
+                                                for v in value):
+        return tuple(value)
+    raise ConfigError("option 'models' must be a list of model specs or a comma-separated string")
+
+
+def _model_sections(sections: Any) -> list[dict[str, Any]]:
+    """``[model.LABEL]`` tables: the family is ``family`` or else the label itself."""
+    if not isinstance(sections, Mapping) or not all(isinstance(v, Mapping) for v in sections.values()):
+        raise ConfigError("option 'model' must hold one table per model, as [model.NAME]")
+    return [{"family": str(label), **table} if "family" not in table else dict(table)
+            for label, table in sections.items()]
 
 
 def _as_tuple(name: str, value: Any) -> tuple[str, ...]:
@@ -225,7 +268,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: cannot read ({exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: must hold a mapping of option names to values")
-    nested = [k for k, v in data.items() if isinstance(v, dict)]
+    nested = [k for k, v in data.items() if isinstance(v, dict) and k != "model"]
     if nested:
         raise ConfigError(f"config file {path}: option {nested[0]!r} is a table; keep options flat")
     return data

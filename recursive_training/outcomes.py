@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from analytics import TrustUpdate
+from analytics import EvidenceBlock
 
 from .retrodiction import WindowScore
 
@@ -14,10 +14,10 @@ __all__ = ["VariableOutcome", "BatchResult"]
 
 @dataclass(frozen=True)
 class VariableOutcome:
-    """One model on one variable in one window: scored, or skipped with a reason."""
+    """One model spec on one variable in one window: scored, or skipped with a reason."""
 
     variable: str
-    model: str
+    model: str  # the spec's canonical id
     status: str  # "scored" or "skipped"
     score: WindowScore | None = None
     reason: str | None = None
@@ -36,14 +36,15 @@ class VariableOutcome:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Everything durable a batch produced, keyed by its batch id."""
+    """Everything durable a batch produced; its evidence is identified by key and origin, not by batch."""
 
     batch_id: str
     start: str
     end: str
+    window_index: int
     variables: tuple[str, ...]
     outcomes: tuple[VariableOutcome, ...]
-    trust_updates: tuple[TrustUpdate, ...]
+    evidence: tuple[EvidenceBlock, ...]
     metrics_sent: int
     metrics_error: str | None
     processing_time: float
@@ -52,8 +53,9 @@ class BatchResult:
     worker: str
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f: getattr(self, f) for f in self.__dataclass_fields__}
         data["outcomes"] = [o.to_dict() for o in self.outcomes]
+        data["evidence"] = [e.to_dict() for e in self.evidence]
         data["variables"] = list(self.variables)
         return data
 
@@ -63,5 +65,9 @@ class BatchResult:
             **data,
             "variables": tuple(data["variables"]),
             "outcomes": tuple(VariableOutcome.from_dict(o) for o in data["outcomes"]),
-            "trust_updates": tuple(TrustUpdate(**u) for u in data["trust_updates"]),
+            "evidence": tuple(EvidenceBlock.from_dict(e) for e in data["evidence"]),
         })
+
+    def units(self) -> set[tuple[int, str, str, str, str]]:
+        """(window, span start, span end, variable, spec) this batch settled, scored or skipped."""
+        return {(self.window_index, self.start, self.end, o.variable, o.model) for o in self.outcomes}

@@ -14,12 +14,13 @@ import logging
 import queue
 import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pandas as pd
 
-from analytics import OptimizedTrustTracker, TrustEstimate, TrustUpdateBuffer
+from analytics import OptimizedTrustTracker, TrustEstimate, TrustKey, TrustUpdateBuffer
 
 from .batching import TrainingBatch
 from .cluster import connect, disconnect
@@ -111,7 +112,7 @@ class ParallelTrainingCoordinator:
         self.run_id = self.config.resolved_run_id()
         self.batches: list[TrainingBatch] = []
         self.results: dict[str, BatchResult] = {}
-        self.resumed: set[str] = set()
+        self.resumed: set[str] = set()  # ids of results read back from the journal
         self.dashboard_link: str | None = None
         self.warnings: list[str] = []
         self.timings: dict[str, float] = {}
@@ -153,13 +154,19 @@ class ParallelTrainingCoordinator:
         end = config.end or max(pd.Timestamp(i.last) + i.median_step for i in infos)
         if not any(pd.Timestamp(i.first) < end and pd.Timestamp(i.last) >= start for i in infos):
             raise DataError(f"no observations of the selected variables between {start} and {end}")
-        self.batches, warning = plan_batches(infos, start, end, config.batch_size_days, config.variables_per_batch,
+        self.batches, warning = plan_batches(infos, start, end, config.window_grid, config.variables_per_batch,
                                              config.workers, config.retrodiction.step)
         self._infos = {i.name: i for i in infos}
         self.warnings = [warning] if warning else []
         return self.batches
 
     def _restore_from_journal(self) -> None:
+        """Read back what a earlier attempt of this run finished, and plan only what is missing.
+
+        Work is settled per (window, span, variable, model spec), so a resume
+        with another worker count or batch size finishes exactly what is
+        missing, and a resume with a model added runs only that model.
+        """
         if not self._journal.exists():
             return
         if not self.config.resume:
@@ -167,21 +174,41 @@ class ParallelTrainingCoordinator:
                 f"run {self.run_id!r} already has a results journal at {self._journal.path}; "
                 "pass --resume to continue it or --run-id to start a new run"
             )
-        by_id = {b.batch_id: b for b in self.batches}
         records = self._journal.read()
-        digest = self.config.evidence_digest()
-        written_with = {r.get("evidence_digest") for r in records if r.get("kind") == "run"}
-        if written_with - {digest}:
-            raise ConfigError(
-                f"run {self.run_id!r} was started with other settings (journal {self._journal.path}); "
-                "resume it with the settings it was started with, or choose a new --run-id"
-            )
+        self._check_procedure([r for r in records if r.get("kind") == "run"])
         for record in records:
-            batch = by_id.get(record.get("batch_id"))
-            if batch is None or record.get("status") != "done":
-                continue  # failed batches are tried again
-            self._record_result(batch, BatchResult.from_dict(record["result"]))
-            self.resumed.add(batch.batch_id)
+            if record.get("status") == "done":  # failed batches are tried again
+                result = BatchResult.from_dict(record["result"])
+                self.results[result.batch_id] = result
+                self.resumed.add(result.batch_id)
+        done = set().union(*(r.units() for r in self.results.values()))
+        spec_ids = tuple(spec.id for spec in self.config.retrodiction.models)
+        remaining = []
+        for batch in self.batches:
+            by_missing: dict[tuple[str, ...], list[str]] = defaultdict(list)
+            span = (batch.window_index, batch.start_time.isoformat(), batch.end_time.isoformat())
+            for variable in batch.variables:
+                missing = tuple(s for s in spec_ids if (*span, variable, s) not in done)
+                if missing:
+                    by_missing[missing].append(variable)
+            remaining.extend(dataclasses.replace(batch, variables=tuple(names), batch_id="",
+                                                 models=None if missing == spec_ids else missing)
+                             for missing, names in by_missing.items())
+        self.batches = remaining
+
+    def _check_procedure(self, headers: list[dict[str, Any]]) -> None:
+        """A resume may add or drop models, never change how forecasts are made or scored."""
+        if not headers or any("procedure" not in h for h in headers):
+            raise ConfigError(f"run {self.run_id!r}: journal {self._journal.path} was written by an older "
+                              "version of this tool; start a new run with another --run-id")
+        current = self.config.procedure()
+        for header in headers:
+            for option, then in header["procedure"].items():
+                if current.get(option) != then:
+                    raise ConfigError(
+                        f"option '{option}' differs from the run being resumed ({then!r} then, "
+                        f"{current.get(option)!r} now): resume with the same value, or start a new run "
+                        "with another --run-id")
 
     # cluster -----------------------------------------------------------------
     def _connect(self) -> None:
@@ -206,8 +233,8 @@ class ParallelTrainingCoordinator:
         self._buffer = TrustUpdateBuffer(tracker)
         metrics_store = MetricsStore(config.metrics_db_path)
         try:
-            for batch_id in self.resumed:
-                self._buffer.add(self.results[batch_id].trust_updates)
+            for batch_id in self.resumed:  # the trust database skips what it holds already
+                self._buffer.add(self.results[batch_id].evidence)
             pending = largest_first([b for b in self.batches if not b.processed], self._infos,
                                     config.retrodiction.step)
             in_process = config.workers == 0 and not config.scheduler_address
@@ -217,11 +244,10 @@ class ParallelTrainingCoordinator:
                     self._connect()
                     self._client.subscribe_topic(METRICS_TOPIC, lambda event: metrics_store.submit_chunk(event[1]))
                     self._client.subscribe_topic(ATTEMPTS_TOPIC, self.attempts)
-                if not self._journal.exists():
-                    self._journal.append({"kind": "run", "run_id": self.run_id,
-                                          "evidence_digest": config.evidence_digest()})
+                self._journal.append({"kind": "run", "run_id": self.run_id, "procedure": config.procedure(),
+                                      "models": [spec.id for spec in config.retrodiction.models]})
                 self.timings["connect_seconds"] = time.perf_counter() - connect_started
-            report(self._done_count(), len(self.batches), None)
+            report(self._done_count(), self._total_count(), None)
             if pending and not self._stopping.is_set():
                 run_started = time.perf_counter()
                 if in_process:
@@ -232,7 +258,7 @@ class ParallelTrainingCoordinator:
                 self._wait_for_metrics(metrics_store)
         finally:
             self._buffer.close()
-            self.trust = tracker.estimates()
+            self.trust = tracker.estimates(self.trust_keys())
             tracker.close()
             metrics_store.close()
             self._disconnect()
@@ -272,7 +298,7 @@ class ParallelTrainingCoordinator:
             else:  # cancelled or lost by the cluster, not by us: a resume runs it again
                 self._on_batch_error(batch, RetrodictionError(f"the cluster reported the batch {future.status}"))
             future.release()
-            report(self._done_count(), len(self.batches), batch)
+            report(self._done_count(), self._total_count(), batch)
 
     def _run_in_process(self, pending: list[TrainingBatch], report: ProgressCallback,
                         metrics_store: MetricsStore) -> None:
@@ -297,7 +323,7 @@ class ParallelTrainingCoordinator:
                     break
             else:
                 self._on_batch_error(batch, error)
-            report(self._done_count(), len(self.batches), batch)
+            report(self._done_count(), self._total_count(), batch)
 
     def _expire_hung_batches(self, report: ProgressCallback) -> None:
         """Turn a batch running past its timeout into a failure and free its worker."""
@@ -316,7 +342,7 @@ class ParallelTrainingCoordinator:
                 self._client.restart_workers([started[1]], timeout=30, raise_for_error=False)
             except Exception as exc:  # no nanny (dask worker --no-nanny): the worker stays busy
                 logger.info("could not restart worker %s: %s", started[1], one_line(exc))
-            report(self._done_count(), len(self.batches), batch)
+            report(self._done_count(), self._total_count(), batch)
 
     def _record_result(self, batch: TrainingBatch, result: BatchResult) -> None:
         batch.processed = True
@@ -329,7 +355,7 @@ class ParallelTrainingCoordinator:
         """Journal first (durable), then apply: a crash after this line loses nothing."""
         self._journal.append({"batch_id": batch.batch_id, "status": "done", "result": result.to_dict()})
         self._record_result(batch, result)
-        self._buffer.add(result.trust_updates)
+        self._buffer.add(result.evidence)
 
     def _on_batch_error(self, batch: TrainingBatch, exc: BaseException) -> None:
         batch.error = one_line(exc)
@@ -349,7 +375,16 @@ class ParallelTrainingCoordinator:
         self.metrics_stored = sum(min(stored.get(bid, 0), n) for bid, n in expected.items())
 
     def _done_count(self) -> int:
-        return sum(1 for b in self.batches if b.processed or b.failed)
+        return len(self.resumed) + sum(1 for b in self.batches if b.processed or b.failed)
+
+    def _total_count(self) -> int:
+        return len(self.resumed) + len(self.batches)
+
+    def trust_keys(self) -> list[TrustKey]:
+        """The posteriors this run speaks about: its variables × its model specs, in its schedule and context."""
+        config = self.config
+        return [TrustKey(variable, spec.id, config.schedule_id, config.retrodiction.context_id)
+                for variable in self._infos for spec in config.retrodiction.models]
 
     def stop_training(self) -> None:
         """Stop submitting and cancel what has not finished; finished work is kept.
@@ -363,17 +398,19 @@ class ParallelTrainingCoordinator:
 
     # reporting ---------------------------------------------------------------
     def get_results_summary(self) -> dict[str, Any]:
+        config = self.config
         ran = [r for bid, r in self.results.items() if bid not in self.resumed]
-        keys = {(o.variable, o.model) for r in self.results.values() for o in r.outcomes}
         summary = {
             "run_id": self.run_id,
-            "store": str(self.config.store_path),
-            "start": self.batches[0].start_time.isoformat() if self.batches else None,
-            "end": self.batches[-1].end_time.isoformat() if self.batches else None,
-            "models": list(self.config.retrodiction.models),
+            "store": str(config.store_path),
+            "start": min((b.start_time for b in self.batches), default=None),
+            "end": max((b.end_time for b in self.batches), default=None),
+            "models": [spec.id for spec in config.retrodiction.models],
+            "schedule": config.schedule_id,
+            "context": config.retrodiction.context_id,
             "batches": {
-                "total": len(self.batches),
-                "completed": sum(b.processed for b in self.batches),
+                "total": self._total_count(),
+                "completed": len(self.resumed) + sum(b.processed for b in self.batches),
                 "resumed": len(self.resumed),
                 "failed": sum(b.failed for b in self.batches),
                 "not_run": sum(not (b.processed or b.failed) for b in self.batches),
@@ -388,20 +425,26 @@ class ParallelTrainingCoordinator:
             "peak_memory_mib": max((r.peak_memory_mib for r in ran), default=None),
             "metrics": {"sent": sum(r.metrics_sent for r in ran), "stored": self.metrics_stored},
             "dashboard_link": self.dashboard_link,
-            "trust_db": str(self.config.trust_db_path),
+            "trust_db": str(config.trust_db_path),
         }
-        summary.update(summarise(self.results.values(), [t for t in self.trust if (t.variable, t.model) in keys]))
+        for bound in ("start", "end"):
+            summary[bound] = None if summary[bound] is None else summary[bound].isoformat()
+        keep = {(key.variable, key.spec) for key in self.trust_keys()}
+        summary.update(summarise(self.results.values(), self.trust, keep))
         return summary
 
     def save_results_to_file(self, path: str | Path | None = None) -> Path:
         """Write config, summary and every batch's outcome as JSON; return the path."""
         target = Path(path) if path is not None else self.config.results_path
+        resumed = [{"batch_id": r.batch_id, "start": r.start, "end": r.end, "variables": list(r.variables),
+                    "models": sorted({o.model for o in r.outcomes}), "status": "done (resumed)", "error": None,
+                    "result": r.to_dict()} for bid, r in self.results.items() if bid in self.resumed]
         body = {
             "config": self.config.to_dict(),
             "summary": self.get_results_summary(),
-            "batches": [
+            "batches": resumed + [
                 {"batch_id": b.batch_id, "start": b.start_time.isoformat(), "end": b.end_time.isoformat(),
-                 "variables": list(b.variables),
+                 "variables": list(b.variables), "models": list(b.models or (s.id for s in self.config.retrodiction.models)),
                  "status": "done" if b.processed else "failed" if b.failed else "not run",
                  "error": b.error, "result": b.results}
                 for b in self.batches

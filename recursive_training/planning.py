@@ -8,6 +8,7 @@ that run last are small. These estimates need only the catalog.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Mapping, Sequence
 
@@ -15,6 +16,7 @@ import pandas as pd
 
 from .batching import TrainingBatch, prepare_training_batches, split_evenly
 from .data import VariableInfo
+from .retrodiction.windows import WindowGrid
 
 __all__ = ["auto_variables_per_batch", "estimated_origins", "largest_first", "plan_batches",
            "small_batch_warning", "taper_tail", "TASKS_PER_WORKER", "MIN_ORIGINS_PER_BATCH",
@@ -58,7 +60,7 @@ def estimated_origins(batch: TrainingBatch, infos: Mapping[str, VariableInfo], s
 
 
 def plan_batches(infos: Sequence[VariableInfo], start: pd.Timestamp, end: pd.Timestamp,
-                 batch_size_days: float, variables_per_batch: int | None, workers: int,
+                 grid: WindowGrid, variables_per_batch: int | None, workers: int,
                  step: int) -> tuple[list[TrainingBatch], str | None]:
     """The run's batches in time order, and a warning if they are tiny.
 
@@ -66,13 +68,13 @@ def plan_batches(infos: Sequence[VariableInfo], start: pd.Timestamp, end: pd.Tim
     here and, on a cluster, the tail is tapered (:func:`taper_tail`).
     """
     by_name = {i.name: i for i in infos}
-    width = pd.Timedelta(days=batch_size_days)
     automatic = variables_per_batch is None
     if automatic:
-        per_window = sum(_origins_in(width, info, step) for info in infos) / len(infos)
-        variables_per_batch = auto_variables_per_batch(len(infos), math.ceil((end - start) / width), workers,
+        per_window = sum(_origins_in(grid.typical_width(), info, step) for info in infos) / len(infos)
+        variables_per_batch = auto_variables_per_batch(len(infos), len(grid.windows(start, end)), workers,
                                                        origins_per_variable_window=per_window)
-    batches = prepare_training_batches([i.name for i in infos], start, end, batch_size_days, variables_per_batch)
+    batches = prepare_training_batches([i.name for i in infos], start, end, grid.days, variables_per_batch,
+                                       grid=grid)
     warning = small_batch_warning(batches, by_name, step)  # judged before the tail is cut on purpose
     if automatic and workers > 0:
         batches = taper_tail(batches, by_name, step, workers)
@@ -101,7 +103,7 @@ def taper_tail(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInf
         wanted = math.ceil(size / share - 1e-9) if share > 0 else 1
         pieces[batch.batch_id] = min(wanted, max(1, math.floor(size / MIN_ORIGINS_PER_TAIL_BATCH)))
         remaining -= size
-    return [TrainingBatch(batch.start_time, batch.end_time, group)
+    return [dataclasses.replace(batch, variables=group, batch_id="")
             for batch in batches for group in split_evenly(batch.variables, pieces[batch.batch_id])]
 
 

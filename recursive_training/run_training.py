@@ -7,6 +7,7 @@ Every error a user can cause ends as one line on stderr and a non-zero exit
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import shlex
@@ -30,20 +31,22 @@ SAMPLE_DATA = Path(__file__).resolve().parent.parent / "data" / "sample.csv"
 RUN_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--start", "start", str, "first forecast origin time, ISO 8601 (default: first observation)"),
     ("--end", "end", str, "end of the evaluated range, exclusive (default: after the last observation)"),
-    ("--batch-size-days", "batch_size_days", float, "length of each evaluation window in days (default 90)"),
+    ("--batch-size-days", "batch_size_days", float, "length of each evaluation window in days, on a fixed grid from --window-anchor (default 90)"),
+    ("--window-period", "window_period", str, "calendar windows instead: month, quarter or year"),
+    ("--window-anchor", "window_anchor", str, "where the grid of --batch-size-days windows starts (default 1970-01-01)"),
     ("--variables-per-batch", "variables_per_batch", int, "at most N variables per batch, in even groups (default: automatic, about 8 batches per worker, the last ones smaller)"),
     ("--horizon", "horizon", int, "forecast steps ahead, in observations (default 7)"),
     ("--step", "step", int, "use every STEP-th observation in a window as an origin (default 1)"),
     ("--lookback", "lookback", int, "training observations before each window (default 365)"),
     ("--refit-every", "refit_every", int, "refit every N origins; 0 = once per window (default 0)"),
     ("--tolerance", "tolerance", float, "success if |error| / naive MAE <= this (default 1.0)"),
-    ("--season-length", "season_length", int, "season m of seasonal_naive (default 7)"),
-    ("--ar-order", "ar_order", int, "order p of the ar model (default 7)"),
-    ("--lags", "lags", int, "input window of the torch models (default 14)"),
-    ("--hidden-size", "hidden_size", int, "hidden units of the torch models (default 32)"),
-    ("--epochs", "epochs", int, "training epochs of the torch models (default 150)"),
-    ("--learning-rate", "learning_rate", float, "Adam learning rate of the torch models (default 0.01)"),
-    ("--seed", "seed", int, "seed of the torch models (default 0)"),
+    ("--season-length", "season_length", int, "season m of seasonal_naive when its spec does not set it (default 7)"),
+    ("--ar-order", "ar_order", int, "order of ar when its spec does not set it (default 7)"),
+    ("--lags", "lags", int, "input window of the torch models when their spec does not set it (default 14)"),
+    ("--hidden-size", "hidden_size", int, "hidden units of the torch models, likewise (default 32)"),
+    ("--epochs", "epochs", int, "training epochs of the torch models, likewise (default 150)"),
+    ("--learning-rate", "learning_rate", float, "Adam learning rate of the torch models, likewise (default 0.01)"),
+    ("--seed", "seed", int, "seed of the torch models, likewise (default 0)"),
     ("--store-kind", "store_kind", str, "base, optimized or streaming (default optimized)"),
     ("--workers", "workers", int, "local Dask worker processes, one thread each (default 2); 0 runs in this process, without Dask"),
     ("--scheduler", "scheduler_address", str, "address of a running Dask scheduler instead of a local cluster"),
@@ -81,6 +84,17 @@ def _split_names(values: Sequence[str] | None) -> list[str]:
     return [name.strip() for value in values or () for name in value.split(",") if name.strip()]
 
 
+def _models_help() -> str:
+    from .retrodiction.specs import MODEL_FAMILIES
+
+    families = "; ".join(
+        f"{f.name}" + (f"({', '.join(field.name for field in dataclasses.fields(f.parameters))})"
+                       if dataclasses.fields(f.parameters) else "") + f": {f.description}"
+        for f in MODEL_FAMILIES.values())
+    return ("model spec(s), a family with optional parameters, e.g. 'ar(order=3),ar(order=7)'; repeat or "
+            f"comma-separate (default naive,seasonal_naive,ar). Families: {families}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="run_training.py",
@@ -103,9 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--store", dest="store_path", help="store directory")
     run.add_argument("--config", type=Path, help="TOML or YAML file of options; flags override it")
     run.add_argument("--variables", nargs="+", metavar="NAME", help="variables to evaluate (default: all)")
-    run.add_argument("--model", "--models", dest="models", action="append", metavar="NAME",
-                     help="model(s): naive, seasonal_naive, ar, mlp, lstm; repeat or comma-separate "
-                          "(default naive,seasonal_naive,ar)")
+    run.add_argument("--model", "--models", dest="models", action="append", metavar="SPEC",
+                     help=_models_help())
     for flag, key, kind, text in RUN_OPTIONS:
         run.add_argument(flag, dest=key, type=kind, help=text)
     run.add_argument("--resume", action="store_true", help="continue a run from its results journal")
@@ -156,7 +169,10 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     if "variables" in given:
         given["variables"] = _split_names(given["variables"])
     if "models" in given:
-        given["models"] = _split_names(given["models"])
+        from .retrodiction.specs import split_spec_list
+
+        given["models"] = [spec for value in given["models"] for spec in split_spec_list(value)]
+        options.pop("model", None)  # models named on the command line replace the file's
     options.update(given)
     return options
 

@@ -12,9 +12,8 @@ import time
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 
-from analytics import TrustUpdate
+from analytics import EvidenceBlock, TrustKey
 
 from .batching import TrainingBatch
 from .config import TrainingConfig
@@ -24,13 +23,8 @@ from .memory import PeakMemoryMonitor
 from .metrics import AsyncMetricsCollector
 from .outcomes import BatchResult, VariableOutcome
 from .retrodiction import retrodict_window
-from .retrodiction.models import TORCH_MODELS
 
-__all__ = ["process_batch", "days_since_epoch", "single_threaded_torch"]
-
-
-def days_since_epoch(moment: pd.Timestamp) -> float:
-    return (moment - pd.Timestamp(0)) / pd.Timedelta(days=1)
+__all__ = ["process_batch", "single_threaded_torch"]
 
 
 def single_threaded_torch() -> None:
@@ -47,37 +41,45 @@ def process_batch(
     """Retrodict every (variable, model) of ``batch``; see the module docstring."""
     started = time.perf_counter()
     settings = config.retrodiction
-    if TORCH_MODELS.intersection(settings.models):
+    specs = [s for s in settings.models if batch.models is None or s.id in batch.models]
+    if any(s.entry.needs_torch for s in specs):
         single_threaded_torch()
     store = open_store(config.store_path, config.store_kind)
-    update_id = f"{batch.batch_id}:{config.evidence_digest()}"
-    start64, end64 = batch.start_time.to_datetime64(), batch.end_time.to_datetime64()
+    as64 = lambda moment: None if moment is None else moment.to_datetime64()  # noqa: E731
+    window = (as64(batch.window_start), as64(batch.window_end))
+    span = (as64(batch.start_time), as64(batch.end_time))
+    # With step > 1 a fit-free model needs the previous window's first origin to know its phase.
+    reach_back = batch.previous_window_start if settings.step > 1 and any(s.entry.fit_free for s in specs) else None
     outcomes: list[VariableOutcome] = []
-    updates: list[TrustUpdate] = []
+    evidence: list[EvidenceBlock] = []
     metrics = AsyncMetricsCollector(send_metrics, run_id=config.resolved_run_id(), batch_id=batch.batch_id)
     with PeakMemoryMonitor() as memory:
         try:
             for variable in batch.variables:
-                series = store.load_window(variable, batch.start_time, batch.end_time,
+                series = store.load_window(variable, reach_back or batch.window_start, batch.window_end,
                                            before=settings.lookback, after=settings.horizon)
                 ts, values = series.index.to_numpy(), series.to_numpy()
-                for model in settings.models:
+                for spec in specs:
                     fit_started = time.perf_counter()
                     try:
-                        forecast = retrodict_window(ts, values, start64, end64, model, settings)
+                        forecast = retrodict_window(ts, values, *window, spec, settings, span=span,
+                                                    previous_window_start=as64(batch.previous_window_start))
                     except InsufficientDataError as exc:
-                        outcomes.append(VariableOutcome(variable, model, "skipped", reason=str(exc)))
+                        outcomes.append(VariableOutcome(variable, spec.id, "skipped", reason=str(exc)))
                         continue
                     seconds = time.perf_counter() - fit_started
                     score = forecast.score(settings.tolerance)
-                    outcomes.append(VariableOutcome(variable, model, "scored", score=score, fit_seconds=seconds))
-                    updates.append(TrustUpdate(update_id, variable, model, score.successes, score.failures,
-                                               days_since_epoch(batch.end_time)))
+                    outcomes.append(VariableOutcome(variable, spec.id, "scored", score=score, fit_seconds=seconds))
+                    evidence.append(EvidenceBlock(
+                        TrustKey(variable, spec.id, config.schedule_id, settings.context_id), batch.window_index,
+                        origins=forecast.origins.astype("datetime64[ns]").view(np.int64),
+                        success=forecast.successes(settings.tolerance), counted=forecast.counted,
+                        targets=forecast.target_times.astype("datetime64[ns]").view(np.int64)))
                     for name, value in score.to_dict().items():
                         if value is not None:
-                            metrics.submit(variable, model, name, value)
-                    metrics.submit(variable, model, "fit_seconds", seconds)
-                    metrics.submit_many(variable, model, "origin_mae",
+                            metrics.submit(variable, spec.id, name, value)
+                    metrics.submit(variable, spec.id, "fit_seconds", seconds)
+                    metrics.submit_many(variable, spec.id, "origin_mae",
                                         np.abs(forecast.forecasts - forecast.actuals).mean(axis=1).tolist())
         finally:
             metrics.close()
@@ -85,9 +87,10 @@ def process_batch(
         batch_id=batch.batch_id,
         start=batch.start_time.isoformat(),
         end=batch.end_time.isoformat(),
+        window_index=batch.window_index,
         variables=batch.variables,
         outcomes=tuple(outcomes),
-        trust_updates=tuple(updates),
+        evidence=tuple(evidence),
         metrics_sent=metrics.sent,
         metrics_error=metrics.error,
         processing_time=time.perf_counter() - started,

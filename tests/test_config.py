@@ -16,7 +16,7 @@ def test_from_mapping_splits_settings_and_coerces(tmp_path):
         "store_path": str(tmp_path), "models": "naive, ar", "horizon": 3, "start": "2021-01-01T00:00:00+02:00",
         "batch-size-days": 10, "variables": ["a", "b"],
     })
-    assert config.retrodiction.models == ("naive", "ar") and config.retrodiction.horizon == 3
+    assert [s.id for s in config.retrodiction.models] == ["naive", "ar"] and config.retrodiction.horizon == 3
     assert config.start == pd.Timestamp("2020-12-31 22:00")  # aware times become naive UTC
     assert config.batch_size_days == 10.0 and config.variables == ("a", "b")
     assert pickle.loads(pickle.dumps(config)) == config

@@ -7,14 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from recursive_training.errors import InsufficientDataError, ModelError
-from recursive_training.retrodiction import (
-    AutoRegressive,
-    Naive,
-    RetrodictionSettings,
-    SeasonalNaive,
-    make_model,
-)
+from recursive_training.errors import ConfigError, InsufficientDataError
+from recursive_training.retrodiction import AutoRegressive, ModelSpec, Naive, SeasonalNaive, parse_model_specs
 
 
 def loop_naive(y, origin, h):
@@ -101,21 +95,21 @@ def test_ar_needs_enough_data():
 
 
 def test_unknown_model_name():
-    with pytest.raises(ModelError, match="unknown model 'prophet'"):
-        make_model("prophet", RetrodictionSettings())
+    with pytest.raises(ConfigError, match="unknown model 'prophet'"):
+        parse_model_specs(["prophet"])
 
 
 @pytest.mark.parametrize("name", ["mlp", "lstm"])
 def test_torch_models_are_seeded_and_learn(name):
     t = np.arange(400)
     y = np.sin(2 * np.pi * t / 20) + 0.01 * np.random.default_rng(4).normal(size=400)
-    settings = RetrodictionSettings(models=(name,), lags=20, hidden_size=16, epochs=150, seed=7)
+    spec = ModelSpec.create(name, lags=20, hidden_size=16, epochs=150, seed=7)
     origins = np.arange(300, 380)
-    first = make_model(name, settings).fit(y[:300]).predict(y, origins, 5)
-    again = make_model(name, settings).fit(y[:300]).predict(y, origins, 5)
+    first = spec.build().fit(y[:300]).predict(y, origins, 5)
+    again = spec.build().fit(y[:300]).predict(y, origins, 5)
     np.testing.assert_array_equal(first, again)
-    other_seed = RetrodictionSettings(models=(name,), lags=20, hidden_size=16, epochs=150, seed=8)
-    assert not np.array_equal(first, make_model(name, other_seed).fit(y[:300]).predict(y, origins, 5))
+    other_seed = ModelSpec.create(name, lags=20, hidden_size=16, epochs=150, seed=8)
+    assert not np.array_equal(first, other_seed.build().fit(y[:300]).predict(y, origins, 5))
     actual = y[origins[:, None] + np.arange(1, 6)]
     naive_error = np.abs(Naive().predict(y, origins, 5) - actual).mean()
     assert np.abs(first - actual).mean() < 0.5 * naive_error
@@ -127,6 +121,6 @@ def test_torch_fit_leaves_global_rng_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    make_model("mlp", RetrodictionSettings(models=("mlp",), epochs=2)).fit(np.arange(60.0))
+    ModelSpec.create("mlp", epochs=2).build().fit(np.arange(60.0))
     assert torch.equal(torch.rand(3), expected)
     assert math.isfinite(float(expected.sum()))

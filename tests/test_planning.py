@@ -17,6 +17,7 @@ from recursive_training.planning import (
     small_batch_warning,
     taper_tail,
 )
+from recursive_training.retrodiction import WindowGrid
 
 DAY = 86_400 * 10**9
 
@@ -73,17 +74,18 @@ def test_tail_pieces_are_never_tiny():
 
 def test_plan_batches_sizes_groups_unless_told():
     infos = [info(f"v{i}") for i in range(16)]
-    start, end = pd.Timestamp("2021-01-01"), pd.Timestamp("2021-12-27")  # four 90-day windows
+    start, end = pd.Timestamp("2021-01-01"), pd.Timestamp("2021-12-27")  # four 90-day windows on this grid:
+    grid = WindowGrid(90, anchor=start)
     # automatic: 4 groups of 4 -> 16 equal batches; the tail is then tapered (by hand: with k equal
     # batches left, a batch is cut into ceil(8 / k) pieces, at most one per variable)
-    batches, warning = plan_batches(infos, start, end, 90, None, workers=2, step=1)
+    batches, warning = plan_batches(infos, start, end, grid, None, workers=2, step=1)
     assert warning is None
     assert sorted(len(b.variables) for b in batches) == [1] * 8 + [1, 1, 2] + [2] * 8 + [4] * 9
-    batches, warning = plan_batches(infos, start, end, 90, 16, workers=2, step=1)  # the user's size stands
+    batches, warning = plan_batches(infos, start, end, grid, 16, workers=2, step=1)  # the user's size stands
     assert len(batches) == 4 and warning is None
-    batches, warning = plan_batches(infos, start, end, 90, None, workers=0, step=1)  # in-process: one task
+    batches, warning = plan_batches(infos, start, end, grid, None, workers=0, step=1)  # in-process: one task
     assert len(batches) == 4 and {len(b.variables) for b in batches} == {16}    # at a time, no tail to cut
-    batches, warning = plan_batches(infos[:1], start, start + pd.Timedelta(days=10), 1, None, workers=2, step=1)
+    batches, warning = plan_batches(infos[:1], start, start + pd.Timedelta(days=10), WindowGrid(1), None, workers=2, step=1)
     assert len(batches) == 10 and warning.startswith("batches are small (about 1 forecast origins each")
 
 

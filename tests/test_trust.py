@@ -1,18 +1,30 @@
-"""Bayesian trust: posterior arithmetic, decay, idempotence, persistence."""
+"""Bayesian trust: the evidence ledger, posterior arithmetic, decay, identity, persistence."""
 
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 
+import numpy as np
 import pytest
+from scipy.stats import t as student_t
 
-from analytics import OptimizedTrustTracker, TrustUpdate, TrustUpdateBuffer
+from analytics import EvidenceBlock, OptimizedTrustTracker, TrustKey, TrustUpdateBuffer, design_effect
 from recursive_training.errors import TrustError
 
+DAY_NS = 86_400 * 10**9
+KEY = TrustKey("x", "ar", "window=90D,lookback=365,refit_every=0", "horizon=2,step=1,tolerance=1.0,scale=naive-mae")
 
-def update(uid, s, f, t=0.0, variable="x", model="ar"):
-    return TrustUpdate(uid, variable, model, s, f, t)
+
+def block(origins, success, *, window=0, key=KEY, counted=None):
+    """Evidence at daily origins (day numbers); targets are the following days."""
+    success = np.asarray(success, dtype=bool).reshape(len(origins), -1)
+    origins = np.asarray(origins, dtype=np.int64)
+    h = success.shape[1]
+    return EvidenceBlock(key, window, origins * DAY_NS, success,
+                         np.ones_like(success) if counted is None else np.asarray(counted, dtype=bool),
+                         (origins[:, None] + np.arange(1, h + 1)) * DAY_NS)
 
 
 def binomial_upper_tail(n, p, k):
@@ -20,101 +32,205 @@ def binomial_upper_tail(n, p, k):
     return sum(math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(k, n + 1))
 
 
-def test_posterior_mean_and_interval():
+def test_equal_windows_give_the_plain_beta_posterior():
+    # two windows, each 3 of 4 points succeed: the windows agree exactly, so the design effect is 1
     tracker = OptimizedTrustTracker()
-    tracker.apply([update("b1", 7, 2), update("b2", 1, 0)])
+    tracker.apply([block([0, 1], [[1, 1], [1, 0]], window=0), block([90, 91], [[0, 1], [1, 1]], window=1)])
     est = tracker.estimate("x", "ar")
-    # Beta(1 + 8, 1 + 2) = Beta(9, 3)
-    assert (est.alpha, est.beta) == (9.0, 3.0)
-    assert est.mean == pytest.approx(9 / 12)
-    assert (est.successes, est.failures, est.updates) == (8, 2, 2)
+    assert est.design_effect == 1.0
+    assert (est.alpha, est.beta) == (7.0, 3.0)  # Beta(1 + 6, 1 + 2)
+    assert est.mean == pytest.approx(0.7)
+    assert (est.successes, est.failures, est.origins, est.windows) == (6, 2, 4, 2)
     # For integer a, b: P(Beta(a, b) <= x) = P(Binomial(a + b - 1, x) >= a)
-    assert binomial_upper_tail(11, est.low, 9) == pytest.approx(0.025, abs=1e-9)
-    assert binomial_upper_tail(11, est.high, 9) == pytest.approx(0.975, abs=1e-9)
+    assert binomial_upper_tail(9, est.low, 7) == pytest.approx(0.025, abs=1e-9)
+    assert binomial_upper_tail(9, est.high, 7) == pytest.approx(0.975, abs=1e-9)
+    # per horizon step: step 1 succeeded 3 of 4 times, step 2 also 3 of 4
+    assert [(s.step, s.successes, s.failures) for s in est.steps] == [(1, 3, 1), (2, 3, 1)]
 
 
 def test_prior_is_used():
     tracker = OptimizedTrustTracker(prior_alpha=2, prior_beta=5)
-    tracker.apply([update("b", 3, 0)])
-    assert tracker.estimate("x", "ar").mean == pytest.approx(5 / 10)
+    tracker.apply([block([0], [[1, 1]]), block([90], [[1, 0]], window=1)])
+    est = tracker.estimate("x", "ar")
+    assert est.design_effect > 1  # the windows disagree (1.0 vs 0.5)
+    d = est.design_effect
+    assert (est.alpha, est.beta) == pytest.approx((2 + 3 / d, 5 + 1 / d))
 
 
-def test_each_update_counts_at_most_once():
+def loop_design_effect(outcomes_by_window):
+    """Cluster-robust variance of the pooled rate over the binomial one, written out longhand."""
+    everything = [x for window in outcomes_by_window for x in window]
+    n, g = len(everything), len(outcomes_by_window)
+    p = sum(everything) / n
+    residual_squares = sum(sum(x - p for x in window) ** 2 for window in outcomes_by_window)
+    robust = g / (g - 1) * residual_squares / n**2
+    t_ratio = student_t.ppf(0.975, g - 1) / 1.959963984540054
+    return max(1.0, robust / (p * (1 - p) / n) * t_ratio**2)
+
+
+def test_design_effect_against_a_longhand_implementation():
+    rng = np.random.default_rng(3)
+    windows = [list(rng.random(rng.integers(5, 40)) < rng.uniform(0.2, 0.9)) for _ in range(12)]
+    x = np.concatenate([np.array(w, dtype=float) for w in windows])
+    cluster = np.repeat(np.arange(12), [len(w) for w in windows])
+    assert design_effect(x, np.ones_like(x), cluster) == pytest.approx(loop_design_effect(windows))
+    assert loop_design_effect(windows) > 2  # windows with rates from 0.2 to 0.9 are far from binomial
+
+
+def test_each_forecast_counts_at_most_once_whatever_the_blocks():
     tracker = OptimizedTrustTracker()
-    assert tracker.apply([update("b1", 5, 5), update("b1", 5, 5)]) == 1
-    assert tracker.apply([update("b1", 5, 5)]) == 0
-    assert tracker.apply([update("b1", 1, 0, model="naive")]) == 1  # another key of the same batch
-    assert tracker.estimate("x", "ar").alpha == 6.0
+    assert tracker.apply([block([0, 1, 2], [[1, 1], [0, 1], [1, 1]])]) == 3
+    assert tracker.apply([block([0, 1, 2], [[1, 1], [0, 1], [1, 1]])]) == 0  # a rerun
+    assert tracker.apply([block([2, 3], [[1, 1], [0, 0]])]) == 1  # overlapping: only origin 3 is new
+    est = tracker.estimate("x", "ar")
+    assert (est.successes, est.failures, est.origins) == (5, 3, 4)
 
 
-def test_decay_by_hand_and_order_independence():
+def test_keys_never_pool():
+    tracker = OptimizedTrustTracker()
+    other_spec = TrustKey("x", "ar(order=3)", KEY.schedule, KEY.context)
+    other_context = TrustKey("x", "ar", KEY.schedule, KEY.context.replace("horizon=2", "horizon=3"))
+    other_schedule = TrustKey("x", "ar", KEY.schedule.replace("90D", "30D"), KEY.context)
+    tracker.apply([block([0], [[1, 1]]), block([0], [[0, 0]], key=other_spec),
+                   block([0], [[1, 0, 0]], key=other_context), block([0], [[0, 1]], key=other_schedule)])
+    by_key = {e.key: (e.successes, e.failures) for e in tracker.estimates()}
+    assert by_key == {KEY: (2, 0), other_spec: (0, 2), other_context: (1, 2), other_schedule: (1, 1)}
+    with pytest.raises(TrustError, match="several schedules or contexts"):
+        tracker.estimate("x", "ar")
+    assert [e.key for e in tracker.estimates([other_spec])] == [other_spec]
+
+
+def test_repeated_pairs_count_once_overall_but_every_step_counts_in_its_step():
+    tracker = OptimizedTrustTracker()
+    tracker.apply([block([0, 1], [[1, 1], [1, 0]], counted=[[1, 1], [0, 1]])])
+    est = tracker.estimate("x", "ar")
+    assert (est.successes, est.failures) == (2, 1)  # the repeated point (origin 1, step 1) is left out
+    assert [(s.successes, s.failures) for s in est.steps] == [(2, 0), (1, 1)]
+
+
+def test_decay_by_target_time_and_order_independence():
     half_life = 10.0
-    updates = [update("a", 4, 0, t=0.0), update("b", 0, 2, t=10.0), update("c", 2, 2, t=30.0)]
+    # every point succeeds, so the design effect is 1 and alpha is 1 + the sum of the weights
+    blocks = [block([0], [[1, 1]], window=0), block([9], [[1, 1]], window=1), block([28], [[1, 1]], window=2)]
     forward = OptimizedTrustTracker(decay_half_life_days=half_life)
-    for u in updates:
-        forward.apply([u])
+    for b in blocks:
+        forward.apply([b])
     backward = OptimizedTrustTracker(decay_half_life_days=half_life)
-    backward.apply(updates[::-1])
-    # relative to the newest evidence (t = 30): weights 1/8, 1/4, 1
-    alpha = 1 + 4 / 8 + 0 / 4 + 2
-    beta = 1 + 0 / 8 + 2 / 4 + 2
+    backward.apply(blocks[::-1])
+    targets = [1, 2, 10, 11, 29, 30]  # each point is dated by its own target; the newest is day 30
+    alpha = 1 + sum(0.5 ** ((30 - t) / half_life) for t in targets)
     for tracker in (forward, backward):
         est = tracker.estimate("x", "ar")
-        assert est.alpha == pytest.approx(alpha)
-        assert est.beta == pytest.approx(beta)
+        assert est.alpha == pytest.approx(alpha) and est.beta == 1.0
 
 
-def test_keys_are_independent_and_vectorised_apply_matches_one_by_one():
-    updates = [update(f"b{i}", i % 3, 1 + i % 2, t=float(i), variable=f"v{i % 4}", model=("ar", "naive")[i % 2])
-               for i in range(40)]
-    together = OptimizedTrustTracker(decay_half_life_days=5.0)
-    together.apply(updates)
-    single = OptimizedTrustTracker(decay_half_life_days=5.0)
-    for u in updates:
-        single.apply([u])
-    for a, b in zip(together.estimates(), single.estimates()):
-        assert (a.variable, a.model) == (b.variable, b.model)
-        assert a.alpha == pytest.approx(b.alpha) and a.beta == pytest.approx(b.beta)
-    assert len(together.estimates()) == 4
-
-
-def test_persisted_in_sqlite_across_runs(tmp_path):
+def test_persisted_in_sqlite_and_shared_by_trackers(tmp_path):
     db = tmp_path / "trust.sqlite"
-    with OptimizedTrustTracker(db, decay_half_life_days=30.0) as first:
-        first.apply([update("b1", 3, 1, t=5.0)])
-    with OptimizedTrustTracker(db, decay_half_life_days=30.0) as second:
-        assert second.apply([update("b1", 3, 1, t=5.0)]) == 0  # applied in the earlier run
-        second.apply([update("b2", 1, 1, t=35.0)])
-        est = second.estimate("x", "ar")
-    assert est.alpha == pytest.approx(1 + 3 * 0.5 + 1)
-    assert est.beta == pytest.approx(1 + 1 * 0.5 + 1)
-    import sqlite3
+    with OptimizedTrustTracker(db) as first, OptimizedTrustTracker(db) as second:
+        first.apply([block([0, 1], [[1, 1], [1, 0]])])
+        assert second.apply([block([1, 2], [[1, 0], [0, 0]])]) == 1
+        assert first.estimate("x", "ar").origins == 3  # reads what the other wrote
+    with OptimizedTrustTracker(db, decay_half_life_days=7.0) as later:  # decay is applied when reading
+        assert later.estimate("x", "ar").successes == 3
     assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_changed_decay_is_refused(tmp_path):
-    OptimizedTrustTracker(tmp_path / "t.sqlite").close()
-    with pytest.raises(TrustError, match="half-life"):
-        OptimizedTrustTracker(tmp_path / "t.sqlite", decay_half_life_days=7.0)
+def test_concurrent_writers_add_up(tmp_path):
+    """Four writers with overlapping evidence at once end with the union, each origin once."""
+    db = tmp_path / "trust.sqlite"
+    start = threading.Barrier(4)
+
+    def writer(offset):
+        with OptimizedTrustTracker(db) as tracker:
+            start.wait()
+            for at in range(0, 200, 10):
+                origins = np.arange(offset + at, offset + at + 10)
+                tracker.apply([block(origins, (origins[:, None] + np.arange(2)) % 3 == 0, window=int(at // 50))])
+
+    threads = [threading.Thread(target=writer, args=(offset,)) for offset in (0, 50, 100, 150)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    est = OptimizedTrustTracker(db).estimate("x", "ar")
+    origins = np.arange(350)
+    expected = int(((origins[:, None] + np.arange(2)) % 3 == 0).sum())
+    assert est.origins == 350 and est.successes == expected and est.failures == 700 - expected
 
 
-def test_buffer_flushes_at_size_and_dedupes():
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty"),
+    (b"this is not sqlite at all" * 100, "not a database"),
+])
+def test_bad_files_are_refused_not_reset(tmp_path, content, message):
+    db = tmp_path / "trust.sqlite"
+    db.write_bytes(content)
+    with pytest.raises(TrustError, match=message):
+        OptimizedTrustTracker(db)
+    assert db.read_bytes() == content
+
+
+def test_a_truncated_database_is_refused(tmp_path):
+    db = tmp_path / "trust.sqlite"
+    with OptimizedTrustTracker(db) as tracker:
+        tracker.apply([block(np.arange(i * 300, i * 300 + 300), np.ones((300, 2)), window=i) for i in range(20)])
+    sqlite3.connect(db).execute("PRAGMA wal_checkpoint(TRUNCATE)").connection.close()
+    size = db.stat().st_size
+    with open(db, "r+b") as handle:
+        handle.truncate(size // 2)
+    with pytest.raises(TrustError, match=str(db)):
+        OptimizedTrustTracker(db).estimates()
+
+
+def test_the_old_schema_is_refused_with_advice(tmp_path):
+    db = tmp_path / "trust.sqlite"
+    old = sqlite3.connect(db)
+    old.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE trust (variable TEXT, model TEXT, alpha_evidence REAL, beta_evidence REAL, t_ref REAL,
+                            successes INTEGER, failures INTEGER, updates INTEGER, PRIMARY KEY (variable, model));
+        CREATE TABLE applied (update_id TEXT, variable TEXT, model TEXT, PRIMARY KEY (update_id, variable, model));
+        INSERT INTO trust VALUES ('x', 'ar', 5, 2, 1.0, 5, 2, 1);
+    """)
+    old.commit()
+    old.close()
+    with pytest.raises(TrustError, match="older version.*move it aside"):
+        OptimizedTrustTracker(db)
+    assert sqlite3.connect(db).execute("SELECT successes FROM trust").fetchone() == (5,)  # untouched
+
+
+def test_another_schema_is_refused(tmp_path):
+    db = tmp_path / "other.sqlite"
+    sqlite3.connect(db).execute("CREATE TABLE songs (title TEXT)").connection.commit()
+    with pytest.raises(TrustError, match="not a trust database of this version"):
+        OptimizedTrustTracker(db)
+
+
+def test_evidence_blocks_round_trip_through_json():
+    original = block([3, 4, 6], [[1, 0], [0, 1], [1, 1]], counted=[[1, 1], [0, 1], [1, 0]], window=7)
+    back = EvidenceBlock.from_dict(original.to_dict())
+    assert back.key == original.key and back.window == 7
+    for name in ("origins", "success", "counted", "targets"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(original, name))
+
+
+def test_buffer_flushes_at_size_and_counts_duplicates():
     tracker = OptimizedTrustTracker()
-    with TrustUpdateBuffer(tracker, max_updates=3, max_age_seconds=60) as buffer:
-        buffer.add([update("b1", 1, 0), update("b2", 1, 0)])
+    with TrustUpdateBuffer(tracker, max_blocks=3, max_age_seconds=60) as buffer:
+        buffer.add([block([1], [[1, 0]]), block([2], [[1, 0]])])
         assert tracker.estimate("x", "ar") is None and buffer.pending == 2
-        buffer.add([update("b1", 1, 0), update("b3", 1, 0)])  # b1 again is ignored
+        buffer.add([block([1], [[1, 0]]), block([3], [[1, 0]])])  # origin 1 again is ignored
         assert buffer.pending == 0
         assert tracker.estimate("x", "ar").successes == 3
         assert buffer.duplicates_ignored == 1
-        buffer.add([update("b4", 1, 0)])
+        buffer.add([block([4], [[1, 0]])])
     assert tracker.estimate("x", "ar").successes == 4  # flushed on close
 
 
 def test_buffer_flushes_by_age():
     tracker = OptimizedTrustTracker()
-    buffer = TrustUpdateBuffer(tracker, max_updates=1000, max_age_seconds=0.2)
-    buffer.add([update("b1", 2, 0)])
+    buffer = TrustUpdateBuffer(tracker, max_blocks=1000, max_age_seconds=0.2)
+    buffer.add([block([1], [[1, 1]])])
     deadline = threading.Event()
     for _ in range(50):
         if tracker.estimate("x", "ar") is not None:
@@ -126,12 +242,11 @@ def test_buffer_flushes_by_age():
 
 def test_buffer_is_thread_safe():
     tracker = OptimizedTrustTracker()
-    buffer = TrustUpdateBuffer(tracker, max_updates=7, max_age_seconds=0.05)
+    buffer = TrustUpdateBuffer(tracker, max_blocks=7, max_age_seconds=0.05)
 
     def producer(worker):
-        for i in range(200):
-            # every update is sent twice, from two threads
-            buffer.add([update(f"b{i}", 1, 1, variable=f"v{worker % 2}")])
+        for i in range(200):  # every origin is sent twice, from two threads
+            buffer.add([block([i], [[1, 0]], key=TrustKey(f"v{worker % 2}", KEY.spec, KEY.schedule, KEY.context))])
 
     threads = [threading.Thread(target=producer, args=(w,)) for w in range(4)]
     for t in threads:
@@ -141,4 +256,5 @@ def test_buffer_is_thread_safe():
     buffer.close()
     for variable in ("v0", "v1"):
         est = tracker.estimate(variable, "ar")
-        assert (est.successes, est.failures, est.updates) == (200, 200, 200)
+        assert (est.successes, est.failures, est.origins) == (200, 200, 200)
+    assert buffer.duplicates_ignored == 400

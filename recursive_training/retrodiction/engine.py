@@ -1,11 +1,14 @@
-"""The rolling-origin engine: retrodict one variable over one window.
+"""The rolling-origin engine: retrodict one variable over one grid window.
 
-Semantics (DESIGN.md): every ``step``-th observation inside ``[start, end)``
-is an origin; the forecast for ``t + k`` (k = 1..horizon observations) uses
-only observations at or before ``t``. The model is fitted on the last
-``lookback`` observations before ``start`` and, with ``refit_every = n``,
-refitted on the data up to every n-th origin. Origins whose last target lies
-past the final observation are skipped, not scored.
+Semantics (docs/design.md): every ``step``-th observation inside the grid
+window ``[window_start, window_end)`` is an origin; the forecast for ``t + k``
+(k = 1..horizon observations) uses only observations at or before ``t``. The
+model is fitted on the last ``lookback`` observations before the window and,
+with ``refit_every = n``, refitted on the data up to every n-th origin of the
+window. Only origins inside the scored span count; origins whose last target
+lies past the final observation are skipped, not scored. Because fits and
+origins follow the grid window, never the span, the forecast made at an
+origin is the same whichever run computes it.
 """
 
 from __future__ import annotations
@@ -15,84 +18,148 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InsufficientDataError
-from .models import Naive, make_model
-from .scoring import WindowScore, naive_scale, score_window
-from .settings import RetrodictionSettings
+from .models import ForecastModel, Naive
+from .scoring import WindowScore, naive_scale, score_window, success_mask
+from .settings import LEGACY_MODEL_OPTIONS, RetrodictionSettings
+from .specs import ModelSpec, parse_model_specs
 
-__all__ = ["WindowForecast", "retrodict_window", "forecast_origins"]
+__all__ = ["WindowForecast", "retrodict_window", "forecast_origins", "first_occurrences"]
 
 
 @dataclass(frozen=True)
 class WindowForecast:
-    """Forecasts of one model from every origin of a window, with actuals."""
+    """Forecasts of one model spec from every scored origin of a window, with actuals.
 
-    model: str
+    ``counted`` marks the points whose (target, forecast) pair no earlier
+    origin made already: the points that are new evidence.
+    """
+
+    spec: str
     origins: np.ndarray  # timestamps of the origins
+    target_times: np.ndarray  # (origins, horizon) timestamps
     forecasts: np.ndarray  # (origins, horizon)
     actuals: np.ndarray  # (origins, horizon)
     naive: np.ndarray  # naive forecasts from the same origins, for skill
+    counted: np.ndarray  # (origins, horizon) bool
     scale: float  # one-step naive MAE of the initial training span
     n_train: int
 
     def score(self, tolerance: float) -> WindowScore:
         return score_window(self.forecasts, self.actuals, self.naive, self.scale, tolerance)
 
+    def successes(self, tolerance: float) -> np.ndarray:
+        return success_mask(self.forecasts, self.actuals, self.scale, tolerance)
+
 
 def forecast_origins(
     timestamps: np.ndarray, start: np.datetime64, end: np.datetime64, horizon: int, step: int
 ) -> np.ndarray:
-    """Indices of the scored origins of ``[start, end)``."""
+    """Indices of the origins of ``[start, end)`` that have all their targets."""
     first, stop = np.searchsorted(timestamps, [start, end], side="left")
     origins = np.arange(first, stop, step)
     return origins[origins + horizon < len(timestamps)]
 
 
+def first_occurrences(origins: np.ndarray, forecasts: np.ndarray) -> np.ndarray:
+    """For each (origin, step) point, whether no earlier origin made the same (target, forecast) pair.
+
+    ``origins`` are positions in the series, ascending; the target of point
+    (i, k) is ``origins[i] + k + 1``. Pairs are compared bit for bit, so only
+    truly repeated forecasts (a seasonal naive reusing one value for several
+    steps) collapse.
+    """
+    n, h = forecasts.shape
+    targets = (origins[:, None] + np.arange(1, h + 1)).ravel()
+    bits = np.ascontiguousarray(forecasts, dtype=np.float64).view(np.int64).ravel()
+    order = np.lexsort((np.repeat(origins, h), bits, targets))
+    sorted_targets, sorted_bits = targets[order], bits[order]
+    new_group = np.ones(len(order), dtype=bool)
+    new_group[1:] = (sorted_targets[1:] != sorted_targets[:-1]) | (sorted_bits[1:] != sorted_bits[:-1])
+    first = np.zeros(len(order), dtype=bool)
+    first[order] = new_group
+    return first.reshape(n, h)
+
+
+def _predict_blocks(model_for_block, values: np.ndarray, window_origins: np.ndarray, wanted: np.ndarray,
+                    refit_every: int, horizon: int) -> np.ndarray:
+    """Forecasts at ``window_origins[wanted]``, fitting each refit block only if it is needed."""
+    block = refit_every or len(window_origins)
+    out = np.empty((len(wanted), horizon))
+    for b in np.unique(wanted // block):
+        rows = np.flatnonzero(wanted // block == b)
+        model = model_for_block(int(b), int(window_origins[b * block]))
+        out[rows] = model.predict(values, window_origins[wanted[rows]], horizon)
+    return out
+
+
 def retrodict_window(
     timestamps: np.ndarray,
     values: np.ndarray,
-    start: np.datetime64,
-    end: np.datetime64,
-    model_name: str,
+    window_start: np.datetime64,
+    window_end: np.datetime64,
+    spec: ModelSpec | str,
     settings: RetrodictionSettings,
+    *,
+    span: tuple[np.datetime64, np.datetime64] | None = None,
+    previous_window_start: np.datetime64 | None = None,
 ) -> WindowForecast:
-    """Train on what was known before ``start`` and forecast from each origin.
+    """Train on what was known before the grid window and forecast from each scored origin.
 
-    ``timestamps`` must be sorted; ``values`` may extend past ``end`` so the
-    last origins have their targets.
+    ``timestamps`` must be sorted; ``values`` may extend past the window so
+    the last origins have their targets. ``span`` (default: the window) is
+    the part of the window this run scores. ``previous_window_start`` lets a
+    fit-free model recognise pairs repeated from the previous window's last
+    origins; the data must then reach back to it when ``step`` > 1.
     """
-    h = settings.horizon
-    first = int(np.searchsorted(timestamps, start, side="left"))
-    origins = forecast_origins(timestamps, start, end, h, settings.step)
-    if len(origins) == 0:
+    if isinstance(spec, str):
+        spec = parse_model_specs([spec], {n: getattr(settings, n) for n in LEGACY_MODEL_OPTIONS})[0]
+    h, step, lookback = settings.horizon, settings.step, settings.lookback
+    span_start, span_end = span if span is not None else (window_start, window_end)
+    first, stop = (int(i) for i in np.searchsorted(timestamps, [window_start, window_end], side="left"))
+    window_origins = np.arange(first, stop, step)
+    origin_times = timestamps[window_origins]
+    scored = np.flatnonzero((origin_times >= span_start) & (origin_times < span_end)
+                            & (window_origins + h < len(timestamps)))
+    if len(scored) == 0:
         raise InsufficientDataError("no origin in the window has all its horizon targets")
-    train = values[max(0, first - settings.lookback) : first]
-    model = make_model(model_name, settings)
-    if len(train) < model.min_train:
+    train = values[max(0, first - lookback) : first]
+    initial: ForecastModel = spec.build()
+    if len(train) < initial.min_train:
         raise InsufficientDataError(
-            f"{model_name} needs {model.min_train} training observations before the window, "
-            f"{len(train)} available"
-        )
+            f"{spec.id} needs {initial.min_train} training observations before the window, {len(train)} available")
 
-    forecasts = np.empty((len(origins), h))
-    block = settings.refit_every or len(origins)
-    for begin in range(0, len(origins), block):
-        block_origins = origins[begin : begin + block]
-        if begin:  # refit on the last `lookback` observations up to this origin
-            o = int(block_origins[0])
-            train_span = values[max(0, o + 1 - settings.lookback) : o + 1]
-            model = make_model(model_name, settings)
-        else:
-            train_span = train
-        model.fit(train_span)
-        forecasts[begin : begin + block] = model.predict(values, block_origins, h)
+    def model_for_block(block: int, origin: int) -> ForecastModel:
+        if block == 0:
+            return initial.fit(train)
+        return spec.build().fit(values[max(0, origin + 1 - lookback) : origin + 1])
 
+    # Earlier origins whose forecasts can repeat a scored point's pair: those of this window
+    # within h observations before the first scored origin, and, for a model that learns nothing
+    # from its fit, the previous grid window's last origins.
+    reach = window_origins[scored[0]] - (h - 1)
+    wanted = np.arange(np.searchsorted(window_origins, max(reach, initial.min_history - 1)), scored[-1] + 1)
+    forecasts = _predict_blocks(model_for_block, values, window_origins, wanted, settings.refit_every, h)
+    positions = window_origins[wanted]
+    if spec.entry.fit_free and previous_window_start is not None and reach < first:
+        previous_first = int(np.searchsorted(timestamps, previous_window_start, side="left"))
+        earlier = np.arange(max(reach, initial.min_history - 1, 0), first)
+        earlier = earlier[(earlier - previous_first) % step == 0]
+        if len(earlier):
+            forecasts = np.vstack([initial.predict(values, earlier, h), forecasts])
+            positions = np.concatenate([earlier, positions])
+    keep = np.isin(positions, window_origins[scored])
+    counted = first_occurrences(positions, forecasts)[keep]
+    forecasts = forecasts[keep]
+    origins = window_origins[scored]
     targets = origins[:, None] + np.arange(1, h + 1)
     return WindowForecast(
-        model=model_name,
+        spec=spec.id,
         origins=timestamps[origins],
+        target_times=timestamps[targets],
         forecasts=forecasts,
         actuals=values[targets],
         naive=Naive().predict(values, origins, h),
+        counted=counted,
         scale=naive_scale(train),
         n_train=len(train),
     )

@@ -8,22 +8,18 @@ origins in one array operation is what makes rolling-origin backtests fast.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import InsufficientDataError, ModelError
-from .settings import RetrodictionSettings
 
 __all__ = [
     "ForecastModel",
     "Naive",
     "SeasonalNaive",
     "AutoRegressive",
-    "MODEL_NAMES",
-    "TORCH_MODELS",
-    "make_model",
     "lag_matrix",
 ]
 
@@ -113,43 +109,3 @@ class AutoRegressive:
             out[:, k] = intercept + state @ phi
             state = np.column_stack([out[:, k], state[:, :-1]])
         return out
-
-
-def _torch_model(kind: str) -> Callable[[RetrodictionSettings], ForecastModel]:
-    def build(settings: RetrodictionSettings) -> ForecastModel:
-        from .torch_models import (  # torch only when asked for
-            LSTMForecaster,
-            MLPForecaster,
-        )
-
-        cls = {"mlp": MLPForecaster, "lstm": LSTMForecaster}[kind]
-        return cls(
-            lags=settings.lags,
-            hidden_size=settings.hidden_size,
-            epochs=settings.epochs,
-            learning_rate=settings.learning_rate,
-            seed=settings.seed,
-        )
-
-    return build
-
-
-_FACTORIES: dict[str, Callable[[RetrodictionSettings], ForecastModel]] = {
-    "naive": lambda s: Naive(),
-    "seasonal_naive": lambda s: SeasonalNaive(s.season_length),
-    "ar": lambda s: AutoRegressive(s.ar_order),
-    "mlp": _torch_model("mlp"),
-    "lstm": _torch_model("lstm"),
-}
-
-MODEL_NAMES: tuple[str, ...] = tuple(_FACTORIES)
-TORCH_MODELS: frozenset[str] = frozenset({"mlp", "lstm"})
-
-
-def make_model(name: str, settings: RetrodictionSettings) -> ForecastModel:
-    """A fresh, unfitted model; each fit gets its own so refits share no state."""
-    try:
-        factory = _FACTORIES[name]
-    except KeyError:
-        raise ModelError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}") from None
-    return factory(settings)

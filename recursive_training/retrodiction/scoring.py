@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-__all__ = ["WindowScore", "score_window", "pool_scores", "naive_scale"]
+__all__ = ["WindowScore", "score_window", "pool_scores", "naive_scale", "success_mask"]
 
 
 def naive_scale(train: np.ndarray) -> float:
@@ -45,6 +45,13 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator > 0 else math.nan
 
 
+def success_mask(forecasts: np.ndarray, actuals: np.ndarray, scale: float, tolerance: float) -> np.ndarray:
+    """Which points succeed: |error| / scale <= tolerance; with a zero scale
+    (a constant training span) only exact forecasts succeed."""
+    abs_errors = np.abs(forecasts - actuals)
+    return abs_errors / scale <= tolerance if scale > 0 else abs_errors == 0
+
+
 def score_window(
     forecasts: np.ndarray,
     actuals: np.ndarray,
@@ -54,8 +61,7 @@ def score_window(
 ) -> WindowScore:
     """Score an (origins × horizon) block of forecasts against actuals.
 
-    A point is a success when |error| / scale ≤ tolerance; with a zero scale
-    (a constant training span) only exact forecasts succeed.
+    Successes follow :func:`success_mask`.
     """
     errors = forecasts - actuals
     abs_errors = np.abs(errors)
@@ -63,10 +69,7 @@ def score_window(
     smape_terms = np.divide(2.0 * abs_errors, denominator, out=np.zeros_like(abs_errors), where=denominator > 0)
     mae = float(abs_errors.mean())
     naive_mae = float(np.abs(naive_forecasts - actuals).mean())
-    if scale > 0:
-        successes = int(np.count_nonzero(abs_errors / scale <= tolerance))
-    else:
-        successes = int(np.count_nonzero(abs_errors == 0))
+    successes = int(np.count_nonzero(success_mask(forecasts, actuals, scale, tolerance)))
     return WindowScore(
         n=int(errors.size),
         n_origins=int(errors.shape[0]),

@@ -1,25 +1,34 @@
-"""What a retrodiction computes: models, horizon, origins, training span, scoring."""
+"""What a retrodiction computes: model specs, horizon, origins, training span, scoring."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
-from ..errors import ConfigError
 from ..validation import require_float, require_int
+from .specs import ModelSpec, parse_model_specs
 
-__all__ = ["RetrodictionSettings"]
+__all__ = ["RetrodictionSettings", "SCALE_RULE", "LEGACY_MODEL_OPTIONS"]
+
+SCALE_RULE = "naive-mae"  # success: |error| / in-sample one-step naive MAE of the training span <= tolerance
+
+# Run-wide options that set a model parameter a spec leaves out (``--ar-order 3`` with ``--model ar``).
+LEGACY_MODEL_OPTIONS = ("season_length", "ar_order", "lags", "hidden_size", "epochs", "learning_rate", "seed")
 
 
 @dataclass(frozen=True)
 class RetrodictionSettings:
     """Validated settings shared by the engine, the models and the scoring.
 
-    ``horizon``, ``step``, ``lookback`` and ``season_length`` count
-    observations, not calendar time, exactly as DESIGN.md defines origins.
-    ``refit_every = 0`` fits once per window on the data before it.
+    ``models`` may be given as spec strings (``"ar(order=3)"``), mappings or
+    :class:`ModelSpec`; it always holds specs afterwards. ``horizon``,
+    ``step`` and ``lookback`` count observations, not calendar time, exactly
+    as docs/design.md defines origins. ``refit_every = 0`` fits once per
+    window on the data before it. The options from ``season_length`` on set
+    the parameters that a spec does not give itself.
     """
 
-    models: tuple[str, ...] = ("naive", "seasonal_naive", "ar")
+    models: tuple[Any, ...] = ("naive", "seasonal_naive", "ar")
     horizon: int = 7
     step: int = 1
     lookback: int = 365
@@ -34,27 +43,30 @@ class RetrodictionSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from .models import MODEL_NAMES  # models import settings for typing only
-
-        models = tuple(self.models)
-        if not models:
-            raise ConfigError("option 'models' needs at least one model")
-        unknown = [m for m in models if m not in MODEL_NAMES]
-        if unknown:
-            raise ConfigError(
-                f"option 'models': unknown model {unknown[0]!r}; "
-                f"choose from {', '.join(MODEL_NAMES)}"
-            )
-        if len(set(models)) != len(models):
-            raise ConfigError(f"option 'models' lists a model twice: {', '.join(models)}")
-        object.__setattr__(self, "models", models)
-        for name in ("horizon", "step", "lookback", "season_length", "ar_order", "lags",
-                     "hidden_size", "epochs"):
+        for name in ("horizon", "step", "lookback"):
             require_int(name, getattr(self, name), minimum=1)
         require_int("refit_every", self.refit_every, minimum=0)
+        for name in ("season_length", "ar_order", "lags", "hidden_size", "epochs"):
+            require_int(name, getattr(self, name), minimum=1)
         require_int("seed", self.seed, minimum=0)
-        require_float("tolerance", self.tolerance, minimum=0.0, inclusive=False)
         require_float("learning_rate", self.learning_rate, minimum=0.0, inclusive=False)
+        object.__setattr__(self, "tolerance", require_float("tolerance", self.tolerance, minimum=0.0,
+                                                            inclusive=False))
+        defaults = {name: getattr(self, name) for name in LEGACY_MODEL_OPTIONS}
+        models = (self.models,) if isinstance(self.models, str) else tuple(self.models)
+        object.__setattr__(self, "models", parse_model_specs(models, defaults))
+
+    @property
+    def specs(self) -> tuple[ModelSpec, ...]:
+        return self.models
+
+    @property
+    def context_id(self) -> str:
+        """What defines a success: runs with different contexts never pool their trust."""
+        return f"horizon={self.horizon},step={self.step},tolerance={float(self.tolerance)!r},scale={SCALE_RULE}"
+
+    def spec(self, spec_id: str) -> ModelSpec:
+        return next(s for s in self.models if s.id == spec_id)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:

@@ -1,0 +1,85 @@
+"""Trust evidence with its identity: which forecasts of which model, scored how.
+
+A :class:`TrustKey` names one question (variable, model spec, schedule,
+scoring context); an :class:`EvidenceBlock` holds, for some origins of one
+grid window, the success of each horizon step. A forecast is identified by
+its key and its origin alone, never by the batch or run that computed it,
+so the trust database can count it at most once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TrustKey", "EvidenceBlock"]
+
+
+@dataclass(frozen=True, order=True)
+class TrustKey:
+    """One posterior: trust in ``spec`` for ``variable``, trained by ``schedule``, judged by ``context``."""
+
+    variable: str
+    spec: str
+    schedule: str
+    context: str
+
+
+def _pack(mask: np.ndarray) -> str:
+    return np.packbits(mask, axis=1).tobytes().hex()
+
+
+def _unpack(text: str, rows: int, horizon: int) -> np.ndarray:
+    packed = np.frombuffer(bytes.fromhex(text), dtype=np.uint8).reshape(rows, -1)
+    return np.unpackbits(packed, axis=1)[:, :horizon].astype(bool)
+
+
+@dataclass(frozen=True, eq=False)
+class EvidenceBlock:
+    """Per-origin, per-step outcomes of one key in one grid window.
+
+    ``counted`` is False for a point whose (target, forecast) pair an earlier
+    origin already made; ``targets`` are the targets' timestamps (ns since
+    1970), by which decay dates evidence.
+    """
+
+    key: TrustKey
+    window: int
+    origins: np.ndarray  # (n,) int64 ns since 1970
+    success: np.ndarray  # (n, horizon) bool
+    counted: np.ndarray  # (n, horizon) bool
+    targets: np.ndarray  # (n, horizon) int64 ns since 1970
+
+    @property
+    def horizon(self) -> int:
+        return int(self.success.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.origins)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Compact JSON: each target is an observation, so one sorted list of times holds
+        origins and targets alike, and origin i's targets follow it in that list."""
+        times = np.union1d(self.origins, self.targets.ravel())
+        return {
+            "variable": self.key.variable, "spec": self.key.spec, "schedule": self.key.schedule,
+            "context": self.key.context, "window": int(self.window), "horizon": self.horizon,
+            "times": times.tolist(), "origins": np.searchsorted(times, self.origins).tolist(),
+            "success": _pack(self.success), "counted": _pack(self.counted),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EvidenceBlock":
+        times = np.asarray(data["times"], dtype=np.int64)
+        index = np.asarray(data["origins"], dtype=np.int64)
+        horizon, n = int(data["horizon"]), len(index)
+        return cls(
+            key=TrustKey(data["variable"], data["spec"], data["schedule"], data["context"]),
+            window=int(data["window"]),
+            origins=times[index],
+            success=_unpack(data["success"], n, horizon),
+            counted=_unpack(data["counted"], n, horizon),
+            targets=times[index[:, None] + np.arange(1, horizon + 1)],
+        )

@@ -1,0 +1,92 @@
+"""Beta posteriors whose credible intervals account for dependent evidence.
+
+Forecast points are not independent trials: the steps of one origin share
+their origin, neighbouring origins share most of their data, and every point
+of a window shares the window's fitted model and error scale. Treating each
+point as a Bernoulli trial makes intervals several times too narrow.
+
+The interval here uses a design effect (Kish): the variance of the success
+rate is estimated from the residuals of whole grid windows (cluster-robust,
+windows being the units that are roughly independent), divided by the
+binomial variance of the same number of points, and the posterior is
+``Beta(α₀ + s/d, β₀ + f/d)``: the evidence counts as ``n/d`` independent
+points. With few windows the variance estimate is itself uncertain, so ``d``
+is widened by ``(t_{G-1} / z)²`` (G windows), the usual small-sample
+correction. With one window the clusters are runs of consecutive origins
+as long as the horizon, which capture the dependence between steps and
+neighbouring origins but cannot see how windows differ. ``d`` is never
+below 1. bench/bench_calibration.py shows the coverage on simulated series
+with known rates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import beta as beta_distribution
+from scipy.stats import norm, t as student_t
+
+__all__ = ["PosteriorSummary", "design_effect", "dependent_posterior", "beta_interval"]
+
+Z_975 = float(norm.ppf(0.975))
+
+
+@dataclass(frozen=True)
+class PosteriorSummary:
+    successes: float  # weighted
+    points: float  # weighted
+    design_effect: float
+    alpha: float
+    beta: float
+
+
+def design_effect(x: np.ndarray, weight: np.ndarray, cluster: np.ndarray) -> float:
+    """Variance of the weighted success rate over its binomial variance, from cluster residuals.
+
+    ``x`` are 0/1 outcomes, ``weight`` their (decay) weights, ``cluster``
+    an integer label per point. Returns 1 when the rate is 0 or 1 or there
+    is a single cluster.
+    """
+    total = weight.sum()
+    if total <= 0:
+        return 1.0
+    rate = float(np.dot(weight, x) / total)
+    if rate <= 0.0 or rate >= 1.0:
+        return 1.0
+    labels, inverse = np.unique(cluster, return_inverse=True)
+    groups = len(labels)
+    if groups < 2:
+        return 1.0
+    residuals = np.bincount(inverse, weights=weight * (x - rate), minlength=groups)
+    variance = groups / (groups - 1) * float(np.dot(residuals, residuals)) / total**2
+    binomial = rate * (1.0 - rate) / total
+    small_sample = (float(student_t.ppf(0.975, groups - 1)) / Z_975) ** 2
+    return max(1.0, variance / binomial * small_sample)
+
+
+def dependent_posterior(x: np.ndarray, weight: np.ndarray, window: np.ndarray, origin_rank: np.ndarray,
+                        horizon: int, prior_alpha: float, prior_beta: float) -> PosteriorSummary:
+    """The Beta posterior of one key (or one horizon step) with its design effect.
+
+    ``window`` is each point's grid window, ``origin_rank`` its origin's
+    position among the key's origins (used only with a single window).
+    """
+    if len(np.unique(window)) >= 2:
+        cluster = window
+    else:
+        cluster = origin_rank // max(horizon, 1)
+    effect = design_effect(x, weight, cluster)
+    successes = float(np.dot(weight, x))
+    points = float(weight.sum())
+    return PosteriorSummary(successes, points, effect, prior_alpha + successes / effect,
+                            prior_beta + (points - successes) / effect)
+
+
+def beta_interval(alpha: np.ndarray, beta: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed credible interval of each Beta(α, β), in one vectorised call."""
+    tail = (1.0 - level) / 2
+    if len(alpha) == 0:
+        return np.zeros(0), np.zeros(0)
+    low, high = beta_distribution.ppf([[tail], [1.0 - tail]], alpha, beta)
+    return low, high
