@@ -75,11 +75,12 @@ def group_sizes(batches: list[TrainingBatch]) -> str:
 
 
 def report(name: str, measured: float, target: float, *, higher_is_better: bool, unit: str = "x",
-           detail: str = "") -> bool:
-    """Print the one line per target that bench/run_all collects."""
-    passed = measured >= target if higher_is_better else measured <= target
-    relation = ">=" if higher_is_better else "<="
-    print(f"TARGET {name:<42} measured {measured:9.4g}{unit}  target {relation} {target:g}{unit}  "
+           detail: str = "", upper: float | None = None) -> bool:
+    """Print the one line per target that bench/run_all collects; ``upper`` makes the target a range."""
+    passed = (measured >= target if higher_is_better else measured <= target) and (upper is None or measured <= upper)
+    relation = "in" if upper is not None else ">=" if higher_is_better else "<="
+    bound = f"{target:g}" if upper is None else f"[{target:g}, {upper:g}]"
+    print(f"TARGET {name:<42} measured {measured:9.4g}{unit}  target {relation} {bound}{unit}  "
           f"{'PASS' if passed else 'FAIL'}  {detail}".rstrip(), flush=True)
     return passed
 

@@ -74,7 +74,7 @@ CASES = [
     ("unknown config key", [*RUN, "--config", "unknown.yaml"], "unknown option 'colour'"),
     ("config not a mapping", [*RUN, "--config", "list.yaml"], "must hold a mapping"),
     ("half the TLS options", [*RUN, "--scheduler", "tls://127.0.0.1:1", "--tls-ca-file", "ca.pem"], "missing tls_cert, tls_key"),
-    ("resume with other settings", [*GOOD_RUN, "--run-id", "good", "--horizon", "3", "--resume"], "was started with other settings"),
+    ("resume with other settings", [*GOOD_RUN, "--run-id", "good", "--horizon", "3", "--resume"], "option 'horizon' differs from the run being resumed (7 then, 3 now)"),
     ("rerun without resume", [*GOOD_RUN, "--run-id", "good"], "pass --resume"),
     ("corrupt parquet in store", ["run", "--store", "corrupt-store", "--output-dir", "runs", "--no-progress",
                                   "--dashboard-port", "0", "--retries", "0", "--start", "2020-12-01"],
