@@ -6,12 +6,15 @@ of a window shares the window's fitted model and error scale. Treating each
 point as a Bernoulli trial makes intervals several times too narrow.
 
 The interval here uses a design effect (Kish): the variance of the success
-rate is estimated from the residuals of whole grid windows (cluster-robust,
-windows being the units that are roughly independent), divided by the
+rate is estimated from the residuals of whole grid windows, divided by the
 binomial variance of the same number of points, and the posterior is
 ``Beta(α₀ + s/d, β₀ + f/d)``: the evidence counts as ``n/d`` independent
-points. With few windows the variance estimate is itself uncertain, so ``d``
-is widened by ``(t_{G-1} / z)²`` (G windows), the usual small-sample
+points. Windows are the units of the variance because everything inside one
+shares a fitted model and an error scale; neighbouring windows still share
+training data and targets, so the window residuals enter a Newey-West
+(Bartlett kernel) long-run variance with the usual automatic bandwidth
+``⌊4 (G/100)^(2/9)⌋`` windows. With few windows the estimate is itself
+uncertain, so ``d`` is widened by ``(t_{G-1} / z)²``, the usual small-sample
 correction. With one window the clusters are runs of consecutive origins
 as long as the horizon, which capture the dependence between steps and
 neighbouring origins but cannot see how windows differ. ``d`` is never
@@ -27,9 +30,11 @@ import numpy as np
 from scipy.stats import beta as beta_distribution
 from scipy.stats import norm, t as student_t
 
-__all__ = ["PosteriorSummary", "design_effect", "dependent_posterior", "beta_interval"]
+__all__ = ["PosteriorSummary", "design_effect", "dependent_posterior", "beta_interval", "newey_west_lags",
+           "MIN_DESIGN_EFFECT"]
 
 Z_975 = float(norm.ppf(0.975))
+MIN_DESIGN_EFFECT = 1.0
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,22 @@ def design_effect(x: np.ndarray, weight: np.ndarray, cluster: np.ndarray) -> flo
     if groups < 2:
         return 1.0
     residuals = np.bincount(inverse, weights=weight * (x - rate), minlength=groups)
-    variance = groups / (groups - 1) * float(np.dot(residuals, residuals)) / total**2
+    long_run = float(np.dot(residuals, residuals))
+    lags = newey_west_lags(groups)
+    for lag in range(1, lags + 1):  # clusters `lag` apart on the grid (labels are grid positions)
+        partner = np.searchsorted(labels, labels + lag)
+        found = partner < groups
+        found[found] = labels[partner[found]] == labels[found] + lag
+        long_run += 2 * (1 - lag / (lags + 1)) * float(np.dot(residuals[found], residuals[partner[found]]))
+    variance = groups / (groups - 1) * max(long_run, 0.0) / total**2
     binomial = rate * (1.0 - rate) / total
     small_sample = (float(student_t.ppf(0.975, groups - 1)) / Z_975) ** 2
-    return max(1.0, variance / binomial * small_sample)
+    return max(MIN_DESIGN_EFFECT, variance / binomial * small_sample)
+
+
+def newey_west_lags(clusters: int) -> int:
+    """The automatic Bartlett bandwidth for a series of ``clusters`` values."""
+    return int(4 * (clusters / 100) ** (2 / 9))
 
 
 def dependent_posterior(x: np.ndarray, weight: np.ndarray, window: np.ndarray, origin_rank: np.ndarray,

@@ -29,7 +29,7 @@ def ours(series: dict[str, tuple[np.ndarray, np.ndarray]], settings: Retrodictio
         columns = {}
         for model in settings.models:
             window = retrodict_window(ts, y, start, end, model, settings)
-            columns[model] = window.forecasts.ravel()
+            columns[model.id] = window.forecasts.ravel()
         origins = np.repeat(window.origins, HORIZON)
         targets = ts[(np.arange(first_origin, first_origin + ORIGINS)[:, None] + np.arange(1, HORIZON + 1)).ravel()]
         frames.append(pd.DataFrame({"unique_id": name, "cutoff": origins, "ds": targets, **columns}))

@@ -33,7 +33,7 @@ from recursive_training.retrodiction import RetrodictionSettings, WindowGrid, re
 PHIS = (0.3, 0.6, 0.8, 0.9)
 MODELS = ("naive", "seasonal_naive(season_length=12)", "ar(order=3)")
 HORIZONS = (1, 7, 13)
-LOOKBACK = 60
+LOOKBACK = 24
 GRID = WindowGrid(period="year")
 COVERAGE_RANGE = (0.90, 0.98)
 
@@ -60,7 +60,8 @@ def monthly(start: str, months: int) -> pd.DatetimeIndex:
     return pd.date_range(start, periods=months, freq="MS")
 
 
-def true_rates(phi: float, size: Size, seed: int) -> dict[tuple[str, int], tuple[float, float]]:
+def true_rates(phi: float, size: Size, seed: int, models: tuple[str, ...] = MODELS,
+               horizons: tuple[int, ...] = HORIZONS) -> dict[tuple[str, int], tuple[float, float]]:
     """(model, horizon) -> (rate over the points that count, rate over every point), from long paths."""
     rng = np.random.default_rng(seed)
     tallies: dict[tuple[str, int], np.ndarray] = {}
@@ -69,8 +70,8 @@ def true_rates(phi: float, size: Size, seed: int) -> dict[tuple[str, int], tuple
         ts = monthly("1850-01-01", months).to_numpy()
         y = simulate(phi, months, rng)
         windows = GRID.windows(pd.Timestamp(ts[LOOKBACK]), pd.Timestamp(ts[-1]))
-        for h in HORIZONS:
-            settings = RetrodictionSettings(models=MODELS, horizon=h, lookback=LOOKBACK)
+        for h in horizons:
+            settings = RetrodictionSettings(models=models, horizon=h, lookback=LOOKBACK)
             for spec in settings.models:
                 tally = tallies.setdefault((spec.id, h), np.zeros(4))
                 for previous, window in zip(windows, windows[1:]):
@@ -84,13 +85,14 @@ def true_rates(phi: float, size: Size, seed: int) -> dict[tuple[str, int], tuple
     return {key: (t[0] / t[1], t[2] / t[3]) for key, t in tallies.items()}
 
 
-def run_pipeline(root: Path, size: Size, seed: int) -> tuple[dict, dict]:
+def run_pipeline(root: Path, size: Size, seed: int, phis: tuple[float, ...] = PHIS, models: tuple[str, ...] = MODELS,
+                 horizons: tuple[int, ...] = HORIZONS) -> tuple[dict, dict]:
     """Trust estimates per (variable, spec, horizon) from the real pipeline, and each variable's φ."""
     rng = np.random.default_rng(seed)
     months = 12 * size.years
     frame = {"timestamp": monthly("1990-01-01", months)}
     phi_of = {}
-    for phi in PHIS:
+    for phi in phis:
         for i in range(size.series_per_phi):
             name = f"phi{phi}_{i:03d}"
             frame[name] = simulate(phi, months, rng)
@@ -98,9 +100,11 @@ def run_pipeline(root: Path, size: Size, seed: int) -> tuple[dict, dict]:
     store = RecursiveDataStore(root / "store", create=True)
     store.ingest(pd.DataFrame(frame))
     estimates = {}
-    for h in HORIZONS:
+    first_full_window = pd.Timestamp(frame["timestamp"][LOOKBACK])  # as in true_rates: every fit sees LOOKBACK points
+    for h in horizons:
         config = TrainingConfig.from_mapping({
-            "store_path": root / "store", "models": list(MODELS), "horizon": h, "lookback": LOOKBACK,
+            "store_path": root / "store", "start": first_full_window, "models": list(models), "horizon": h,
+            "lookback": LOOKBACK,
             "window_period": "year", "workers": 0, "output_dir": root / "runs", "run_id": f"h{h}",
         })
         coordinator = ParallelTrainingCoordinator(config)
@@ -122,7 +126,7 @@ def coverage_table(estimates: dict, phi_of: dict, truth: dict) -> dict[tuple[str
     """(spec, horizon) -> (coverage now, coverage of the independent-points interval, median design effect)."""
     table = {}
     for spec in {key[1] for key in estimates}:
-        for h in HORIZONS:
+        for h in sorted({key[2] for key in estimates}):
             now, old, effects = [], [], []
             for (variable, s, horizon), estimate in estimates.items():
                 if s != spec or horizon != h:

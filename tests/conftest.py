@@ -111,3 +111,26 @@ def dask_processes(logs: Path, *, workers: int = 2, nanny: bool = True,
     finally:
         for process in [*cluster.workers.values(), scheduler]:
             _stop(process)
+
+
+def longhand_design_effect(windows: list[tuple[int, int, int]]) -> float:
+    """docs/design.md's design effect written out: ``windows`` holds (grid index, successes, points).
+
+    Window residuals s - p n; their Newey-West long-run variance (Bartlett
+    weights, lag L = floor(4 (G/100)^(2/9)), pairs by grid distance); over the
+    binomial variance; times (t_{G-1} / z)^2; at least 1.
+    """
+    from scipy.stats import norm, t
+
+    g, n = len(windows), sum(size for _, _, size in windows)
+    p = sum(hits for _, hits, _ in windows) / n
+    if p in (0.0, 1.0) or g < 2:
+        return 1.0
+    residual = {index: hits - p * size for index, hits, size in windows}
+    lags = int(4 * (g / 100) ** (2 / 9))
+    long_run = sum(r * r for r in residual.values())
+    for lag in range(1, lags + 1):
+        weight = 1 - lag / (lags + 1)
+        long_run += 2 * weight * sum(r * residual[i + lag] for i, r in residual.items() if i + lag in residual)
+    robust = g / (g - 1) * max(long_run, 0.0) / n**2
+    return max(1.0, robust / (p * (1 - p) / n) * (t.ppf(0.975, g - 1) / norm.ppf(0.975)) ** 2)

@@ -18,8 +18,11 @@ SCRIPTS = {
     "bench_store.py": ["targeted load vs whole data set", "second load hits the cache", "streaming peak / chunk size"],
     "bench_scaling.py": ["time x2 variables", "time x2 windows"],
     "bench_memory.py": ["worker memory growth, batch 10 -> 100"],
+    "bench_calibration.py": [f"95% coverage {m} h={h}{kind}" for m in ("naive", "seasonal_naive", "ar")
+                             for h in (1, 7, 13)
+                             for kind in ([" (h <= m)" if h <= 12 else " (h > m)"] if m == "seasonal_naive" else [""])],
 }
-LINE = re.compile(r"^TARGET (?P<name>.+?)\s+measured\s+(?P<value>[-+0-9.e]+)\S*\s+target (<=|>=) \S+\s+(PASS|FAIL)")
+LINE = re.compile(r"^TARGET (?P<name>.+?)\s+measured\s+(?P<value>[-+0-9.e]+)\S*\s+target (<=|>=|in) (\S+|\[\S+ \S+\])\s+(PASS|FAIL)")
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))

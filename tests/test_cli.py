@@ -53,13 +53,18 @@ def test_run_with_config_file_and_overriding_flags(workspace):
                "--output", "out/results.json", "--output-dir", "runs", cwd=workspace)
     assert done.returncode == 0, done.stderr
     table = done.stdout.splitlines()
-    assert table[0].split() == ["variable", "model", "trust", "95%", "interval", "succ/fail", "MASE", "skill", "windows"]
+    assert table[0] == ("scored by horizon=4,step=1,tolerance=1.0,scale=naive-mae; "
+                        "trained by window=30D,lookback=365,refit_every=0")
+    assert table[1].split() == ["variable", "model", "trust", "95%", "interval", "succ/fail", "deff", "MASE", "skill",
+                                "windows"]
     assert sum(line.startswith(("seasonal ", "sine ", "walk ")) for line in table) == 6
     assert "Dask dashboard: http://127.0.0.1:" in done.stderr and "ssh -N -L" in done.stderr
-    assert "4/4 batches 100%" in done.stderr  # 30-day windows are too small to split by variable
+    # the 30-day grid from 1970 cuts the range at 10-05, 11-04 and 12-04: four batches, too small to split
+    assert "4/4 batches 100%" in done.stderr
     assert "warning: batches are small (about 90 forecast origins each, 4 batches)" in done.stderr
     results = json.loads((workspace / "out" / "results.json").read_text())
-    assert results["config"]["horizon"] == 4 and results["config"]["models"] == ["naive", "seasonal_naive"]
+    assert results["config"]["horizon"] == 4
+    assert results["config"]["models"] == ["naive", "seasonal_naive(season_length=7)"]  # spelled out in full
     assert results["summary"]["batches"]["completed"] == 4
     scored = results["batches"][0]["result"]["outcomes"][0]["score"]
     assert scored["n"] == scored["n_origins"] * 4
@@ -74,7 +79,7 @@ def test_usage_errors_are_one_line_with_exit_2(tmp_path):
 def test_demo_runs_on_the_bundled_sample(tmp_path):
     done = cli("demo", "--output-dir", tmp_path / "demo", "--dashboard-port", "0", "--no-progress", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    rows = [line.split() for line in done.stdout.splitlines()[2:] if line and not line.startswith(("results", "trust"))]
+    rows = [line.split() for line in done.stdout.splitlines()[3:] if line and not line.startswith(("results", "trust"))]
     assert len(rows) == 6 * 4  # six sample variables x four models
     assert "warning" not in done.stderr
     trust = {(r[0], r[1]): float(r[2]) for r in rows}

@@ -1,4 +1,4 @@
-"""The dependency rules of DESIGN.md hold: the data, models and trust know nothing of Dask."""
+"""The dependency rules of docs/design.md hold: the data, models and trust know nothing of Dask."""
 
 from __future__ import annotations
 

@@ -18,10 +18,11 @@ def test_walkthrough_executes(tmp_path):
     text = "\n".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                      for output in cell.get("outputs", []))
     assert "6570 rows of" in text
-    # 6 windows of 3 daily variables: each 60-day window (180 origins) is over 1/8 of the work left when
-    # it starts, so it is halved (2 + 1 variables; 62.5 origins a piece allow no more); the last,
-    # 34 days (102 origins), cannot be halved: 5 x 2 + 1 batches
-    assert "'total': 11, 'completed': 11, 'resumed': 0, 'failed': 0" in text
+    # 60-day windows on the grid from 1970 meet 2023-01-01..12-01 in 7 spans of 3 daily variables:
+    # 01-01..01-23 (66 origins), five whole windows (180 each) and 11-19..12-01 (36). Each whole window
+    # is over 1/8 of the work left when it starts, so it is halved (2 + 1 variables; 62.5 origins a
+    # piece allow no more); the two short spans cannot be halved: 5 x 2 + 2 batches
+    assert "'total': 12, 'completed': 12, 'resumed': 0, 'failed': 0" in text
     for variable in ("retail_sales", "stock_index", "sensor_reading"):
         assert variable in text
     assert "plot saved to" in text

@@ -16,6 +16,8 @@ from recursive_training import (
 from recursive_training.errors import ConfigError, DataError, UnknownVariableError
 from recursive_training.metrics import MetricsStore
 
+from .conftest import longhand_design_effect
+
 pytestmark = pytest.mark.cluster
 
 START, END = "2020-09-01", "2021-03-01"
@@ -32,15 +34,16 @@ def loop_naive_scores(frame: pd.DataFrame, variable: str) -> tuple[float, int, i
     """Naive MAE and success counts over all windows, by plain loops over the raw frame."""
     ts = list(frame["timestamp"])
     y = list(frame[variable])
-    window_edges = pd.date_range(START, END, freq="60D").tolist() + [pd.Timestamp(END)]
-    window_edges = sorted(set(e for e in window_edges if e <= pd.Timestamp(END)))
+    # 60-day windows on the grid from 1970-01-01; the run's range only clips which origins count
+    grid = pd.date_range("1970-01-01", "2022-01-01", freq="60D")
+    windows = [(lo, hi) for lo, hi in zip(grid[:-1], grid[1:]) if hi > pd.Timestamp(START) and lo < pd.Timestamp(END)]
     errors, successes, failures = [], 0, 0
-    for lo, hi in zip(window_edges[:-1], window_edges[1:]):
+    for lo, hi in windows:
         first = next(i for i, t in enumerate(ts) if t >= lo)
         train = y[max(0, first - LOOKBACK):first]
         scale = sum(abs(train[i] - train[i - 1]) for i in range(1, len(train))) / (len(train) - 1)
         for i, t in enumerate(ts):
-            if lo <= t < hi and i + HORIZON < len(ts):
+            if max(lo, pd.Timestamp(START)) <= t < min(hi, pd.Timestamp(END)) and i + HORIZON < len(ts):
                 for k in range(1, HORIZON + 1):
                     e = abs(y[i + k] - y[i])
                     errors.append(e)
@@ -81,16 +84,19 @@ def test_naive_scores_match_an_independent_loop(finished_run):
         assert (entry["scores"]["successes"], entry["scores"]["failures"]) == (successes, failures)
 
 
-def test_trust_is_the_beta_posterior_of_all_outcomes(finished_run):
+def test_trust_is_the_beta_posterior_of_all_outcomes_over_the_design_effect(finished_run):
     tmp_path, _, summary, _ = finished_run
     results = json.loads((tmp_path / "runs" / summary["run_id"] / "results.json").read_text())
     for variable, models in summary["variables"].items():
         for model, entry in models.items():
-            scores = [o["score"] for b in results["batches"] for o in b["result"]["outcomes"]
-                      if (o["variable"], o["model"]) == (variable, model)]
-            s, f = sum(x["successes"] for x in scores), sum(x["failures"] for x in scores)
-            assert entry["trust"]["alpha"] == 1 + s and entry["trust"]["beta"] == 1 + f
-            assert entry["trust"]["mean"] == pytest.approx((1 + s) / (2 + s + f))
+            scored = [(b["result"]["window_index"], o["score"]) for b in results["batches"]
+                      for o in b["result"]["outcomes"] if (o["variable"], o["model"]) == (variable, model)]
+            s, f = sum(x["successes"] for _, x in scored), sum(x["failures"] for _, x in scored)
+            d = longhand_design_effect([(w, x["successes"], x["n"]) for w, x in scored])  # one entry per window
+            assert entry["trust"]["design_effect"] == pytest.approx(d, rel=1e-9)
+            assert entry["trust"]["alpha"] == pytest.approx(1 + s / d) and entry["trust"]["beta"] == pytest.approx(1 + f / d)
+            assert entry["trust"]["mean"] == pytest.approx((1 + s / d) / (2 + (s + f) / d))
+            assert (entry["trust"]["successes"], entry["trust"]["failures"]) == (s, f)
     with OptimizedTrustTracker(tmp_path / "runs" / "trust.sqlite") as tracker:
         assert len(tracker.estimates()) == 9
 
@@ -140,8 +146,9 @@ def test_journal_holds_every_batch_and_rerun_needs_resume(finished_run):
     tmp_path, _, summary, _ = finished_run
     journal = tmp_path / "runs" / summary["run_id"] / "journal.jsonl"
     records = [json.loads(line) for line in journal.read_text().splitlines()]
-    assert records[0] == {"kind": "run", "run_id": summary["run_id"],
-                          "evidence_digest": records[0]["evidence_digest"]}
+    assert records[0]["kind"] == "run" and records[0]["run_id"] == summary["run_id"]
+    assert records[0]["models"] == ["naive", "ar", "mlp(epochs=30,lags=7)"]
+    assert records[0]["procedure"]["horizon"] == HORIZON and records[0]["procedure"]["batch_size_days"] == 60
     assert sorted(r["batch_id"] for r in records[1:]) == sorted(summary_batches(tmp_path, summary))
     with pytest.raises(ConfigError, match="--resume"):
         run_parallel_retrodiction_training(None, START, END, tmp_path / "store", **run_options(tmp_path))

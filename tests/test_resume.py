@@ -68,10 +68,12 @@ def assert_same_trust(workspace: Path, output: str) -> None:
             assert mine["scores"] == entry["scores"]
             for field in ("alpha", "beta", "mean", "low", "high"):
                 assert mine["trust"][field] == pytest.approx(entry["trust"][field], rel=1e-12), (variable, model)
-            assert mine["trust"]["updates"] == entry["trust"]["updates"] == entry["windows_scored"]
+            counts = ("successes", "failures", "origins", "windows")
+            assert [mine["trust"][c] for c in counts] == [entry["trust"][c] for c in counts]
+            assert entry["trust"]["origins"] == entry["scores"]["n_origins"]  # each forecast once
     with OptimizedTrustTracker(workspace / output / "trust.sqlite", decay_half_life_days=90) as tracker:
-        assert sum(e.updates for e in tracker.estimates()) == sum(
-            e["windows_scored"] for m in want["variables"].values() for e in m.values())
+        assert sum(e.origins for e in tracker.estimates()) == sum(
+            e["scores"]["n_origins"] for m in want["variables"].values() for e in m.values())
 
 
 def test_sigkill_of_the_coordinator_then_resume(workspace):

@@ -8,10 +8,11 @@ import threading
 
 import numpy as np
 import pytest
-from scipy.stats import t as student_t
 
 from analytics import EvidenceBlock, OptimizedTrustTracker, TrustKey, TrustUpdateBuffer, design_effect
 from recursive_training.errors import TrustError
+
+from .conftest import longhand_design_effect
 
 DAY_NS = 86_400 * 10**9
 KEY = TrustKey("x", "ar", "window=90D,lookback=365,refit_every=0", "horizon=2,step=1,tolerance=1.0,scale=naive-mae")
@@ -57,24 +58,15 @@ def test_prior_is_used():
     assert (est.alpha, est.beta) == pytest.approx((2 + 3 / d, 5 + 1 / d))
 
 
-def loop_design_effect(outcomes_by_window):
-    """Cluster-robust variance of the pooled rate over the binomial one, written out longhand."""
-    everything = [x for window in outcomes_by_window for x in window]
-    n, g = len(everything), len(outcomes_by_window)
-    p = sum(everything) / n
-    residual_squares = sum(sum(x - p for x in window) ** 2 for window in outcomes_by_window)
-    robust = g / (g - 1) * residual_squares / n**2
-    t_ratio = student_t.ppf(0.975, g - 1) / 1.959963984540054
-    return max(1.0, robust / (p * (1 - p) / n) * t_ratio**2)
-
-
 def test_design_effect_against_a_longhand_implementation():
     rng = np.random.default_rng(3)
-    windows = [list(rng.random(rng.integers(5, 40)) < rng.uniform(0.2, 0.9)) for _ in range(12)]
+    index = np.sort(rng.choice(40, size=30, replace=False))  # grid positions, with gaps
+    windows = [list(rng.random(rng.integers(5, 40)) < rng.uniform(0.2, 0.9)) for _ in index]
     x = np.concatenate([np.array(w, dtype=float) for w in windows])
-    cluster = np.repeat(np.arange(12), [len(w) for w in windows])
-    assert design_effect(x, np.ones_like(x), cluster) == pytest.approx(loop_design_effect(windows))
-    assert loop_design_effect(windows) > 2  # windows with rates from 0.2 to 0.9 are far from binomial
+    cluster = np.repeat(index, [len(w) for w in windows])
+    longhand = longhand_design_effect([(i, sum(w), len(w)) for i, w in zip(index, windows, strict=True)])
+    assert design_effect(x, np.ones_like(x), cluster) == pytest.approx(longhand, rel=1e-12)
+    assert longhand > 2  # windows with rates from 0.2 to 0.9 are far from binomial
 
 
 def test_each_forecast_counts_at_most_once_whatever_the_blocks():
