@@ -161,7 +161,7 @@ class ParallelTrainingCoordinator:
         return self.batches
 
     def _restore_from_journal(self) -> None:
-        """Read back what a earlier attempt of this run finished, and plan only what is missing.
+        """Read back what an earlier attempt of this run finished, and plan only what is missing.
 
         Work is settled per (window, span, variable, model spec), so a resume
         with another worker count or batch size finishes exactly what is

@@ -157,3 +157,25 @@ def test_windows_do_not_move_with_the_run_start(store_dir, tmp_path):
     two = run(store_dir, tmp_path / "b", start="2020-04-17", end="2020-06-01")
     starts = lambda c: {b.window_start for b in c.batches}  # noqa: E731
     assert starts(two) <= starts(one) and all((s - pd.Timestamp("1970-01-01")).days % 30 == 0 for s in starts(one))
+
+
+def test_four_runs_at_once_on_one_output_directory_add_up(store_dir, tmp_path):
+    """Four command-line runs over overlapping ranges, started together, end with the trust of
+    one run over their union: nothing lost to a concurrent writer, nothing counted twice."""
+    import subprocess
+
+    from .conftest import PYTHON, REPO
+
+    ranges = [("2020-04-01", "2020-07-01"), ("2020-05-15", "2020-09-01"), ("2020-08-01", "2020-11-01"),
+              ("2020-04-01", "2020-11-01")]
+    common = ["--store", str(store_dir), "--model", "naive,ar(order=2)", "--horizon", "3", "--lookback", "60",
+              "--batch-size-days", "30", "--workers", "0", "--no-progress"]
+    runs = [subprocess.Popen([PYTHON, str(REPO / "run_training.py"), "run", *common, "--start", lo, "--end", hi,
+                              "--output-dir", str(tmp_path / "shared")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for lo, hi in ranges]
+    for process in runs:
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+    union = run(store_dir, tmp_path / "alone", start="2020-04-01", end="2020-11-01")
+    assert trust_table(tmp_path / "shared" / "trust.sqlite") == trust_table(tmp_path / "alone" / "trust.sqlite")
+    assert len(union.trust) == 6

@@ -6,7 +6,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ..validation import require_float, require_int
-from .specs import ModelSpec, parse_model_specs
+from .specs import (
+    AutoRegressiveParameters,
+    ModelSpec,
+    SeasonalNaiveParameters,
+    TorchParameters,
+    parse_model_specs,
+)
 
 __all__ = ["RetrodictionSettings", "SCALE_RULE", "LEGACY_MODEL_OPTIONS"]
 
@@ -34,13 +40,13 @@ class RetrodictionSettings:
     lookback: int = 365
     refit_every: int = 0
     tolerance: float = 1.0
-    season_length: int = 7
-    ar_order: int = 7
-    lags: int = 14
-    hidden_size: int = 32
-    epochs: int = 150
-    learning_rate: float = 0.01
-    seed: int = 0
+    season_length: int = SeasonalNaiveParameters.season_length
+    ar_order: int = AutoRegressiveParameters.order
+    lags: int = TorchParameters.lags
+    hidden_size: int = TorchParameters.hidden_size
+    epochs: int = TorchParameters.epochs
+    learning_rate: float = TorchParameters.learning_rate
+    seed: int = TorchParameters.seed
 
     def __post_init__(self) -> None:
         for name in ("horizon", "step", "lookback"):
