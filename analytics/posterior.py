@@ -10,16 +10,21 @@ rate is estimated from the residuals of whole grid windows, divided by the
 binomial variance of the same number of points, and the posterior is
 ``Beta(α₀ + s/d, β₀ + f/d)``: the evidence counts as ``n/d`` independent
 points. Windows are the units of the variance because everything inside one
-shares a fitted model and an error scale; neighbouring windows still share
-training data and targets, so the window residuals enter a Newey-West
-(Bartlett kernel) long-run variance with the usual automatic bandwidth
-``⌊4 (G/100)^(2/9)⌋`` windows. With few windows the estimate is itself
-uncertain, so ``d`` is widened by ``(t_{G-1} / z)²``, the usual small-sample
-correction. With one window the clusters are runs of consecutive origins
-as long as the horizon, which capture the dependence between steps and
-neighbouring origins but cannot see how windows differ. ``d`` is never
-below 1. bench/bench_calibration.py shows the coverage on simulated series
-with known rates.
+shares a fitted model and an error scale. Neighbouring windows are linked
+too: their training spans overlap, a window's errors feed the error scale of
+the windows after it (which makes their rates move in opposite directions),
+and long horizons reach into the next window. So the window residuals enter
+a long-run variance with their autocovariances up to ``LAGS`` windows apart
+(a truncated kernel), each corrected for the bias that estimating the mean
+puts into it. With G windows that variance is itself uncertain, so ``d`` is
+widened by ``(t_ν / z)²`` with ``ν = (G - 1) / (1 + LAGS / 2)`` degrees of
+freedom. The variance is never taken below ``MIN_DESIGN_EFFECT`` of the
+binomial one before that widening, so a few windows that happen to agree
+cannot collapse the interval. With one window the clusters are runs of
+consecutive origins as long as the horizon, which capture the dependence
+between steps and neighbouring origins but cannot see how windows differ.
+bench/bench_calibration.py shows the coverage on simulated series with known
+rates.
 """
 
 from __future__ import annotations
@@ -30,11 +35,12 @@ import numpy as np
 from scipy.stats import beta as beta_distribution
 from scipy.stats import norm, t as student_t
 
-__all__ = ["PosteriorSummary", "design_effect", "dependent_posterior", "beta_interval", "newey_west_lags",
+__all__ = ["PosteriorSummary", "design_effect", "dependent_posterior", "beta_interval", "LAGS",
            "MIN_DESIGN_EFFECT"]
 
 Z_975 = float(norm.ppf(0.975))
-MIN_DESIGN_EFFECT = 1.0
+LAGS = 2  # windows this far apart still share training data or targets
+MIN_DESIGN_EFFECT = 0.25  # windows may agree more than independent points would, but not without bound
 
 
 @dataclass(frozen=True)
@@ -47,11 +53,12 @@ class PosteriorSummary:
 
 
 def design_effect(x: np.ndarray, weight: np.ndarray, cluster: np.ndarray) -> float:
-    """Variance of the weighted success rate over its binomial variance, from cluster residuals.
+    """Long-run variance of the weighted success rate over its binomial variance, from cluster residuals.
 
     ``x`` are 0/1 outcomes, ``weight`` their (decay) weights, ``cluster``
-    an integer label per point. Returns 1 when the rate is 0 or 1 or there
-    is a single cluster.
+    an integer label per point: its grid window (or origin block), so labels
+    ``l`` apart are ``l`` windows apart. Returns 1 when the rate is 0 or 1 or
+    there is a single cluster.
     """
     total = weight.sum()
     if total <= 0:
@@ -64,22 +71,19 @@ def design_effect(x: np.ndarray, weight: np.ndarray, cluster: np.ndarray) -> flo
     if groups < 2:
         return 1.0
     residuals = np.bincount(inverse, weights=weight * (x - rate), minlength=groups)
-    long_run = float(np.dot(residuals, residuals))
-    lags = newey_west_lags(groups)
-    for lag in range(1, lags + 1):  # clusters `lag` apart on the grid (labels are grid positions)
+    square_sum = float(np.dot(residuals, residuals))
+    long_run = square_sum
+    for lag in range(1, LAGS + 1):
         partner = np.searchsorted(labels, labels + lag)
         found = partner < groups
         found[found] = labels[partner[found]] == labels[found] + lag
-        long_run += 2 * (1 - lag / (lags + 1)) * float(np.dot(residuals[found], residuals[partner[found]]))
+        cross = float(np.dot(residuals[found], residuals[partner[found]]))
+        long_run += 2 * (cross + square_sum / groups)  # + the bias of a demeaned autocovariance
     variance = groups / (groups - 1) * max(long_run, 0.0) / total**2
     binomial = rate * (1.0 - rate) / total
-    small_sample = (float(student_t.ppf(0.975, groups - 1)) / Z_975) ** 2
-    return max(MIN_DESIGN_EFFECT, variance / binomial * small_sample)
-
-
-def newey_west_lags(clusters: int) -> int:
-    """The automatic Bartlett bandwidth for a series of ``clusters`` values."""
-    return int(4 * (clusters / 100) ** (2 / 9))
+    freedom = max(1.0, (groups - 1) / (1 + LAGS / 2))
+    small_sample = (float(student_t.ppf(0.975, freedom)) / Z_975) ** 2
+    return max(MIN_DESIGN_EFFECT, variance / binomial) * small_sample
 
 
 def dependent_posterior(x: np.ndarray, weight: np.ndarray, window: np.ndarray, origin_rank: np.ndarray,

@@ -116,9 +116,9 @@ def dask_processes(logs: Path, *, workers: int = 2, nanny: bool = True,
 def longhand_design_effect(windows: list[tuple[int, int, int]]) -> float:
     """docs/design.md's design effect written out: ``windows`` holds (grid index, successes, points).
 
-    Window residuals s - p n; their Newey-West long-run variance (Bartlett
-    weights, lag L = floor(4 (G/100)^(2/9)), pairs by grid distance); over the
-    binomial variance; times (t_{G-1} / z)^2; at least 1.
+    Window residuals r = s - p n; long-run sum: sum r^2 + 2 sum over lags 1..2 of (sum of r_i r_j
+    for windows exactly that far apart + sum r^2 / G); times G / (G - 1) / n^2; over p (1 - p) / n;
+    at least 1/4; times (t_v / z)^2 with v = (G - 1) / 2.
     """
     from scipy.stats import norm, t
 
@@ -127,10 +127,9 @@ def longhand_design_effect(windows: list[tuple[int, int, int]]) -> float:
     if p in (0.0, 1.0) or g < 2:
         return 1.0
     residual = {index: hits - p * size for index, hits, size in windows}
-    lags = int(4 * (g / 100) ** (2 / 9))
-    long_run = sum(r * r for r in residual.values())
-    for lag in range(1, lags + 1):
-        weight = 1 - lag / (lags + 1)
-        long_run += 2 * weight * sum(r * residual[i + lag] for i, r in residual.items() if i + lag in residual)
-    robust = g / (g - 1) * max(long_run, 0.0) / n**2
-    return max(1.0, robust / (p * (1 - p) / n) * (t.ppf(0.975, g - 1) / norm.ppf(0.975)) ** 2)
+    squares = sum(r * r for r in residual.values())
+    long_run = squares
+    for lag in (1, 2):
+        long_run += 2 * (sum(r * residual[i + lag] for i, r in residual.items() if i + lag in residual) + squares / g)
+    ratio = g / (g - 1) * max(long_run, 0.0) / n**2 / (p * (1 - p) / n)
+    return max(0.25, ratio) * (t.ppf(0.975, max(1.0, (g - 1) / 2)) / norm.ppf(0.975)) ** 2

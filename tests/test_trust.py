@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import threading
 
@@ -28,24 +27,28 @@ def block(origins, success, *, window=0, key=KEY, counted=None):
                          (origins[:, None] + np.arange(1, h + 1)) * DAY_NS)
 
 
-def binomial_upper_tail(n, p, k):
-    """P(Binomial(n, p) >= k), summed term by term."""
-    return sum(math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(k, n + 1))
+def test_all_successes_give_the_plain_beta_posterior():
+    tracker = OptimizedTrustTracker()
+    tracker.apply([block([0, 1], [[1, 1], [1, 1]], window=0), block([90], [[1, 1]], window=1)])
+    est = tracker.estimate("x", "ar")
+    assert est.design_effect == 1.0  # nothing varies, nothing to correct
+    assert (est.alpha, est.beta) == (7.0, 1.0)  # Beta(1 + 6, 1 + 0)
+    assert est.mean == pytest.approx(7 / 8)
+    assert (est.successes, est.failures, est.origins, est.windows) == (6, 0, 3, 2)
+    # P(Beta(a, 1) <= x) = x^a
+    assert (est.low, est.high) == pytest.approx((0.025 ** (1 / 7), 0.975 ** (1 / 7)), abs=1e-12)
+    assert [(s.step, s.successes, s.failures) for s in est.steps] == [(1, 3, 0), (2, 3, 0)]
 
 
-def test_equal_windows_give_the_plain_beta_posterior():
-    # two windows, each 3 of 4 points succeed: the windows agree exactly, so the design effect is 1
+def test_windows_that_agree_exactly_are_floored_then_widened():
+    # two windows, each 3 of 4 points succeed: no variance between windows, so the floor of 1/4
+    # applies, times the small-sample widening with (2 - 1) / 2 -> 1 degree of freedom
     tracker = OptimizedTrustTracker()
     tracker.apply([block([0, 1], [[1, 1], [1, 0]], window=0), block([90, 91], [[0, 1], [1, 1]], window=1)])
     est = tracker.estimate("x", "ar")
-    assert est.design_effect == 1.0
-    assert (est.alpha, est.beta) == (7.0, 3.0)  # Beta(1 + 6, 1 + 2)
-    assert est.mean == pytest.approx(0.7)
-    assert (est.successes, est.failures, est.origins, est.windows) == (6, 2, 4, 2)
-    # For integer a, b: P(Beta(a, b) <= x) = P(Binomial(a + b - 1, x) >= a)
-    assert binomial_upper_tail(9, est.low, 7) == pytest.approx(0.025, abs=1e-9)
-    assert binomial_upper_tail(9, est.high, 7) == pytest.approx(0.975, abs=1e-9)
-    # per horizon step: step 1 succeeded 3 of 4 times, step 2 also 3 of 4
+    d = 0.25 * (12.706204736174696 / 1.959963984540054) ** 2
+    assert est.design_effect == pytest.approx(d)
+    assert (est.alpha, est.beta) == pytest.approx((1 + 6 / d, 1 + 2 / d))
     assert [(s.step, s.successes, s.failures) for s in est.steps] == [(1, 3, 1), (2, 3, 1)]
 
 
