@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import threading
+import warnings
 from typing import Any, Iterator
 
 import dask
@@ -34,12 +35,15 @@ def connect(config: TrainingConfig) -> tuple[Any, Any]:
         if config.scheduler_address:
             client = Client(config.scheduler_address, timeout="10s", security=_security(config))
         else:
-            with _children_ignore_sigint(), dask.config.set(local_cluster_settings(config)):
+            with _children_ignore_sigint(), dask.config.set(local_cluster_settings(config)), \
+                    warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 cluster = LocalCluster(
                     n_workers=config.workers, threads_per_worker=1, processes=True,
                     host="127.0.0.1", dashboard_address=f"{config.dashboard_host}:{config.dashboard_port}",
                     silence_logs=logging.CRITICAL,  # task errors are reported once, in the summary
                 )
+            _report_port_moves(caught, config.dashboard_port)
             client = Client(cluster)
         client.run(_prepare_worker, config.retrodiction)
     except (OSError, TimeoutError, ValueError, RuntimeError) as exc:
@@ -47,6 +51,17 @@ def connect(config: TrainingConfig) -> tuple[Any, Any]:
         where = config.scheduler_address or "a local cluster"
         raise ClusterError(f"cannot connect to {where}: {one_line(exc)}") from None
     return client, cluster
+
+
+def _report_port_moves(caught: list[warnings.WarningMessage], port: int) -> None:
+    """Dask's four-line warning about a busy dashboard port, as one line; other warnings as they were."""
+    for warning in caught:
+        text = str(warning.message)
+        if "already in use" in text:
+            moved = text.rsplit("port", 1)[-1].split()[0]
+            logger.warning("dashboard port %s is busy; the dashboard is on port %s instead", port, moved)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 def disconnect(client: Any, cluster: Any) -> None:

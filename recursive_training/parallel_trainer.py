@@ -36,7 +36,7 @@ from .errors import (
 from .journal import ResultsJournal
 from .metrics import METRICS_TOPIC, MetricsStore, dask_event_sender
 from .outcomes import BatchResult
-from .planning import largest_first, plan_batches
+from .planning import largest_first, plan_batches, small_batch_warning
 from .summary import summarise
 from .worker_task import process_batch, single_threaded_torch
 
@@ -117,6 +117,7 @@ class ParallelTrainingCoordinator:
         self.warnings: list[str] = []
         self.timings: dict[str, float] = {}
         self._infos: dict[str, VariableInfo] = {}
+        self._typical_origins = 0.0
         self.trust: list[TrustEstimate] = []
         self.metrics_stored = 0
         self.elapsed_seconds = 0.0
@@ -154,10 +155,9 @@ class ParallelTrainingCoordinator:
         end = config.end or max(pd.Timestamp(i.last) + i.median_step for i in infos)
         if not any(pd.Timestamp(i.first) < end and pd.Timestamp(i.last) >= start for i in infos):
             raise DataError(f"no observations of the selected variables between {start} and {end}")
-        self.batches, warning = plan_batches(infos, start, end, config.window_grid, config.variables_per_batch,
-                                             config.workers, config.retrodiction.step)
+        self.batches, self._typical_origins = plan_batches(
+            infos, start, end, config.window_grid, config.variables_per_batch, config.workers, config.retrodiction.step)
         self._infos = {i.name: i for i in infos}
-        self.warnings = [warning] if warning else []
         return self.batches
 
     def _restore_from_journal(self) -> None:
@@ -227,6 +227,9 @@ class ParallelTrainingCoordinator:
         self.prepare_training_batches()
         self._restore_from_journal()
         config = self.config
+        in_process = config.workers == 0 and not config.scheduler_address
+        warning = None if in_process else small_batch_warning(self._typical_origins, len(self.batches))
+        self.warnings = [warning] if warning else []
         tracker = OptimizedTrustTracker(config.trust_db_path, prior_alpha=config.prior_alpha,
                                         prior_beta=config.prior_beta,
                                         decay_half_life_days=config.decay_half_life_days)
@@ -237,7 +240,6 @@ class ParallelTrainingCoordinator:
                 self._buffer.add(self.results[batch_id].evidence)
             pending = largest_first([b for b in self.batches if not b.processed], self._infos,
                                     config.retrodiction.step)
-            in_process = config.workers == 0 and not config.scheduler_address
             if pending and not self._stopping.is_set():
                 connect_started = time.perf_counter()
                 if not in_process:
@@ -279,6 +281,14 @@ class ParallelTrainingCoordinator:
                                          pure=False)
             self._futures[future] = batch
             future.add_done_callback(self._finished.put)
+        finished: list[Any] = []
+        try:
+            self._collect(report, finished)
+        finally:
+            for future in finished:  # journalled already; the workers may drop their copies now
+                future.release()
+
+    def _collect(self, report: ProgressCallback, finished: list[Any]) -> None:
         while self._futures:
             if self._stopping.is_set():
                 self._client.cancel(list(self._futures))
@@ -297,7 +307,7 @@ class ParallelTrainingCoordinator:
                 self._on_batch_error(batch, future.exception())
             else:  # cancelled or lost by the cluster, not by us: a resume runs it again
                 self._on_batch_error(batch, RetrodictionError(f"the cluster reported the batch {future.status}"))
-            future.release()
+            finished.append(future)  # held until the run ends, so the dashboard counts it as done
             report(self._done_count(), self._total_count(), batch)
 
     def _run_in_process(self, pending: list[TrainingBatch], report: ProgressCallback,

@@ -19,7 +19,7 @@ from .data import VariableInfo
 from .retrodiction.windows import WindowGrid
 
 __all__ = ["auto_variables_per_batch", "estimated_origins", "largest_first", "plan_batches",
-           "small_batch_warning", "taper_tail", "TASKS_PER_WORKER", "MIN_ORIGINS_PER_BATCH",
+           "small_batch_warning", "taper_tail", "typical_origins", "TASKS_PER_WORKER", "MIN_ORIGINS_PER_BATCH",
            "MIN_ORIGINS_PER_TAIL_BATCH", "TAIL_TASKS_PER_WORKER"]
 
 TASKS_PER_WORKER = 8  # enough that the last wave's idle tail is a small part of the run
@@ -61,8 +61,9 @@ def estimated_origins(batch: TrainingBatch, infos: Mapping[str, VariableInfo], s
 
 def plan_batches(infos: Sequence[VariableInfo], start: pd.Timestamp, end: pd.Timestamp,
                  grid: WindowGrid, variables_per_batch: int | None, workers: int,
-                 step: int) -> tuple[list[TrainingBatch], str | None]:
-    """The run's batches in time order, and a warning if they are tiny.
+                 step: int) -> tuple[list[TrainingBatch], float]:
+    """The run's batches in time order, and the typical batch's forecast origins before the tail was cut
+    (what :func:`small_batch_warning` judges: the small pieces of a tapered tail are small on purpose).
 
     Unless the user fixed ``variables_per_batch``, the group size is chosen
     here and, on a cluster, the tail is tapered (:func:`taper_tail`).
@@ -75,10 +76,10 @@ def plan_batches(infos: Sequence[VariableInfo], start: pd.Timestamp, end: pd.Tim
                                                        origins_per_variable_window=per_window)
     batches = prepare_training_batches([i.name for i in infos], start, end, grid.days, variables_per_batch,
                                        grid=grid)
-    warning = small_batch_warning(batches, by_name, step)  # judged before the tail is cut on purpose
+    typical = typical_origins(batches, by_name, step)
     if automatic and workers > 0:
         batches = taper_tail(batches, by_name, step, workers)
-    return batches, warning
+    return batches, typical
 
 
 def taper_tail(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo], step: int,
@@ -113,14 +114,15 @@ def largest_first(batches: Sequence[TrainingBatch], infos: Mapping[str, Variable
     return sorted(batches, key=lambda b: -estimated_origins(b, infos, step))
 
 
-def small_batch_warning(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo],
-                        step: int) -> str | None:
-    """A warning when the typical batch is too small to be worth a task."""
-    if not batches:
-        return None
+def typical_origins(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo], step: int) -> float:
+    """The median batch's forecast origins (0 for no batches)."""
     sizes = sorted(estimated_origins(b, infos, step) for b in batches)
-    typical = sizes[len(sizes) // 2]
-    if typical >= MIN_ORIGINS_PER_BATCH:
+    return sizes[len(sizes) // 2] if sizes else 0.0
+
+
+def small_batch_warning(typical: float, submitted: int) -> str | None:
+    """A warning when the typical batch is too small to be worth a Dask task."""
+    if submitted == 0 or typical >= MIN_ORIGINS_PER_BATCH:
         return None
-    return (f"batches are small (about {typical:.0f} forecast origins each, {len(batches)} batches): "
+    return (f"batches are small (about {typical:.0f} forecast origins each, {submitted} batches): "
             "Dask's per-task overhead may dominate; raise --batch-size-days or --variables-per-batch")

@@ -1,7 +1,8 @@
 """The command line: ingest files, run a retrodiction, try the demo.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit
-(1 for bad input or failed batches, 2 for bad usage, 130 when interrupted).
+(1 for bad input or failed batches, 2 for bad usage, 130 when interrupted by
+Ctrl-C, 143 when stopped by SIGTERM).
 """
 
 from __future__ import annotations
@@ -13,24 +14,25 @@ import os
 import shlex
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import RetrodictionError
+from .errors import ConfigError, RetrodictionError
 
 __all__ = ["main", "build_parser"]
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM: what timeout, SLURM preemption and container stops send
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "data" / "sample.csv"
 
-# (flag, config key, type, help); every one also settable in a config file under its key.
-RUN_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
-    ("--start", "start", str, "first forecast origin time, ISO 8601 (default: first observation)"),
-    ("--end", "end", str, "end of the evaluated range, exclusive (default: after the last observation)"),
+# (flags, config key, type, help); every one also settable in a config file under its key. Later
+# flags of a tuple are the original tool's names for the same option.
+RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, Any, str], ...] = (
+    (("--start", "--start-date"), "start", str, "first forecast origin time, ISO 8601 (default: first observation)"),
+    (("--end", "--end-date"), "end", str, "end of the evaluated range, exclusive (default: after the last observation)"),
     ("--batch-size-days", "batch_size_days", float, "length of each evaluation window in days, on a fixed grid from --window-anchor (default 90)"),
     ("--window-period", "window_period", str, "calendar windows instead: month, quarter or year"),
     ("--window-anchor", "window_anchor", str, "where the grid of --batch-size-days windows starts (default 1970-01-01)"),
@@ -48,10 +50,10 @@ RUN_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--learning-rate", "learning_rate", float, "Adam learning rate of the torch models, likewise (default 0.01)"),
     ("--seed", "seed", int, "seed of the torch models, likewise (default 0)"),
     ("--store-kind", "store_kind", str, "base, optimized or streaming (default optimized)"),
-    ("--workers", "workers", int, "local Dask worker processes, one thread each (default 2); 0 runs in this process, without Dask"),
-    ("--scheduler", "scheduler_address", str, "address of a running Dask scheduler instead of a local cluster"),
-    ("--dashboard-port", "dashboard_port", int, "local dashboard port, 0 = any free one (default 8787)"),
-    ("--output", "output", str, "results JSON file (default: OUTPUT_DIR/RUN_ID/results.json)"),
+    (("--workers", "--max-workers"), "workers", int, "local Dask worker processes, one thread each (default 2); 0 runs in this process, without Dask"),
+    (("--scheduler", "--dask-scheduler-address"), "scheduler_address", str, "address of a running Dask scheduler instead of a local cluster"),
+    (("--dashboard-port", "--dask-dashboard-port"), "dashboard_port", int, "local dashboard port, 0 = any free one (default 8787)"),
+    (("--output", "--output-file"), "output", str, "results JSON file (default: OUTPUT_DIR/RUN_ID/results.json)"),
     ("--output-dir", "output_dir", str, "where runs, trust and metrics databases live (default retrodiction-runs)"),
     ("--run-id", "run_id", str, "name of this run (default: derived from the range and settings)"),
     ("--trust-db", "trust_db", str, "trust database (default OUTPUT_DIR/trust.sqlite)"),
@@ -77,7 +79,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors in one line."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
+        hint = "" if "--help)" in message else f" (see {self.prog} --help)"
+        self.exit(EXIT_USAGE, f"error: {message}{hint}\n")
 
 
 def _split_names(values: Sequence[str] | None) -> list[str]:
@@ -110,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--sort", action="store_true", help="sort unsorted input instead of refusing it")
 
     catalog = commands.add_parser("catalog", help="list the variables of a store")
-    catalog.add_argument("--store", required=True, type=Path)
+    catalog.add_argument("--store", required=True, type=Path, help="store directory")
 
     run = commands.add_parser("run", help="retrodict, score and update trust",
                               argument_default=argparse.SUPPRESS)
@@ -119,8 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--variables", nargs="+", metavar="NAME", help="variables to evaluate (default: all)")
     run.add_argument("--model", "--models", dest="models", action="append", metavar="SPEC",
                      help=_models_help())
-    for flag, key, kind, text in RUN_OPTIONS:
-        run.add_argument(flag, dest=key, type=kind, help=text)
+    for flags, key, kind, text in RUN_OPTIONS:
+        run.add_argument(*((flags,) if isinstance(flags, str) else flags), dest=key, type=kind, help=text)
+    run.add_argument("--no-dask", dest="workers", action="store_const", const=0,
+                     help="run the batches one by one in this process (the same as --workers 0)")
+    run.add_argument("--use-dask", dest="use_dask", action="store_true",
+                     help="run on Dask (the default; kept for the original tool's command lines)")
     run.add_argument("--resume", action="store_true", help="continue a run from its results journal")
     run.add_argument("--worker-profiling", action="store_true",
                      help="fill the dashboard's Profile page (local cluster; costs a few percent of speed)")
@@ -128,9 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="ingest the bundled sample data and run a retrodiction on it")
     demo.add_argument("--output-dir", type=Path, default=Path(".demo"), help="where the demo store and runs go")
-    demo.add_argument("--workers", type=int, default=2)
-    demo.add_argument("--dashboard-port", type=int, default=8787)
-    demo.add_argument("--no-progress", dest="progress", action="store_false")
+    demo.add_argument("--workers", type=int, default=2,
+                      help="local Dask worker processes (default 2); 0 runs in this process, without Dask")
+    demo.add_argument("--dashboard-port", type=int, default=8787,
+                      help="local dashboard port, 0 = any free one (default 8787)")
+    demo.add_argument("--no-progress", dest="progress", action="store_false", help="do not draw a progress bar")
     return parser
 
 
@@ -153,6 +162,7 @@ def _catalog(args: argparse.Namespace) -> int:
     from .data import RecursiveDataStore
 
     store = RecursiveDataStore(args.store)
+    print("variable\tfirst\tlast\tobservations\tfrequency")
     for name in store.variables:
         info = store.info(name)
         print(f"{name}\t{info.first}\t{info.last}\t{info.count}\t{info.frequency}")
@@ -163,7 +173,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     from .config import load_config_file
 
     given = vars(args).copy()
-    for key in ("command", "progress"):
+    for key in ("command", "progress", "use_dask"):
         given.pop(key, None)
     options = load_config_file(given.pop("config")) if "config" in given else {}
     if "variables" in given:
@@ -174,6 +184,8 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
         given["models"] = [spec for value in given["models"] for spec in split_spec_list(value)]
         options.pop("model", None)  # models named on the command line replace the file's
     options.update(given)
+    if "store_path" not in options:
+        raise ConfigError("no store given: pass --store DIR (or store_path in the --config file)")
     return options
 
 
@@ -186,7 +198,6 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str) -> 
     config = TrainingConfig.from_mapping(options)
     coordinator = ParallelTrainingCoordinator(config)
     bar = ProgressBar() if show_progress else None
-    interrupted = threading.Event()
 
     def progress(done: int, total: int, batch: Any) -> None:
         if batch is None:
@@ -198,24 +209,30 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str) -> 
         if bar is not None:
             bar(done, total, batch)
 
-    def on_interrupt(signum: int, frame: Any) -> None:
-        interrupted.set()
-        coordinator.stop_training()
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+    stopped_by: list[int] = []
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    def on_stop(signum: int, frame: Any) -> None:
+        """Ctrl-C and SIGTERM alike: stop in order, keep what finished; a second one stops at once."""
+        stopped_by.append(signum)
+        coordinator.stop_training()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _terminate_now)
+
+    previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         summary = coordinator.start_training(progress)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     path = coordinator.save_results_to_file()
     print(format_trust_table(summary))
     print(f"\nresults: {path}\ntrust database: {summary['trust_db']}")
     counts = summary["batches"]
-    if interrupted.is_set():
-        _say(f"interrupted: {counts['completed']} of {counts['total']} batches finished and kept in {path}; "
+    if stopped_by:
+        how = "interrupted" if stopped_by[0] == signal.SIGINT else "terminated (SIGTERM)"
+        _say(f"{how}: {counts['completed']} of {counts['total']} batches finished and kept in {path}; "
              f"{resume_hint}")
-        return EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED if stopped_by[0] == signal.SIGINT else EXIT_TERMINATED
     if counts["failed"]:
         first = summary["failed_batches"][0]
         _say(f"error: {counts['failed']} of {counts['total']} batches failed "
@@ -224,8 +241,13 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str) -> 
     return 0
 
 
+def _terminate_now(signum: int, frame: Any) -> None:
+    raise SystemExit(EXIT_TERMINATED)
+
+
 def _resume_hint() -> str:
-    command = [*(["python"] if sys.argv[0].endswith(".py") else []), *sys.argv]
+    """The command that resumes, with the interpreter actually running this one."""
+    command = [*([sys.executable] if sys.argv[0].endswith(".py") else []), *sys.argv]
     if "--resume" not in command:
         command.append("--resume")
     return f"continue with: {shlex.join(command)}"
@@ -256,7 +278,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # name the subcommand whose --help lists what it takes
+        parser.error(f"unrecognized arguments: {' '.join(unknown)} (see {parser.prog} {args.command} --help)")
     # Dask's own warnings (restarts, retries) are not for users: every failure
     # is reported once, in the summary and the exit status.
     logging.getLogger("distributed").setLevel(logging.ERROR)

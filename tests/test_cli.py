@@ -41,8 +41,9 @@ def test_help_lists_the_commands(tmp_path):
 def test_catalog(workspace):
     done = cli("catalog", "--store", "store", cwd=workspace)
     lines = done.stdout.splitlines()
-    assert [line.split("\t")[0] for line in lines] == ["seasonal", "sine", "walk"]
-    assert lines[0].split("\t")[3:] == ["500", "D"]
+    assert lines[0].split("\t") == ["variable", "first", "last", "observations", "frequency"]
+    assert [line.split("\t")[0] for line in lines[1:]] == ["seasonal", "sine", "walk"]
+    assert lines[1].split("\t")[3:] == ["500", "D"]
 
 
 def test_run_with_config_file_and_overriding_flags(workspace):
@@ -74,6 +75,9 @@ def test_usage_errors_are_one_line_with_exit_2(tmp_path):
     done = cli("run", "--horizon", "soon", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "invalid int value: 'soon'" in done.stderr
+    done = cli("run", "--store", "s", "--colour", "red", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == "error: unrecognized arguments: --colour red (see run_training.py run --help)\n"
 
 
 def test_demo_runs_on_the_bundled_sample(tmp_path):
@@ -86,3 +90,39 @@ def test_demo_runs_on_the_bundled_sample(tmp_path):
     # the sample is built so that seasonal structure is learnable and a random walk is not
     assert trust[("retail_sales", "ar")] > trust[("retail_sales", "naive")] + 0.3
     assert trust[("stock_index", "naive")] > trust[("stock_index", "seasonal_naive")]
+
+
+def test_the_original_tools_flags_work(workspace):
+    done = cli("run", "--store", "store", "--start-date", "2020-11-01", "--end-date", "2020-12-01",
+               "--batch-size-days", "30", "--model", "naive", "--max-workers", "2", "--no-dask", "--use-dask",
+               "--output-file", "orig/results.json", "--output-dir", "orig-runs", "--no-progress", cwd=workspace)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((workspace / "orig" / "results.json").read_text())
+    assert results["config"]["start"].startswith("2020-11-01") and results["config"]["end"].startswith("2020-12-01")
+    assert results["config"]["workers"] == 0 and results["summary"]["dashboard_link"] is None  # --no-dask wins
+    assert "warning" not in done.stderr  # no Dask, so no per-task overhead to warn about
+
+
+def test_every_option_of_every_command_has_help():
+    from recursive_training.run_training import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for name, sub in commands.items():
+        for action in sub._actions:
+            assert action.help, (name, action.option_strings or action.dest)
+
+
+def test_a_busy_dashboard_port_is_one_line(workspace):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = cli("run", "--store", "store", "--start", "2020-12-01", "--end", "2021-01-01", "--model", "naive",
+                   "--workers", "1", "--dashboard-port", str(port), "--output-dir", "busy", "--no-progress",
+                   cwd=workspace)
+    assert done.returncode == 0, done.stderr
+    assert f"dashboard port {port} is busy; the dashboard is on port" in done.stderr
+    assert "Perhaps you already have a cluster running" not in done.stderr and "warnings.warn" not in done.stderr

@@ -197,3 +197,25 @@ def test_stop_training_keeps_finished_batches_and_cancels_the_rest(tmp_path, sto
     path = coordinator.save_results_to_file()
     statuses = [b["status"] for b in json.loads(path.read_text())["batches"]]
     assert statuses.count("done") == counts["completed"] and statuses.count("not run") == counts["not_run"]
+
+
+def test_the_dashboard_counts_finished_batches_until_the_run_ends(tmp_path, store_dir):
+    """Finished futures are held until the end, so the scheduler (and the Progress panel) shows done / total."""
+    config = TrainingConfig.from_mapping({
+        "store_path": store_dir, "start": "2020-06-01", "end": "2020-09-01", "batch_size_days": 30,
+        "variables_per_batch": 1, "models": ("naive",), "dashboard_port": 0, "workers": 1,
+        "output_dir": tmp_path / "runs"})
+    coordinator = ParallelTrainingCoordinator(config)
+    seen = []
+
+    def count_on_scheduler(done, total, batch):
+        if batch is not None:
+            seen.append((done, coordinator.client.run_on_scheduler(
+                lambda dask_scheduler: sum(1 for ts in dask_scheduler.tasks.values()
+                                           if str(ts.key).startswith("retrodict-") and ts.state == "memory"))))
+
+    coordinator.start_training(count_on_scheduler)
+    assert len(seen) == len(coordinator.batches) >= 4
+    # every finished batch is still held (more may have finished by the time the scheduler answers)
+    assert all(done <= held <= len(coordinator.batches) for done, held in seen), seen
+    assert seen[-1] == (len(coordinator.batches), len(coordinator.batches))

@@ -16,6 +16,7 @@ from recursive_training.planning import (
     plan_batches,
     small_batch_warning,
     taper_tail,
+    typical_origins,
 )
 from recursive_training.retrodiction import WindowGrid
 
@@ -57,11 +58,12 @@ def test_small_batches_are_warned_about():
     infos = {"a": info("a")}
     tiny = [TrainingBatch(pd.Timestamp("2021-01-01") + pd.Timedelta(days=i), pd.Timestamp("2021-01-02")
                           + pd.Timedelta(days=i), ("a",)) for i in range(10)]
-    message = small_batch_warning(tiny, infos, 1)
-    assert message.startswith("batches are small (about 1 forecast origins each, 10 batches)")
+    message = small_batch_warning(typical_origins(tiny, infos, 1), submitted=7)
+    assert message.startswith("batches are small (about 1 forecast origins each, 7 batches)")  # as submitted
     big = [TrainingBatch(pd.Timestamp("2021-01-01"), pd.Timestamp("2021-01-01")
                          + pd.Timedelta(days=MIN_ORIGINS_PER_BATCH), ("a",))]
-    assert small_batch_warning(big, infos, 1) is None
+    assert small_batch_warning(typical_origins(big, infos, 1), 1) is None
+    assert small_batch_warning(1.0, 0) is None  # nothing left to submit
 
 
 def test_tail_pieces_are_never_tiny():
@@ -78,15 +80,17 @@ def test_plan_batches_sizes_groups_unless_told():
     grid = WindowGrid(90, anchor=start)
     # automatic: 4 groups of 4 -> 16 equal batches; the tail is then tapered (by hand: with k equal
     # batches left, a batch is cut into ceil(8 / k) pieces, at most one per variable)
-    batches, warning = plan_batches(infos, start, end, grid, None, workers=2, step=1)
-    assert warning is None
+    batches, typical = plan_batches(infos, start, end, grid, None, workers=2, step=1)
+    assert typical == 4 * 90 and small_batch_warning(typical, len(batches)) is None  # 4 variables x 90 days
     assert sorted(len(b.variables) for b in batches) == [1] * 8 + [1, 1, 2] + [2] * 8 + [4] * 9
-    batches, warning = plan_batches(infos, start, end, grid, 16, workers=2, step=1)  # the user's size stands
-    assert len(batches) == 4 and warning is None
-    batches, warning = plan_batches(infos, start, end, grid, None, workers=0, step=1)  # in-process: one task
+    batches, _ = plan_batches(infos, start, end, grid, 16, workers=2, step=1)  # the user's size stands
+    assert len(batches) == 4
+    batches, _ = plan_batches(infos, start, end, grid, None, workers=0, step=1)  # in-process: one task
     assert len(batches) == 4 and {len(b.variables) for b in batches} == {16}    # at a time, no tail to cut
-    batches, warning = plan_batches(infos[:1], start, start + pd.Timedelta(days=10), WindowGrid(1), None, workers=2, step=1)
-    assert len(batches) == 10 and warning.startswith("batches are small (about 1 forecast origins each")
+    batches, typical = plan_batches(infos[:1], start, start + pd.Timedelta(days=10), WindowGrid(1), None, workers=2,
+                                    step=1)
+    warning = small_batch_warning(typical, len(batches))
+    assert len(batches) == 10 and warning.startswith("batches are small (about 1 forecast origins each, 10 batches)")
 
 
 def _makespan(sizes: list[float], workers: int) -> float:

@@ -114,3 +114,21 @@ def test_ctrl_c_stops_keeps_finished_work_and_says_how_to_resume(workspace):
     resumed = cli(*RUN, "--output-dir", "interrupted", "--resume", cwd=workspace)
     assert resumed.returncode == 0, resumed.stderr
     assert_same_trust(workspace, "interrupted")
+
+
+def test_sigterm_stops_like_ctrl_c_and_exits_143(workspace):
+    journal = workspace / "terminated" / "long" / "journal.jsonl"
+    process = start_run(workspace, "terminated")
+    wait_for_batches(journal, 3, process)
+    process.send_signal(signal.SIGTERM)  # what `kill`, systemd and container runtimes send the main process
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("terminated (SIGTERM): ") and "of 69 batches finished" in last
+    assert f"continue with: {PYTHON} " in last and last.endswith("--resume")  # the interpreter that ran it
+    partial = results(workspace, "terminated")
+    assert partial["summary"]["batches"]["completed"] >= 3 and "variable" in stdout
+    resumed = cli(*RUN, "--output-dir", "terminated", "--resume", cwd=workspace)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_trust(workspace, "terminated")
