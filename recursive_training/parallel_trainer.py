@@ -143,14 +143,7 @@ class ParallelTrainingCoordinator:
         variables = config.variables or store.variables
         if not variables:
             raise DataError(f"store {config.store_path} holds no variables")
-        infos = [store.info(v) for v in variables]
-        lookback = config.retrodiction.lookback
-        for info in infos:
-            if lookback > info.count:
-                raise ConfigError(
-                    f"option 'lookback' ({lookback}) is longer than the history of variable "
-                    f"{info.name!r} ({info.count} observations)"
-                )
+        infos = [store.info(v) for v in variables]  # a lookback longer than a history uses what there is
         start = config.start or min(pd.Timestamp(i.first) for i in infos)
         end = config.end or max(pd.Timestamp(i.last) + i.median_step for i in infos)
         if not any(pd.Timestamp(i.first) < end and pd.Timestamp(i.last) >= start for i in infos):

@@ -39,7 +39,7 @@ RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, Any, str], ...] = (
     ("--variables-per-batch", "variables_per_batch", int, "at most N variables per batch, in even groups (default: automatic, about 8 batches per worker, the last ones smaller)"),
     ("--horizon", "horizon", int, "forecast steps ahead, in observations (default 7)"),
     ("--step", "step", int, "use every STEP-th observation in a window as an origin (default 1)"),
-    ("--lookback", "lookback", int, "training observations before each window (default 365)"),
+    ("--lookback", "lookback", str, "training span before each window: observations (365) or a duration (730D, 8W, 24M, 5Y); capped at the history there is (default 365)"),
     ("--refit-every", "refit_every", int, "refit every N origins; 0 = once per window (default 0)"),
     ("--tolerance", "tolerance", float, "success if |error| / naive MAE <= this (default 1.0)"),
     ("--season-length", "season_length", int, "season m of seasonal_naive when its spec does not set it (default 7)"),
@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="long (timestamp, variable, value) or wide (timestamp + one column per variable)")
     ingest.add_argument("--store", required=True, type=Path, help="store directory (created if missing)")
     ingest.add_argument("--sort", action="store_true", help="sort unsorted input instead of refusing it")
+    ingest.add_argument("--replace", action="store_true",
+                        help="overwrite values the store already holds at the same timestamps (default: refuse)")
 
     catalog = commands.add_parser("catalog", help="list the variables of a store")
     catalog.add_argument("--store", required=True, type=Path, help="store directory")
@@ -152,9 +154,14 @@ def _ingest(args: argparse.Namespace) -> int:
 
     store = RecursiveDataStore(args.store, create=True)
     for path in args.files:
-        report = store.ingest(path, sort=args.sort)
-        print(f"{report.source}: {report.rows} rows of {len(report.variables)} variable(s) "
-              f"({', '.join(report.variables)}) into {args.store}")
+        report = store.ingest(path, sort=args.sort, replace=args.replace)
+        if not report.variables:
+            print(f"{report.source}: nothing new, all {report.unchanged} rows are already in {args.store}")
+            continue
+        kept = f"; {report.unchanged} rows already there" if report.unchanged else ""
+        replaced = f"; {report.replaced} values replaced" if report.replaced else ""
+        print(f"{report.source}: {report.rows} new rows of {len(report.variables)} variable(s) "
+              f"({', '.join(report.variables)}) into {args.store}{kept}{replaced}")
     return 0
 
 

@@ -50,14 +50,17 @@ def process_batch(
     span = (as64(batch.start_time), as64(batch.end_time))
     # With step > 1 a fit-free model needs the previous window's first origin to know its phase.
     reach_back = batch.previous_window_start if settings.step > 1 and any(s.entry.fit_free for s in specs) else None
+    load_from, before = reach_back or batch.window_start, settings.lookback
+    if settings.lookback_duration is not None:  # a duration: load from that far before the window
+        load_from, before = min(load_from, batch.window_start - settings.lookback_duration), 0
     outcomes: list[VariableOutcome] = []
     evidence: list[EvidenceBlock] = []
     metrics = AsyncMetricsCollector(send_metrics, run_id=config.resolved_run_id(), batch_id=batch.batch_id)
     with PeakMemoryMonitor() as memory:
         try:
             for variable in batch.variables:
-                series = store.load_window(variable, reach_back or batch.window_start, batch.window_end,
-                                           before=settings.lookback, after=settings.horizon)
+                series = store.load_window(variable, load_from, batch.window_end, before=before,
+                                           after=settings.horizon)
                 ts, values = series.index.to_numpy(), series.to_numpy()
                 for spec in specs:
                     fit_started = time.perf_counter()

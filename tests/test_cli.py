@@ -25,7 +25,7 @@ def workspace(tmp_path_factory) -> Path:
     frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(root / "wide.csv", index=False)
     done = cli("ingest", "wide.csv", "--store", "store", cwd=root)
     assert done.returncode == 0, done.stderr
-    assert "1500 rows of 3 variable(s)" in done.stdout
+    assert "1500 new rows of 3 variable(s)" in done.stdout
     return root
 
 
@@ -126,3 +126,27 @@ def test_a_busy_dashboard_port_is_one_line(workspace):
     assert done.returncode == 0, done.stderr
     assert f"dashboard port {port} is busy; the dashboard is on port" in done.stderr
     assert "Perhaps you already have a cluster running" not in done.stderr and "warnings.warn" not in done.stderr
+
+
+def test_mixed_frequencies_run_with_the_default_lookback(tmp_path):
+    """Weekly, monthly and quarterly variables in one store: the default lookback of 365 observations is
+    longer than the quarterly history (203), so it is capped at what there is instead of refusing."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    parts = [pd.DataFrame({"timestamp": pd.date_range(start, periods=n, freq=freq), "variable": name,
+                           "value": np.cumsum(rng.normal(size=n))})
+             for name, start, n, freq in [("weekly", "1991-01-06", 1560, "W"), ("monthly", "1961-01-01", 720, "MS"),
+                                          ("quarterly", "1970-01-01", 203, "QS")]]
+    pd.concat(parts).assign(timestamp=lambda f: f["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(
+        tmp_path / "long.csv", index=False)
+    assert cli("ingest", "long.csv", "--store", "store", cwd=tmp_path).returncode == 0
+    again = cli("ingest", "long.csv", "--store", "store", cwd=tmp_path)
+    assert again.returncode == 0 and "nothing new, all 2483 rows are already in store" in again.stdout
+    done = cli("run", "--store", "store", "--start", "2012-01-01", "--model", "naive,ar(order=2)", "--workers", "0",
+               "--no-progress", "--output-dir", "runs", "--horizon", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(next((tmp_path / "runs").glob("*/results.json")).read_text())["summary"]
+    assert set(summary["variables"]) == {"weekly", "monthly", "quarterly"}
+    assert all(entry["windows_scored"] > 0 for entry in summary["variables"]["quarterly"].values())

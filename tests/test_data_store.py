@@ -147,9 +147,21 @@ def test_merge_into_existing_variable_and_refuse_overlap(tmp_path):
     later = daily_frame(150)[["timestamp", "walk"]].iloc[100:]
     store.ingest(later)
     assert store.info("walk").count == 150
-    with pytest.raises(IngestError, match="already has a value at 2020-01-05"):
-        store.ingest(daily_frame(10)[["timestamp", "walk"]].iloc[4:6])
+    before = (root / "catalog.json").read_bytes(), store.variable_file("walk").read_bytes()
+    stored = store.load("walk").iloc[4:6].rename("walk").reset_index()
+    again = store.ingest(stored)  # exactly what is stored
+    assert (again.rows, again.unchanged, again.variables) == (0, 2, ())
+    assert ((root / "catalog.json").read_bytes(), store.variable_file("walk").read_bytes()) == before  # untouched
+    changed = stored.assign(walk=stored["walk"] + 1.0)
+    with pytest.raises(IngestError, match="already has another value at 2020-01-05.*--replace"):
+        store.ingest(changed)
     assert RecursiveDataStore(root).info("walk").count == 150
+    before_walk = store.load("walk")
+    replaced = store.ingest(pd.concat([changed, daily_frame(152)[["timestamp", "walk"]].iloc[150:]]), replace=True)
+    assert (replaced.rows, replaced.replaced, replaced.unchanged) == (2, 2, 0)
+    walk = RecursiveDataStore(root).load("walk")
+    assert len(walk) == 152 and list(walk.iloc[4:6]) == list(changed["walk"])  # overwritten
+    assert walk.iloc[:4].equals(before_walk.iloc[:4]) and walk.iloc[6:150].equals(before_walk.iloc[6:])  # the rest kept
 
 
 def test_time_zone_aware_input_is_stored_as_utc(tmp_path):

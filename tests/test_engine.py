@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recursive_training.errors import InsufficientDataError
+from recursive_training.errors import ConfigError, InsufficientDataError
 from recursive_training.retrodiction import (
     RetrodictionSettings,
     first_occurrences,
@@ -153,3 +153,19 @@ def test_seasonal_naive_counts_each_target_once_across_windows(step):
     made_earlier = {t for t in reached if t - 5 < first_origin and any(
         o < first_origin and (o - 70) % step == 0 and t - o <= 5 for o in range(t - 5, t))}
     assert len(counted_targets) == len(reached - made_earlier)
+
+
+def test_a_lookback_duration_trains_on_that_stretch_of_time():
+    ts, y = series()
+    by_count = retrodict_window(ts, y, ts[200], ts[230], "ar", RetrodictionSettings(lookback=56, ar_order=3))
+    by_weeks = retrodict_window(ts, y, ts[200], ts[230], "ar", RetrodictionSettings(lookback="8W", ar_order=3))
+    assert by_weeks.n_train == 56  # 8 weeks of daily data
+    np.testing.assert_array_equal(by_weeks.forecasts, by_count.forecasts)
+    capped = retrodict_window(ts, y, ts[200], ts[230], "ar", RetrodictionSettings(lookback="5Y", ar_order=3))
+    assert capped.n_train == 200  # capped at the history there is
+    months = retrodict_window(ts, y, ts[200], ts[230], "naive", RetrodictionSettings(lookback="2M"))
+    # 2020-01-01 + 200 days = 2020-07-19; two months back is 2020-05-19: 61 days
+    assert months.n_train == 61
+    with pytest.raises(ConfigError, match="neither a number of observations nor a duration"):
+        RetrodictionSettings(lookback="2 months")
+    assert RetrodictionSettings(lookback="365").lookback == 365

@@ -170,7 +170,7 @@ def test_preflight_errors(finished_run):
     with pytest.raises(UnknownVariableError, match="'nope'"):
         run_parallel_retrodiction_training(["nope"], START, END, store, **run_options(tmp_path))
     with pytest.raises(ConfigError, match="lookback"):
-        run_parallel_retrodiction_training(None, START, END, store, **{**run_options(tmp_path), "lookback": 10_000})
+        run_parallel_retrodiction_training(None, START, END, store, **{**run_options(tmp_path), "lookback": "10Q"})
     with pytest.raises(DataError, match="no observations"):
         run_parallel_retrodiction_training(None, "2030-01-01", "2030-06-01", store, **run_options(tmp_path))
 

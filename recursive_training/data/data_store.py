@@ -54,9 +54,13 @@ class VariableInfo:
 
 @dataclass(frozen=True)
 class IngestReport:
+    """What an ingest changed: rows added, rows already stored alike, stored values replaced."""
+
     source: str
     rows: int
     variables: tuple[str, ...]
+    unchanged: int = 0
+    replaced: int = 0
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -135,36 +139,54 @@ class RecursiveDataStore:
         return self.root / self.info(variable).path
 
     # ingest ------------------------------------------------------------------
-    def ingest(self, source: str | os.PathLike[str] | pd.DataFrame, *, sort: bool = False) -> IngestReport:
+    def ingest(self, source: str | os.PathLike[str] | pd.DataFrame, *, sort: bool = False,
+               replace: bool = False) -> IngestReport:
         """Validate ``source`` completely, then merge it into the store.
 
-        Rows for a variable already in the store are added to it; a timestamp
-        the store already holds for that variable is refused.
+        Rows for a variable already in the store are added to it; a row the
+        store already holds with the same value is skipped (so ingesting a
+        file twice changes nothing); a different value at a stored timestamp
+        is refused unless ``replace``, which overwrites it. Each variable's
+        file is replaced atomically.
         """
         rows = read_source(source, sort=sort)
         merged: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        added = unchanged = replaced = 0
         for name, group in rows.frame.groupby("variable", sort=True):
             ts = group["timestamp"].to_numpy(dtype="datetime64[ns]")
             values = group["value"].to_numpy(dtype=float)
             if name in self._catalog:
                 old_ts, old_values = self._read_arrays(name, None, None)
-                clash = np.intersect1d(old_ts, ts)
-                if len(clash):
+                _, old_at, new_at = np.intersect1d(old_ts, ts, return_indices=True)
+                same = old_values[old_at] == values[new_at]
+                if not replace and not same.all():
+                    clash = ts[new_at[~same][0]]
                     raise IngestError(
-                        f"{rows.name}: variable {name!r} already has a value at {pd.Timestamp(clash[0])} "
-                        "in the store"
+                        f"{rows.name}: variable {name!r} already has another value at {pd.Timestamp(clash)} "
+                        "in the store (ingest --replace overwrites)"
                     )
-                ts = np.concatenate([old_ts, ts])
-                values = np.concatenate([old_values, values])
+                unchanged += int(same.sum())
+                replaced += int((~same).sum())
+                keep_old = np.ones(len(old_ts), dtype=bool)
+                keep_old[old_at] = False  # the new rows stand for these timestamps
+                if len(ts) == int(same.sum()):
+                    continue  # nothing new for this variable: leave its file alone
+                added += len(ts) - len(new_at)
+                ts = np.concatenate([old_ts[keep_old], ts])
+                values = np.concatenate([old_values[keep_old], values])
                 order = np.argsort(ts, kind="stable")
                 ts, values = ts[order], values[order]
+            else:
+                added += len(ts)
             merged[name] = (ts, values)
         for name, (ts, values) in merged.items():
             relative = f"data/{variable_directory(name)}/part-0.parquet"
             self._write_variable(self.root / relative, ts, values)
             self._catalog[name] = _describe(name, relative, ts)
-        self._write_catalog()
-        return IngestReport(source=rows.name, rows=len(rows.frame), variables=tuple(merged))
+        if merged:
+            self._write_catalog()
+        return IngestReport(source=rows.name, rows=added, variables=tuple(merged), unchanged=unchanged,
+                            replaced=replaced)
 
     @staticmethod
     def _write_variable(path: Path, ts: np.ndarray, values: np.ndarray) -> None:

@@ -8,6 +8,8 @@ converted to UTC and all are stored as naive UTC.
 
 from __future__ import annotations
 
+import csv
+
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +72,11 @@ def _read_file(path: Path) -> tuple[pd.DataFrame, Callable[[int], str]]:
         if path.stat().st_size == 0:
             raise IngestError(f"{path}: file is empty")
         if suffix == ".csv":
+            with open(path, newline="", encoding="utf-8") as handle:  # pandas would rename a repeat to 'x.1'
+                try:
+                    _refuse_repeated_columns(next(csv.reader(handle, skipinitialspace=True), []))
+                except DataError as exc:
+                    raise IngestError(f"{path}: {exc}") from None
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
             return frame, _row_locator(2, "line")
         return pq.read_table(path).to_pandas(), _row_locator(1, "row")
@@ -82,11 +89,16 @@ def _read_file(path: Path) -> tuple[pd.DataFrame, Callable[[int], str]]:
         raise IngestError(f"{path}: cannot read file ({reason})") from None
 
 
-def _to_long(raw: pd.DataFrame, locate: Callable[[int], str]) -> pd.DataFrame:
-    names = [str(c).strip().lower() for c in raw.columns]
+def _refuse_repeated_columns(header: list) -> None:
+    names = [str(c).strip().lower() for c in header]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise DataError(f"column {repeated[0]!r} appears more than once")
+
+
+def _to_long(raw: pd.DataFrame, locate: Callable[[int], str]) -> pd.DataFrame:
+    _refuse_repeated_columns(list(raw.columns))
+    names = [str(c).strip().lower() for c in raw.columns]
     columns = dict(zip(names, raw.columns, strict=True))
     time_keys = [k for k in TIMESTAMP_COLUMNS if k in columns]
     if not time_keys:

@@ -3,9 +3,9 @@
 Semantics (docs/design.md): every ``step``-th observation inside the grid
 window ``[window_start, window_end)`` is an origin; the forecast for ``t + k``
 (k = 1..horizon observations) uses only observations at or before ``t``. The
-model is fitted on the last ``lookback`` observations before the window and,
-with ``refit_every = n``, refitted on the data up to every n-th origin of the
-window. Only origins inside the scored span count; origins whose last target
+model is fitted on the ``lookback`` (observations, or a duration) before the
+window and, with ``refit_every = n``, refitted on the data up to every n-th
+origin of the window. Only origins inside the scored span count; origins whose last target
 lies past the final observation are skipped, not scored. Because fits and
 origins follow the grid window, never the span, the forecast made at an
 origin is the same whichever run computes it.
@@ -113,7 +113,7 @@ def retrodict_window(
     """
     if isinstance(spec, str):
         spec = parse_model_specs([spec], {n: getattr(settings, n) for n in LEGACY_MODEL_OPTIONS})[0]
-    h, step, lookback = settings.horizon, settings.step, settings.lookback
+    h, step = settings.horizon, settings.step
     span_start, span_end = span if span is not None else (window_start, window_end)
     first, stop = (int(i) for i in np.searchsorted(timestamps, [window_start, window_end], side="left"))
     window_origins = np.arange(first, stop, step)
@@ -122,7 +122,7 @@ def retrodict_window(
                             & (window_origins + h < len(timestamps)))
     if len(scored) == 0:
         raise InsufficientDataError("no origin in the window has all its horizon targets")
-    train = values[max(0, first - lookback) : first]
+    train = values[settings.training_begin(timestamps, first, window_start) : first]
     initial: ForecastModel = spec.build()
     if len(train) < initial.min_train:
         raise InsufficientDataError(
@@ -131,7 +131,7 @@ def retrodict_window(
     def model_for_block(block: int, origin: int) -> ForecastModel:
         if block == 0:
             return initial.fit(train)
-        return spec.build().fit(values[max(0, origin + 1 - lookback) : origin + 1])
+        return spec.build().fit(values[settings.training_begin(timestamps, origin + 1, timestamps[origin]) : origin + 1])
 
     # Earlier origins whose forecasts can repeat a scored point's pair: those of this window
     # within h observations before the first scored origin, and, for a model that learns nothing

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
 from ..validation import require_float, require_int
 from .specs import (
     AutoRegressiveParameters,
@@ -27,9 +32,10 @@ class RetrodictionSettings:
     """Validated settings shared by the engine, the models and the scoring.
 
     ``models`` may be given as spec strings (``"ar(order=3)"``), mappings or
-    :class:`ModelSpec`; it always holds specs afterwards. ``horizon``,
-    ``step`` and ``lookback`` count observations, not calendar time, exactly
-    as docs/design.md defines origins. ``refit_every = 0`` fits once per
+    :class:`ModelSpec`; it always holds specs afterwards. ``horizon`` and
+    ``step`` count observations, not calendar time, exactly as docs/design.md
+    defines origins; ``lookback`` is a number of observations or a duration
+    (``"730D"``, ``"8W"``, ``"24M"``, ``"5Y"``), capped at the history there is. ``refit_every = 0`` fits once per
     window on the data before it. The options from ``season_length`` on set
     the parameters that a spec does not give itself.
     """
@@ -37,7 +43,7 @@ class RetrodictionSettings:
     models: tuple[Any, ...] = ("naive", "seasonal_naive", "ar")
     horizon: int = 7
     step: int = 1
-    lookback: int = 365
+    lookback: int | str = 365
     refit_every: int = 0
     tolerance: float = 1.0
     season_length: int = SeasonalNaiveParameters.season_length
@@ -49,8 +55,9 @@ class RetrodictionSettings:
     seed: int = TorchParameters.seed
 
     def __post_init__(self) -> None:
-        for name in ("horizon", "step", "lookback"):
+        for name in ("horizon", "step"):
             require_int(name, getattr(self, name), minimum=1)
+        object.__setattr__(self, "lookback", _parse_lookback(self.lookback))
         require_int("refit_every", self.refit_every, minimum=0)
         for name in ("season_length", "ar_order", "lags", "hidden_size", "epochs"):
             require_int(name, getattr(self, name), minimum=1)
@@ -71,9 +78,41 @@ class RetrodictionSettings:
         """What defines a success: runs with different contexts never pool their trust."""
         return f"horizon={self.horizon},step={self.step},tolerance={float(self.tolerance)!r},scale={SCALE_RULE}"
 
+    @property
+    def lookback_duration(self) -> pd.DateOffset | None:
+        """The lookback as a calendar duration, or None when it counts observations."""
+        if isinstance(self.lookback, int):
+            return None
+        count, unit = int(self.lookback[:-1]), self.lookback[-1]
+        return {"D": pd.DateOffset(days=count), "W": pd.DateOffset(weeks=count),
+                "M": pd.DateOffset(months=count), "Y": pd.DateOffset(years=count)}[unit]
+
+    def training_begin(self, timestamps: np.ndarray, stop: int, boundary: np.datetime64) -> int:
+        """First index of the training span that ends before ``stop`` (at ``boundary`` in time)."""
+        duration = self.lookback_duration
+        if duration is None:
+            return max(0, stop - self.lookback)
+        return int(np.searchsorted(timestamps, (pd.Timestamp(boundary) - duration).to_datetime64(), side="left"))
+
     def spec(self, spec_id: str) -> ModelSpec:
         return next(s for s in self.models if s.id == spec_id)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+
+_DURATION = re.compile(r"^([1-9][0-9]*)([DWMY])$")
+
+
+def _parse_lookback(value: Any) -> int | str:
+    """An observation count (int, or digits) or a duration such as ``5Y``; anything else names the option."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, str):
+        text = value.strip().upper()
+        if not _DURATION.match(text):
+            raise ConfigError(f"option 'lookback': {value!r} is neither a number of observations nor a duration "
+                              "such as 730D, 8W, 24M or 5Y")
+        return text
+    return require_int("lookback", value, minimum=1)
