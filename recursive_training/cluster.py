@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import sys
 import threading
 import warnings
 from typing import Any, Iterator
@@ -21,7 +22,7 @@ from .config import TrainingConfig
 from .errors import ClusterError, one_line
 from .retrodiction import RetrodictionSettings
 
-__all__ = ["connect", "disconnect", "local_cluster_settings", "WORKER_MALLOC_TRIM_BYTES"]
+__all__ = ["connect", "disconnect", "local_cluster_settings", "main_script_hidden", "WORKER_MALLOC_TRIM_BYTES"]
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,32 @@ def local_cluster_settings(config: TrainingConfig) -> dict[str, Any]:
         "distributed.admin.system-monitor.interval": "1s",
         "distributed.scheduler.work-stealing-interval": "1s",
     }
+
+
+@contextlib.contextmanager
+def main_script_hidden() -> Iterator[None]:
+    """Keep spawned worker processes from running the caller's script again.
+
+    multiprocessing's spawn start method re-runs the parent's ``__main__``
+    file in every child, so a script without ``if __name__ == "__main__":``
+    would start a second run inside each local worker (and Dask's nanny
+    would fail to start it). While the run's cluster lives, the script's path
+    is hidden from multiprocessing; ``python -m module`` and interactive
+    sessions are not affected either way.
+    """
+    main = sys.modules.get("__main__")
+    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if hasattr(main, name)}
+    try:
+        if "__file__" in saved:
+            del main.__file__
+        if saved.get("__spec__") is not None and getattr(saved["__spec__"], "name", "").endswith("__main__"):
+            saved.pop("__spec__")  # `python -m pkg`: multiprocessing already skips it
+        elif "__spec__" in saved:
+            main.__spec__ = None
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
 
 
 @contextlib.contextmanager

@@ -35,7 +35,8 @@ class TrainingConfig:
     ``start``/``end`` of None mean the earliest/latest timestamp in the store;
     ``variables`` empty means every variable in the store;
     ``variables_per_batch`` None lets the coordinator choose (see planning.py);
-    ``workers`` 0 runs the batches one by one in this process, without Dask.
+    ``workers`` 0 runs the batches one by one in this process, without Dask;
+    ``batch_limit`` N runs only the first N batches in time order.
     Windows lie on a fixed grid: ``batch_size_days`` from ``window_anchor``,
     or calendar ``window_period`` windows (month, quarter, year).
     """
@@ -48,6 +49,7 @@ class TrainingConfig:
     window_period: str | None = None
     window_anchor: pd.Timestamp = pd.Timestamp("1970-01-01")
     variables_per_batch: int | None = None
+    batch_limit: int | None = None
     store_kind: str = "optimized"
     retrodiction: RetrodictionSettings = field(default_factory=RetrodictionSettings)
     workers: int = 2
@@ -86,8 +88,9 @@ class TrainingConfig:
         require_float("batch_size_days", self.batch_size_days, minimum=0.0, inclusive=False)
         set_("window_anchor", to_utc_naive(self.window_anchor, "window_anchor"))
         self.window_grid  # validates the period
-        if self.variables_per_batch is not None:
-            require_int("variables_per_batch", self.variables_per_batch, minimum=1)
+        for name in ("variables_per_batch", "batch_limit"):
+            if getattr(self, name) is not None:
+                require_int(name, getattr(self, name), minimum=1)
         if self.store_kind not in STORE_KINDS:
             raise ConfigError(f"option 'store_kind': unknown {self.store_kind!r}; choose from {', '.join(STORE_KINDS)}")
         if not isinstance(self.retrodiction, RetrodictionSettings):

@@ -11,19 +11,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import queue
 import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pandas as pd
 
 from analytics import OptimizedTrustTracker, TrustEstimate, TrustKey, TrustUpdateBuffer
 
 from .batching import TrainingBatch
-from .cluster import connect, disconnect
+from .cluster import connect, disconnect, main_script_hidden
 from .config import TrainingConfig
 from .data import VariableInfo, open_store
 from .errors import (
@@ -35,9 +36,11 @@ from .errors import (
 )
 from .journal import ResultsJournal
 from .metrics import METRICS_TOPIC, MetricsStore, dask_event_sender
+from .original_api import options_from_original_config, progress_reporter
 from .outcomes import BatchResult
 from .planning import largest_first, plan_batches, small_batch_warning
 from .summary import summarise
+from .validation import require_float
 from .worker_task import process_batch, single_threaded_torch
 
 __all__ = [
@@ -50,7 +53,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int, Optional[TrainingBatch]], None]
-"""Called as (batches done, batches in total, the batch just finished or None at the start)."""
+"""Called as (batches done, batches in total, the batch just finished or None at the start).
+
+A callback that takes one argument gets the original tool's progress dict
+instead (see :func:`recursive_training.original_api.progress_reporter`).
+"""
 
 METRICS_WAIT_SECONDS = 30.0
 POLL_SECONDS = 0.2  # how soon a stop request or a batch timeout is acted on; results wake the loop at once
@@ -98,18 +105,21 @@ class ParallelTrainingCoordinator:
 
     def __init__(
         self,
-        config: TrainingConfig,
+        config: TrainingConfig | Mapping[str, Any] | None = None,
         max_workers: int | None = None,
         dask_dashboard_port: int | None = None,
         scheduler_address: str | None = None,
     ) -> None:
+        """``config`` is a :class:`TrainingConfig`, or the original tool's dict
+        (``{"data_store_config": {"base_path": STORE}, ...}``; see original_api.py)."""
+        if not isinstance(config, TrainingConfig):
+            config = TrainingConfig.from_mapping(options_from_original_config(config))
         overrides = {
             "workers": max_workers,
             "dashboard_port": dask_dashboard_port,
             "scheduler_address": scheduler_address,
         }
-        self.config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-        self.run_id = self.config.resolved_run_id()
+        self._configure(dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None}))
         self.batches: list[TrainingBatch] = []
         self.results: dict[str, BatchResult] = {}
         self.resumed: set[str] = set()  # ids of results read back from the journal
@@ -123,11 +133,17 @@ class ParallelTrainingCoordinator:
         self.elapsed_seconds = 0.0
         self._client: Any = None
         self._cluster: Any = None
+        self._hidden_script: Any = None
         self._futures: dict[Any, TrainingBatch] = {}
         self._finished: queue.SimpleQueue = queue.SimpleQueue()  # futures as they finish; None only wakes
         self._stopping = threading.Event()
         self._buffer: TrustUpdateBuffer | None = None
-        self._journal = ResultsJournal(self.config.run_dir / "journal.jsonl")
+
+    def _configure(self, config: TrainingConfig) -> None:
+        """Take ``config``; the run id, journal and attempt log follow from it."""
+        self.config = config
+        self.run_id = config.resolved_run_id()
+        self._journal = ResultsJournal(config.run_dir / "journal.jsonl")
         self.attempts = _AttemptLog(self.run_id)
 
     @property
@@ -136,8 +152,26 @@ class ParallelTrainingCoordinator:
         return self._client
 
     # planning ----------------------------------------------------------------
-    def prepare_training_batches(self) -> list[TrainingBatch]:
-        """Check the run against the store's catalog, then slice it into batches."""
+    def prepare_training_batches(self, variables: Sequence[str] | None = None, start_time: object = None,
+                                 end_time: object = None, batch_size_days: float | None = None,
+                                 overlap_days: float | None = None,
+                                 batch_limit: int | None = None) -> list[TrainingBatch]:
+        """Check the run against the store's catalog, then slice it into batches.
+
+        The arguments (the original API's) change the run's configuration
+        first: ``overlap_days`` is the original name for a training span
+        given in days (each window's models see that much data before it;
+        windows never overlap, so no origin is scored twice), ``batch_limit``
+        keeps the first N batches in time order.
+        """
+        changes = {k: v for k, v in {"variables": variables, "start": start_time, "end": end_time,
+                                     "batch_size_days": batch_size_days, "batch_limit": batch_limit}.items()
+                   if v is not None}
+        if overlap_days is not None:
+            days = require_float("overlap_days", overlap_days, minimum=0.0, inclusive=False)
+            changes["lookback"] = f"{math.ceil(days)}D"
+        if changes:
+            self._configure(TrainingConfig.from_mapping({**self.config.to_dict(), **changes}))
         config = self.config
         store = open_store(config.store_path, config.store_kind)
         variables = config.variables or store.variables
@@ -150,6 +184,8 @@ class ParallelTrainingCoordinator:
             raise DataError(f"no observations of the selected variables between {start} and {end}")
         self.batches, self._typical_origins = plan_batches(
             infos, start, end, config.window_grid, config.variables_per_batch, config.workers, config.retrodiction.step)
+        if config.batch_limit is not None:
+            self.batches = sorted(self.batches, key=lambda b: b.start_time)[:config.batch_limit]
         self._infos = {i.name: i for i in infos}
         return self.batches
 
@@ -205,18 +241,23 @@ class ParallelTrainingCoordinator:
 
     # cluster -----------------------------------------------------------------
     def _connect(self) -> None:
+        self._hidden_script = main_script_hidden()
+        self._hidden_script.__enter__()  # until disconnect: nannies start workers again after a loss
         self._client, self._cluster = connect(self.config)
         self.dashboard_link = self._client.dashboard_link
 
     def _disconnect(self) -> None:
         disconnect(self._client, self._cluster)
         self._client = self._cluster = None
+        if self._hidden_script is not None:
+            self._hidden_script.__exit__(None, None, None)
+            self._hidden_script = None
 
     # the run -----------------------------------------------------------------
     def start_training(self, progress_callback: ProgressCallback | None = None) -> dict[str, Any]:
         """Run every batch not already journalled; return the summary."""
         started = time.perf_counter()
-        report = progress_callback or (lambda done, total, batch: None)
+        report = progress_reporter(progress_callback, lambda: sum(b.failed for b in self.batches))
         self.prepare_training_batches()
         self._restore_from_journal()
         config = self.config
@@ -464,30 +505,37 @@ class ParallelTrainingCoordinator:
 
 
 def run_parallel_retrodiction_training(
-    variables: list[str] | tuple[str, ...] | None,
-    start_time: object,
-    end_time: object,
-    store_path: str | Path,
+    variables: Sequence[str] | None = None,
+    start_time: object = None,
+    end_time: object = None,
+    store_path: str | Path | None = None,
     *,
     batch_size_days: float = 90.0,
     max_workers: int = 2,
     dask_dashboard_port: int = 8787,
     scheduler_address: str | None = None,
     progress_callback: ProgressCallback | None = None,
+    output_file: str | Path | None = None,
+    config: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """One call: build the config, run every batch, save results, return the summary.
 
-    ``options`` takes any other :class:`TrainingConfig` or
-    :class:`RetrodictionSettings` field by name (``models``, ``horizon``,
-    ``output_dir``, ``resume``, ...).
+    The store is ``store_path``, else the original config dict's
+    ``data_store_config.base_path``, else ``RECURSIVE_TRAINING_STORE``.
+    ``output_file`` is where the results JSON goes (default:
+    OUTPUT_DIR/RUN_ID/results.json). ``options`` takes any other
+    :class:`TrainingConfig` or :class:`RetrodictionSettings` field by name
+    (``models``, ``horizon``, ``output_dir``, ``resume``, ...).
     """
-    config = TrainingConfig.from_mapping({
-        "store_path": store_path, "variables": tuple(variables or ()), "start": start_time, "end": end_time,
-        "batch_size_days": batch_size_days, "workers": max_workers, "dashboard_port": dask_dashboard_port,
-        "scheduler_address": scheduler_address, **options,
+    given = {**(config or {}), **({"store_path": store_path} if store_path is not None else {})}
+    settings = TrainingConfig.from_mapping({
+        **options_from_original_config(given), "variables": tuple(variables or ()), "start": start_time,
+        "end": end_time, "batch_size_days": batch_size_days, "workers": max_workers,
+        "dashboard_port": dask_dashboard_port, "scheduler_address": scheduler_address,
+        **({"output": output_file} if output_file is not None else {}), **options,
     })
-    coordinator = ParallelTrainingCoordinator(config)
+    coordinator = ParallelTrainingCoordinator(settings)
     summary = coordinator.start_training(progress_callback)
     coordinator.save_results_to_file()
     return summary
