@@ -40,7 +40,7 @@ def connect(config: TrainingConfig) -> tuple[Any, Any]:
                     warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 cluster = LocalCluster(
-                    n_workers=config.workers, threads_per_worker=1, processes=True,
+                    n_workers=config.workers, threads_per_worker=config.threads_per_worker, processes=True,
                     host="127.0.0.1", dashboard_address=f"{config.dashboard_host}:{config.dashboard_port}",
                     silence_logs=logging.CRITICAL,  # task errors are reported once, in the summary
                 )

@@ -53,6 +53,7 @@ class TrainingConfig:
     store_kind: str = "optimized"
     retrodiction: RetrodictionSettings = field(default_factory=RetrodictionSettings)
     workers: int = 2
+    threads_per_worker: int = 1
     scheduler_address: str | None = None
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8787
@@ -96,6 +97,7 @@ class TrainingConfig:
         if not isinstance(self.retrodiction, RetrodictionSettings):
             raise ConfigError("option 'retrodiction' must be RetrodictionSettings")
         require_int("workers", self.workers, minimum=0)  # 0: run batches in this process
+        require_int("threads_per_worker", self.threads_per_worker, minimum=1)
         require_int("dashboard_port", self.dashboard_port, minimum=0)
         if self.dashboard_port > 65535:
             raise ConfigError(f"option 'dashboard_port' must be at most 65535, got {self.dashboard_port}")

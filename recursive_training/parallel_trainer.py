@@ -245,6 +245,7 @@ class ParallelTrainingCoordinator:
         self._hidden_script.__enter__()  # until disconnect: nannies start workers again after a loss
         self._client, self._cluster = connect(self.config)
         self.dashboard_link = self._client.dashboard_link
+        logger.info("connected to %s (dashboard %s)", self._client.scheduler.address, self.dashboard_link)
 
     def _disconnect(self) -> None:
         disconnect(self._client, self._cluster)
@@ -264,6 +265,8 @@ class ParallelTrainingCoordinator:
         in_process = config.workers == 0 and not config.scheduler_address
         warning = None if in_process else small_batch_warning(self._typical_origins, len(self.batches))
         self.warnings = [warning] if warning else []
+        logger.info("run %s: %d batches to run, %d read back from the journal; trust in %s", self.run_id,
+                    len(self.batches), len(self.resumed), config.trust_db_path)
         tracker = OptimizedTrustTracker(config.trust_db_path, prior_alpha=config.prior_alpha,
                                         prior_beta=config.prior_beta,
                                         decay_half_life_days=config.decay_half_life_days)
@@ -398,11 +401,13 @@ class ParallelTrainingCoordinator:
     def _on_batch_complete(self, batch: TrainingBatch, result: BatchResult) -> None:
         """Journal first (durable), then apply: a crash after this line loses nothing."""
         self._journal.append({"batch_id": batch.batch_id, "status": "done", "result": result.to_dict()})
+        logger.debug("batch %s done on %s in %.2f s", batch.batch_id, result.worker, result.processing_time)
         self._record_result(batch, result)
         self._buffer.add(result.evidence)
 
     def _on_batch_error(self, batch: TrainingBatch, exc: BaseException) -> None:
         batch.error = one_line(exc)
+        logger.warning("batch %s failed: %s", batch.batch_id, batch.error)
         self._journal.append({"batch_id": batch.batch_id, "status": "failed", "error": batch.error,
                               "attempts": self.attempts.counts.get(batch.batch_id, 0)})
 

@@ -50,7 +50,9 @@ RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, Any, str], ...] = (
     ("--learning-rate", "learning_rate", float, "Adam learning rate of the torch models, likewise (default 0.01)"),
     ("--seed", "seed", int, "seed of the torch models, likewise (default 0)"),
     ("--store-kind", "store_kind", str, "base, optimized or streaming (default optimized)"),
+    ("--batch-limit", "batch_limit", int, "run only the first N batches in time order"),
     (("--workers", "--max-workers"), "workers", int, "local Dask worker processes, one thread each (default 2); 0 runs in this process, without Dask"),
+    (("--threads-per-worker", "--dask-threads-per-worker"), "threads_per_worker", int, "threads of each local worker (default 1; torch models use one each)"),
     (("--scheduler", "--dask-scheduler-address"), "scheduler_address", str, "address of a running Dask scheduler instead of a local cluster"),
     (("--dashboard-port", "--dask-dashboard-port"), "dashboard_port", int, "local dashboard port, 0 = any free one (default 8787)"),
     (("--output", "--output-file"), "output", str, "results JSON file (default: OUTPUT_DIR/RUN_ID/results.json)"),
@@ -134,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--worker-profiling", action="store_true",
                      help="fill the dashboard's Profile page (local cluster; costs a few percent of speed)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="do not draw a progress bar")
+    run.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
+                     help="log the coordinator's and Dask's messages from this level on (default: errors only)")
+    run.add_argument("--log-dir", type=Path, help="write the log to DIR/RUN_ID.log instead of the terminal")
 
     demo = commands.add_parser("demo", help="ingest the bundled sample data and run a retrodiction on it")
     demo.add_argument("--output-dir", type=Path, default=Path(".demo"), help="where the demo store and runs go")
@@ -180,7 +185,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     from .config import load_config_file
 
     given = vars(args).copy()
-    for key in ("command", "progress", "use_dask"):
+    for key in ("command", "progress", "use_dask", "log_level", "log_dir"):
         given.pop(key, None)
     options = load_config_file(given.pop("config")) if "config" in given else {}
     if "variables" in given:
@@ -196,7 +201,28 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str) -> int:
+def _start_logging(level: str | None, directory: Path | None, run_id: str) -> Path | None:
+    """The coordinator's and Dask's messages at ``level`` (INFO with a directory), to the terminal or a file."""
+    if level is None and directory is None:
+        return None
+    numeric = getattr(logging, level or "INFO")
+    path = None
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{run_id}.log"
+        handler: logging.Handler = logging.FileHandler(path)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(numeric)
+    logging.getLogger().addHandler(handler)
+    for name in ("recursive_training", "distributed"):
+        logging.getLogger(name).setLevel(numeric)
+    return path
+
+
+def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
+             log_level: str | None = None, log_dir: Path | None = None) -> int:
     from .config import TrainingConfig
     from .parallel_trainer import ParallelTrainingCoordinator
     from .progress import ProgressBar
@@ -204,6 +230,9 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str) -> 
 
     config = TrainingConfig.from_mapping(options)
     coordinator = ParallelTrainingCoordinator(config)
+    log_file = _start_logging(log_level, log_dir, coordinator.run_id)
+    if log_file is not None:
+        _say(f"log: {log_file}")
     bar = ProgressBar() if show_progress else None
 
     def progress(done: int, total: int, batch: Any) -> None:
@@ -299,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _catalog(args)
         if args.command == "demo":
             return _demo(args)
-        return _execute(_run_options(args), getattr(args, "progress", True), _resume_hint())
+        return _execute(_run_options(args), getattr(args, "progress", True), _resume_hint(),
+                        getattr(args, "log_level", None), getattr(args, "log_dir", None))
     except RetrodictionError as exc:
         _say(f"error: {exc}")
         return EXIT_FAILED

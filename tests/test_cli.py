@@ -150,3 +150,14 @@ def test_mixed_frequencies_run_with_the_default_lookback(tmp_path):
     summary = json.loads(next((tmp_path / "runs").glob("*/results.json")).read_text())["summary"]
     assert set(summary["variables"]) == {"weekly", "monthly", "quarterly"}
     assert all(entry["windows_scored"] > 0 for entry in summary["variables"]["quarterly"].values())
+
+
+def test_log_dir_holds_the_coordinators_and_dasks_messages(workspace):
+    done = cli("run", "--store", "store", "--start", "2020-12-01", "--end", "2021-01-01", "--model", "naive",
+               "--workers", "1", "--dashboard-port", "0", "--output-dir", "logged", "--run-id", "logged",
+               "--log-dir", "logs", "--log-level", "info", "--batch-limit", "1", "--no-progress", cwd=workspace)
+    assert done.returncode == 0, done.stderr
+    log = (workspace / "logs" / "logged.log").read_text()
+    assert "INFO recursive_training.parallel_trainer: run logged: 1 batches to run" in log  # --batch-limit 1
+    assert "INFO distributed." in log  # the scheduler's own messages
+    assert "log: logs/logged.log" in done.stderr and "INFO" not in done.stderr  # the file, not the terminal
