@@ -69,6 +69,8 @@ class TrainingConfig:
     retries: int = 2
     batch_timeout_seconds: float | None = 3600.0
     resume: bool = False
+    repair: bool = False
+    force: bool = False
     tls_ca_file: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -109,7 +111,7 @@ class TrainingConfig:
         if self.batch_timeout_seconds is not None:
             require_float("batch_timeout_seconds", self.batch_timeout_seconds, minimum=0.0, inclusive=False)
         self._check_tls()
-        for name in ("resume", "worker_profiling"):
+        for name in ("resume", "worker_profiling", "force", "repair"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"option '{name}' must be true or false, got {getattr(self, name)!r}")
         if self.run_id is not None and (not self.run_id or any(c in self.run_id for c in "/\\") or self.run_id.startswith(".")):

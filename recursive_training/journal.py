@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
-from .errors import DataError
+from .errors import DataError, RetrodictionError
 
 __all__ = ["ResultsJournal"]
+
+T = TypeVar("T")
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return "not valid JSON" if isinstance(exc, json.JSONDecodeError) else (
+        f"missing {text}" if isinstance(exc, KeyError) else text or type(exc).__name__)
 
 
 class ResultsJournal:
@@ -22,34 +31,71 @@ class ResultsJournal:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self.dropped: list[int] = []  # line numbers the last repair dropped
+        self.saved_copy: Path | None = None
 
     def exists(self) -> bool:
         return self.path.is_file() and self.path.stat().st_size > 0
 
     def append(self, record: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:  # a full disk, a read-only directory: the first failure, named
+            raise RetrodictionError(f"results journal {self.path}: cannot write ({exc.strerror or exc})") from None
 
-    def read(self) -> list[dict[str, Any]]:
-        """All complete records; a torn final line is dropped and cut from the file."""
+    def read(self, parse: Callable[[dict[str, Any]], T] = lambda record: record,  # type: ignore[assignment]
+             *, repair: bool = False) -> list[T]:
+        """Every complete record, through ``parse``; a torn final line is dropped and cut from the file.
+
+        A line that is not JSON, or that ``parse`` rejects (a record of the
+        wrong shape, a damaged result), is an error naming the file and line;
+        with ``repair`` such lines are dropped instead, after the journal is
+        copied aside, so nobody has to edit it by hand.
+        """
         if not self.path.exists():
             return []
         raw = self.path.read_bytes()
         lines = raw.split(b"\n")
         complete, tail = lines[:-1], lines[-1]
-        records = []
+        records, damaged = [], []
         for number, line in enumerate(complete, start=1):
             try:
-                records.append(json.loads(line))
-            except ValueError:  # each record is written with its newline last, so only the tail can tear
-                raise DataError(f"results journal {self.path}: line {number} is damaged") from None
-        if tail:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError("not a JSON object")
+                records.append(parse(record))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                if not repair:  # each record is written with its newline last, so only the tail can tear
+                    raise DataError(f"results journal {self.path}: line {number} is damaged ({_reason(exc)}); "
+                                    "--resume --repair drops damaged lines after saving a copy") from None
+                damaged.append(number)
+        if damaged:
+            self._drop_lines(raw, damaged)
+        elif tail:
             self._truncate(len(raw) - len(tail))
+        self.dropped = damaged
         return records
+
+    def _drop_lines(self, raw: bytes, numbers: list[int]) -> None:
+        """Keep a copy of the journal as it was, then replace it by its good lines."""
+        copy = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+        kept = [line for number, line in enumerate(raw.split(b"\n")[:-1], start=1) if number not in set(numbers)]
+        try:
+            copy.write_bytes(raw)
+            tmp = self.path.with_name(f".{self.path.name}.repair")
+            with open(tmp, "wb") as handle:
+                handle.write(b"".join(line + b"\n" for line in kept))
+                handle.flush()
+                os.fsync(handle.fileno())
+            tmp.replace(self.path)
+        except OSError as exc:
+            raise RetrodictionError(f"results journal {self.path}: cannot repair ({exc.strerror or exc})") from None
+        self.saved_copy = copy
 
     def _truncate(self, size: int) -> None:
         with open(self.path, "r+b") as handle:

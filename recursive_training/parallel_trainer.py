@@ -39,6 +39,7 @@ from .metrics import METRICS_TOPIC, MetricsStore, dask_event_sender
 from .original_api import options_from_original_config, progress_reporter
 from .outcomes import BatchResult
 from .planning import largest_first, plan_batches, small_batch_warning
+from .run_lock import RunLock
 from .summary import summarise
 from .validation import require_float
 from .worker_task import process_batch, single_threaded_torch
@@ -203,11 +204,14 @@ class ParallelTrainingCoordinator:
                 f"run {self.run_id!r} already has a results journal at {self._journal.path}; "
                 "pass --resume to continue it or --run-id to start a new run"
             )
-        records = self._journal.read()
-        self._check_procedure([r for r in records if r.get("kind") == "run"])
-        for record in records:
-            if record.get("status") == "done":  # failed batches are tried again
-                result = BatchResult.from_dict(record["result"])
+        records = self._journal.read(_parse_journal_record, repair=self.config.repair)
+        if self._journal.dropped:
+            self.warnings.append(f"dropped {len(self._journal.dropped)} damaged journal line(s) "
+                                 f"({', '.join(map(str, self._journal.dropped[:5]))}); the journal as it was is "
+                                 f"in {self._journal.saved_copy}")
+        self._check_procedure([r for r in records if isinstance(r, dict) and r.get("kind") == "run"])
+        for result in records:
+            if isinstance(result, BatchResult):  # failed batches are tried again
                 self.results[result.batch_id] = result
                 self.resumed.add(result.batch_id)
         done = set().union(*(r.units() for r in self.results.values()))
@@ -260,11 +264,21 @@ class ParallelTrainingCoordinator:
         started = time.perf_counter()
         report = progress_reporter(progress_callback, lambda: sum(b.failed for b in self.batches))
         self.prepare_training_batches()
+        self._refuse_foreign_results(self.config.results_path)  # before any work, not after it
+        lock = RunLock(self.config.run_dir, self.run_id)
+        lock.acquire()
+        try:
+            return self._train_locked(started, report)
+        finally:
+            lock.release()
+
+    def _train_locked(self, started: float, report: ProgressCallback) -> dict[str, Any]:
         self._restore_from_journal()
         config = self.config
         in_process = config.workers == 0 and not config.scheduler_address
         warning = None if in_process else small_batch_warning(self._typical_origins, len(self.batches))
-        self.warnings = [warning] if warning else []
+        if warning:
+            self.warnings.append(warning)
         logger.info("run %s: %d batches to run, %d read back from the journal; trust in %s", self.run_id,
                     len(self.batches), len(self.resumed), config.trust_db_path)
         tracker = OptimizedTrustTracker(config.trust_db_path, prior_alpha=config.prior_alpha,
@@ -295,14 +309,33 @@ class ParallelTrainingCoordinator:
                     self._run(pending, report)
                 self.timings["batches_seconds"] = time.perf_counter() - run_started
                 self._wait_for_metrics(metrics_store)
-        finally:
-            self._buffer.close()
-            self.trust = tracker.estimates(self.trust_keys())
-            tracker.close()
-            metrics_store.close()
-            self._disconnect()
-            self.elapsed_seconds = time.perf_counter() - started
+        except BaseException:
+            self._close_run(tracker, metrics_store, started, failing=True)
+            raise
+        self._close_run(tracker, metrics_store, started, failing=False)
         return self.get_results_summary()
+
+    def _close_run(self, tracker: OptimizedTrustTracker, metrics_store: MetricsStore, started: float, *,
+                   failing: bool) -> None:
+        """Flush trust, read it back, close the stores and the cluster: every step is tried.
+
+        When the run is already failing, a later error (often a consequence of
+        the first, such as a full disk) is logged and the first one stands.
+        """
+        first: BaseException | None = None
+        steps = [self._buffer.close, lambda: setattr(self, "trust", tracker.estimates(self.trust_keys())),
+                 tracker.close, metrics_store.close, self._disconnect]
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:
+                if failing:
+                    logger.warning("while closing a failed run: %s", one_line(exc))
+                elif first is None:
+                    first = exc
+        self.elapsed_seconds = time.perf_counter() - started
+        if first is not None:
+            raise first
 
     def _run(self, pending: list[TrainingBatch], report: ProgressCallback) -> None:
         """Collect results as they complete.
@@ -446,6 +479,15 @@ class ParallelTrainingCoordinator:
         self._finished.put(None)
 
     # reporting ---------------------------------------------------------------
+    def _refuse_foreign_results(self, target: Path) -> None:
+        """Never overwrite what another run (or something else) wrote, unless told to."""
+        if self.config.force or not target.exists():
+            return
+        owner = _results_run_id(target)
+        if owner != self.run_id:
+            what = f"the results of run {owner!r}" if owner else "a file that is not this run's results"
+            raise ConfigError(f"{target} holds {what}; choose another --output, or pass --force to overwrite it")
+
     def get_results_summary(self) -> dict[str, Any]:
         config = self.config
         ran = [r for bid, r in self.results.items() if bid not in self.resumed]
@@ -485,6 +527,7 @@ class ParallelTrainingCoordinator:
     def save_results_to_file(self, path: str | Path | None = None) -> Path:
         """Write config, summary and every batch's outcome as JSON; return the path."""
         target = Path(path) if path is not None else self.config.results_path
+        self._refuse_foreign_results(target)
         resumed = [{"batch_id": r.batch_id, "start": r.start, "end": r.end, "variables": list(r.variables),
                     "models": sorted({o.model for o in r.outcomes}), "status": "done (resumed)", "error": None,
                     "result": r.to_dict()} for bid, r in self.results.items() if bid in self.resumed]
@@ -507,6 +550,29 @@ class ParallelTrainingCoordinator:
         except OSError as exc:
             raise RetrodictionError(f"cannot write results to {target}: {exc}") from None
         return target
+
+
+def _parse_journal_record(record: dict[str, Any]) -> BatchResult | dict[str, Any]:
+    """A done record's result, read back whole; any other record checked for its shape."""
+    if record.get("kind") == "run":
+        if not isinstance(record.get("run_id"), str):
+            raise ValueError("a run header without its run id")
+        return record
+    if not isinstance(record.get("batch_id"), str):
+        raise ValueError("a record without a batch id")
+    if record.get("status") == "done":
+        return BatchResult.from_dict(record["result"])
+    if record.get("status") == "failed":
+        return record
+    raise ValueError(f"unknown status {record.get('status')!r}")
+
+
+def _results_run_id(path: Path) -> str | None:
+    """The run id a results file was written by (None if it is not one of ours)."""
+    try:
+        return json.loads(path.read_text())["summary"]["run_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def run_parallel_retrodiction_training(

@@ -133,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--use-dask", dest="use_dask", action="store_true",
                      help="run on Dask (the default; kept for the original tool's command lines)")
     run.add_argument("--resume", action="store_true", help="continue a run from its results journal")
+    run.add_argument("--repair", action="store_true",
+                     help="with --resume: drop damaged journal lines (after saving a copy) instead of stopping")
+    run.add_argument("--force", action="store_true",
+                     help="let --output overwrite a results file written by another run")
     run.add_argument("--worker-profiling", action="store_true",
                      help="fill the dashboard's Profile page (local cluster; costs a few percent of speed)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="do not draw a progress bar")

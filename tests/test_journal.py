@@ -32,3 +32,29 @@ def test_damage_before_the_end_is_an_error(tmp_path):
     path.write_text('{"batch_id": "a"}\nnot json\n{"batch_id": "b"}\n')
     with pytest.raises(DataError, match="line 2 is damaged"):
         ResultsJournal(path).read()
+
+
+@pytest.mark.parametrize("line,reason", [
+    ('["a", "list"]', "not a JSON object"),
+    ('{"status": "done"}', "missing 'result'"),
+])
+def test_a_record_of_the_wrong_shape_is_damage_naming_file_and_line(tmp_path, line, reason):
+    path = tmp_path / "journal.jsonl"
+    path.write_text('{"batch_id": "a", "status": "done", "result": 1}\n' + line + "\n")
+
+    def parse(record):
+        return record["result"]
+
+    with pytest.raises(DataError, match=f"{path}: line 2 is damaged \\({reason}.*--resume --repair"):
+        ResultsJournal(path).read(parse)
+
+
+def test_repair_drops_damaged_lines_after_saving_a_copy(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    original = '{"result": 1}\nnot json\n{"result": 2}\n{"other": 3}\n{"result": 4}\n'
+    path.write_text(original)
+    journal = ResultsJournal(path)
+    assert journal.read(lambda record: record["result"], repair=True) == [1, 2, 4]
+    assert journal.dropped == [2, 4] and journal.saved_copy.read_text() == original
+    assert path.read_text() == '{"result": 1}\n{"result": 2}\n{"result": 4}\n'
+    assert ResultsJournal(path).read(lambda record: record["result"]) == [1, 2, 4]  # clean now
