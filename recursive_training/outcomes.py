@@ -14,14 +14,20 @@ __all__ = ["VariableOutcome", "BatchResult"]
 
 @dataclass(frozen=True)
 class VariableOutcome:
-    """One model spec on one variable in one window: scored, or skipped with a reason."""
+    """One model spec on one variable in one window.
+
+    ``status``: "scored"; "skipped" (too little data, with the reason);
+    "failed" (the model raised: ``reason`` is its error); or "fallback" (the
+    model raised and ``fallback`` scored in its place).
+    """
 
     variable: str
     model: str  # the spec's canonical id
-    status: str  # "scored" or "skipped"
+    status: str
     score: WindowScore | None = None
     reason: str | None = None
     fit_seconds: float = 0.0
+    fallback: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -69,5 +75,6 @@ class BatchResult:
         })
 
     def units(self) -> set[tuple[int, str, str, str, str]]:
-        """(window, span start, span end, variable, spec) this batch settled, scored or skipped."""
-        return {(self.window_index, self.start, self.end, o.variable, o.model) for o in self.outcomes}
+        """(window, span start, span end, variable, spec) this batch settled; a failed one is tried again."""
+        return {(self.window_index, self.start, self.end, o.variable, o.model) for o in self.outcomes
+                if o.status != "failed"}

@@ -49,6 +49,7 @@ RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, Any, str], ...] = (
     ("--epochs", "epochs", int, "training epochs of the torch models, likewise (default 150)"),
     ("--learning-rate", "learning_rate", float, "Adam learning rate of the torch models, likewise (default 0.01)"),
     ("--seed", "seed", int, "seed of the torch models, likewise (default 0)"),
+    ("--fallback-model", "fallback_model", str, "a model spec that scores in place of a model that raises (as statsforecast's fallback_model)"),
     ("--store-kind", "store_kind", str, "base, optimized or streaming (default optimized)"),
     ("--batch-limit", "batch_limit", int, "run only the first N batches in time order"),
     (("--workers", "--max-workers"), "workers", int, "local Dask worker processes, one thread each (default 2); 0 runs in this process, without Dask"),
@@ -277,6 +278,10 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
         first = summary["failed_batches"][0]
         _say(f"error: {counts['failed']} of {counts['total']} batches failed "
              f"(first: {first['batch_id']}: {first['error']}); see {path}")
+        return EXIT_FAILED
+    if summary["failed_models"]:
+        _say(f"error: a model failed in {len(summary['failed_models'])} (variable, window) pair(s), the rest "
+             f"counted (first: {summary['failed_models'][0]}); see {path}")
         return EXIT_FAILED
     return 0
 

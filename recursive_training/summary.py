@@ -20,31 +20,44 @@ def summarise(results: Iterable[BatchResult], trust: Iterable[TrustEstimate],
 
     Windows are pooled in time order, and each (window, span, variable, spec)
     once, so the summary does not depend on the order in which batches
-    finished or on how a resumed run was batched.
+    finished or on how a resumed run was batched. A window scored by the
+    fallback model pools into the failed model's scores (the trust keeps
+    the two apart) and is counted in ``windows_by_fallback``.
     """
     scores = defaultdict(list)
     skipped: dict[tuple[str, str], list[str]] = defaultdict(list)
+    failed: dict[tuple[str, str], list[str]] = defaultdict(list)
+    fallbacks: dict[tuple[str, str], int] = defaultdict(int)
+    results = sorted(results, key=lambda r: (r.start, r.batch_id))
+    settled = set().union(*(r.units() for r in results))  # a failure that a resume made good is history
     seen: set[tuple] = set()
-    for result in sorted(results, key=lambda r: (r.start, r.batch_id)):
+    for result in results:
         for outcome in result.outcomes:
             key = (outcome.variable, outcome.model)
             unit = (result.window_index, result.start, result.end, *key)
-            if key not in keep or unit in seen:
+            if key not in keep or unit in seen or (outcome.status == "failed" and unit in settled):
                 continue
             seen.add(unit)
-            if outcome.score is not None:
-                scores[key].append(outcome.score)
+            where = f"{result.start[:10]}..{result.end[:10]}: {outcome.reason}"
+            if outcome.status == "failed":
+                failed[key].append(where)
+            elif outcome.score is None:
+                skipped[key].append(where)
             else:
-                skipped[key].append(f"{result.start[:10]}..{result.end[:10]}: {outcome.reason}")
+                scores[key].append(outcome.score)
+                fallbacks[key] += outcome.status == "fallback"
     estimates = {(e.variable, e.spec): e for e in trust}
     per_variable: dict[str, dict[str, Any]] = defaultdict(dict)
-    for key in sorted(set(scores) | set(skipped)):
+    for key in sorted(set(scores) | set(skipped) | set(failed)):
         variable, spec = key
         estimate = estimates.get(key)
         per_variable[variable][spec] = {
             "windows_scored": len(scores[key]),
+            "windows_by_fallback": fallbacks[key],
             "windows_skipped": len(skipped[key]),
+            "windows_failed": len(failed[key]),
             "skipped": skipped[key][:5],
+            "failed": failed[key][:5],
             "scores": pool_scores(scores[key]).to_dict() if scores[key] else None,
             "trust": None if estimate is None else estimate.to_dict(),
         }
@@ -57,7 +70,9 @@ def summarise(results: Iterable[BatchResult], trust: Iterable[TrustEstimate],
             "mean_trust": sum(spec_trust) / len(spec_trust) if spec_trust else None,
             "variables": len({v for (v, m) in scores if m == spec}),
         }
-    return {"variables": dict(per_variable), "models": per_model}
+    failures = [f"{variable} / {spec} {where}" for (variable, spec), wheres in sorted(failed.items())
+                for where in wheres]
+    return {"variables": dict(per_variable), "models": per_model, "failed_models": failures}
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -74,8 +89,10 @@ def format_trust_table(summary: dict[str, Any]) -> str:
             trust, scores = entry["trust"] or {}, entry["scores"] or {}
             interval = f"[{_fmt(trust.get('low'), '.3f')}, {_fmt(trust.get('high'), '.3f')}]" if trust else "-"
             counts = f"{trust['successes']}/{trust['failures']}" if trust else "-"
-            windows = f"{entry['windows_scored']}" + (f" (+{entry['windows_skipped']} skipped)"
-                                                      if entry["windows_skipped"] else "")
+            notes = [f"{entry[f'windows_{kind}']} {label}" for kind, label in
+                     (("by_fallback", "by fallback"), ("skipped", "skipped"), ("failed", "failed"))
+                     if entry.get(f"windows_{kind}")]
+            windows = f"{entry['windows_scored']}" + (f" ({', '.join(notes)})" if notes else "")
             rows.append((variable, model, _fmt(trust.get("mean"), ".3f"), interval, counts,
                          _fmt(trust.get("design_effect"), ".1f"), _fmt(scores.get("mase"), ".3f"),
                          _fmt(scores.get("skill"), "+.3f"), windows))

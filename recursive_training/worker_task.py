@@ -18,11 +18,11 @@ from analytics import EvidenceBlock, TrustKey
 from .batching import TrainingBatch
 from .config import TrainingConfig
 from .data import open_store
-from .errors import InsufficientDataError
+from .errors import InsufficientDataError, one_line
 from .memory import PeakMemoryMonitor
 from .metrics import AsyncMetricsCollector
 from .outcomes import BatchResult, VariableOutcome
-from .retrodiction import retrodict_window
+from .retrodiction import ModelSpec, WindowForecast, retrodict_window
 
 __all__ = ["process_batch", "single_threaded_torch"]
 
@@ -32,6 +32,58 @@ def single_threaded_torch() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def _retrodict_one(variable: str, spec: ModelSpec, ts: np.ndarray, values: np.ndarray, batch: TrainingBatch,
+                   config: TrainingConfig, metrics: AsyncMetricsCollector) -> tuple[VariableOutcome,
+                                                                                    EvidenceBlock | None]:
+    """One (variable, spec) of a batch: scored, skipped (too little data), failed, or scored by the fallback.
+
+    A model that raises fails alone: the batch's other variables and models
+    still count. With ``fallback_model`` its forecasts replace the failed
+    model's in this window, as statsforecast's ``fallback_model`` does; the
+    outcome says so, and the evidence is the fallback's own.
+    """
+    settings = config.retrodiction
+    window = (batch.window_start.to_datetime64(), batch.window_end.to_datetime64())
+    span = (batch.start_time.to_datetime64(), batch.end_time.to_datetime64())
+    previous = None if batch.previous_window_start is None else batch.previous_window_start.to_datetime64()
+
+    def run(model: ModelSpec) -> WindowForecast:
+        return retrodict_window(ts, values, *window, model, settings, span=span, previous_window_start=previous)
+
+    fit_started, used, error = time.perf_counter(), spec, None
+    try:
+        forecast = run(spec)
+    except InsufficientDataError as exc:
+        return VariableOutcome(variable, spec.id, "skipped", reason=str(exc)), None
+    except Exception as exc:  # a model that raises fails alone
+        error, used = one_line(exc), settings.fallback
+        if used is None:
+            return VariableOutcome(variable, spec.id, "failed", reason=error), None
+        fit_started = time.perf_counter()
+        try:
+            forecast = run(used)
+        except Exception as fallback_exc:
+            return VariableOutcome(variable, spec.id, "failed",
+                                   reason=f"{error}; fallback {used.id}: {one_line(fallback_exc)}"), None
+    seconds = time.perf_counter() - fit_started
+    score = forecast.score(settings.tolerance)
+    status, fallback = ("scored", None) if used is spec else ("fallback", used.id)
+    outcome = VariableOutcome(variable, spec.id, status, score=score, reason=error, fit_seconds=seconds,
+                              fallback=fallback)
+    block = EvidenceBlock(
+        TrustKey(variable, used.id, config.schedule_id, settings.context_id), batch.window_index,
+        origins=forecast.origins.astype("datetime64[ns]").view(np.int64),
+        success=forecast.successes(settings.tolerance), counted=forecast.counted,
+        targets=forecast.target_times.astype("datetime64[ns]").view(np.int64))
+    for name, value in score.to_dict().items():
+        if value is not None:
+            metrics.submit(variable, used.id, name, value)
+    metrics.submit(variable, used.id, "fit_seconds", seconds)
+    metrics.submit_many(variable, used.id, "origin_mae",
+                        np.abs(forecast.forecasts - forecast.actuals).mean(axis=1).tolist())
+    return outcome, block
 
 
 def process_batch(
@@ -45,9 +97,6 @@ def process_batch(
     if any(s.entry.needs_torch for s in specs):
         single_threaded_torch()
     store = open_store(config.store_path, config.store_kind)
-    as64 = lambda moment: None if moment is None else moment.to_datetime64()  # noqa: E731
-    window = (as64(batch.window_start), as64(batch.window_end))
-    span = (as64(batch.start_time), as64(batch.end_time))
     # With step > 1 a fit-free model needs the previous window's first origin to know its phase.
     reach_back = batch.previous_window_start if settings.step > 1 and any(s.entry.fit_free for s in specs) else None
     load_from, before = reach_back or batch.window_start, settings.lookback
@@ -63,27 +112,10 @@ def process_batch(
                                            after=settings.horizon)
                 ts, values = series.index.to_numpy(), series.to_numpy()
                 for spec in specs:
-                    fit_started = time.perf_counter()
-                    try:
-                        forecast = retrodict_window(ts, values, *window, spec, settings, span=span,
-                                                    previous_window_start=as64(batch.previous_window_start))
-                    except InsufficientDataError as exc:
-                        outcomes.append(VariableOutcome(variable, spec.id, "skipped", reason=str(exc)))
-                        continue
-                    seconds = time.perf_counter() - fit_started
-                    score = forecast.score(settings.tolerance)
-                    outcomes.append(VariableOutcome(variable, spec.id, "scored", score=score, fit_seconds=seconds))
-                    evidence.append(EvidenceBlock(
-                        TrustKey(variable, spec.id, config.schedule_id, settings.context_id), batch.window_index,
-                        origins=forecast.origins.astype("datetime64[ns]").view(np.int64),
-                        success=forecast.successes(settings.tolerance), counted=forecast.counted,
-                        targets=forecast.target_times.astype("datetime64[ns]").view(np.int64)))
-                    for name, value in score.to_dict().items():
-                        if value is not None:
-                            metrics.submit(variable, spec.id, name, value)
-                    metrics.submit(variable, spec.id, "fit_seconds", seconds)
-                    metrics.submit_many(variable, spec.id, "origin_mae",
-                                        np.abs(forecast.forecasts - forecast.actuals).mean(axis=1).tolist())
+                    outcome, block = _retrodict_one(variable, spec, ts, values, batch, config, metrics)
+                    outcomes.append(outcome)
+                    if block is not None:
+                        evidence.append(block)
         finally:
             metrics.close()
     return BatchResult(

@@ -179,3 +179,42 @@ def test_four_runs_at_once_on_one_output_directory_add_up(store_dir, tmp_path):
     union = run(store_dir, tmp_path / "alone", start="2020-04-01", end="2020-11-01")
     assert trust_table(tmp_path / "shared" / "trust.sqlite") == trust_table(tmp_path / "alone" / "trust.sqlite")
     assert len(union.trust) == 6
+
+
+def test_a_model_that_raises_fails_alone_and_a_fallback_scores_in_its_place(store_dir, tmp_path, monkeypatch):
+    from recursive_training.retrodiction import models
+
+    fit = models.AutoRegressive.fit
+
+    def fails_on_the_seasonal_series(self, y):  # a fault injected into one (variable, model)
+        if 80 < float(y.mean()) < 120:
+            raise FloatingPointError("ill-conditioned design")
+        return fit(self, y)
+
+    monkeypatch.setattr(models.AutoRegressive, "fit", fails_on_the_seasonal_series)
+    window = {"start": "2020-04-01", "end": "2020-07-01"}
+    hurt = run(store_dir, tmp_path / "hurt", **window, run_id="hurt").get_results_summary()
+    seasonal = hurt["variables"]["seasonal"]
+    assert seasonal["ar(order=2)"]["windows_failed"] == 4 and seasonal["ar(order=2)"]["windows_scored"] == 0
+    assert "FloatingPointError: ill-conditioned design" in seasonal["ar(order=2)"]["failed"][0]
+    assert seasonal["naive"]["windows_scored"] == 4  # the rest of each batch still scored and counted
+    assert hurt["variables"]["walk"]["ar(order=2)"]["windows_scored"] == 4
+    assert len(hurt["failed_models"]) == 4 and hurt["batches"]["failed"] == 0
+    keys = {(k.variable, k.spec) for k in trust_table(tmp_path / "hurt" / "trust.sqlite")}
+    assert ("seasonal", "ar(order=2)") not in keys and ("walk", "ar(order=2)") in keys
+
+    before = trust_table(tmp_path / "hurt" / "trust.sqlite")
+    rescued = run(store_dir, tmp_path / "hurt", **window, run_id="rescued",
+                  fallback_model="naive").get_results_summary()
+    entry = rescued["variables"]["seasonal"]["ar(order=2)"]
+    assert entry["windows_scored"] == entry["windows_by_fallback"] == 4 and entry["windows_failed"] == 0
+    assert entry["scores"] == rescued["variables"]["seasonal"]["naive"]["scores"]  # naive's forecasts exactly
+    assert rescued["failed_models"] == []
+    # the fallback's evidence is naive's own, which the database holds already: trust is unchanged
+    assert trust_table(tmp_path / "hurt" / "trust.sqlite") == before
+
+    monkeypatch.setattr(models.AutoRegressive, "fit", fit)  # the fault is gone: a resume retries only it
+    healed = run(store_dir, tmp_path / "hurt", **window, run_id="hurt", resume=True)
+    assert {v for b in healed.batches for v in b.variables} == {"seasonal"}
+    assert all(b.models == ("ar(order=2)",) for b in healed.batches)
+    assert healed.get_results_summary()["variables"]["seasonal"]["ar(order=2)"]["windows_scored"] == 4

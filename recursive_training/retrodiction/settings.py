@@ -35,9 +35,10 @@ class RetrodictionSettings:
     :class:`ModelSpec`; it always holds specs afterwards. ``horizon`` and
     ``step`` count observations, not calendar time, exactly as docs/design.md
     defines origins; ``lookback`` is a number of observations or a duration
-    (``"730D"``, ``"8W"``, ``"24M"``, ``"5Y"``), capped at the history there is. ``refit_every = 0`` fits once per
-    window on the data before it. The options from ``season_length`` on set
-    the parameters that a spec does not give itself.
+    (``"730D"``, ``"8W"``, ``"24M"``, ``"5Y"``), capped at the history there
+    is. ``refit_every = 0`` fits once per window on the data before it. The options from ``season_length`` on set
+    the parameters that a spec does not give itself; ``fallback_model`` is a
+    spec that scores in place of a model that raises.
     """
 
     models: tuple[Any, ...] = ("naive", "seasonal_naive", "ar")
@@ -53,6 +54,7 @@ class RetrodictionSettings:
     epochs: int = TorchParameters.epochs
     learning_rate: float = TorchParameters.learning_rate
     seed: int = TorchParameters.seed
+    fallback_model: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("horizon", "step"):
@@ -68,10 +70,20 @@ class RetrodictionSettings:
         defaults = {name: getattr(self, name) for name in LEGACY_MODEL_OPTIONS}
         models = (self.models,) if isinstance(self.models, str) else tuple(self.models)
         object.__setattr__(self, "models", parse_model_specs(models, defaults))
+        if self.fallback_model is not None:
+            fallback = parse_model_specs([self.fallback_model], defaults)
+            if len(fallback) != 1:
+                raise ConfigError(f"option 'fallback_model' names one model, got {self.fallback_model!r}")
+            object.__setattr__(self, "fallback_model", fallback[0].explicit)
 
     @property
     def specs(self) -> tuple[ModelSpec, ...]:
         return self.models
+
+    @property
+    def fallback(self) -> ModelSpec | None:
+        """The spec that scores in place of a model that raises (statsforecast's ``fallback_model``)."""
+        return None if self.fallback_model is None else parse_model_specs([self.fallback_model])[0]
 
     @property
     def context_id(self) -> str:
