@@ -22,18 +22,28 @@ from .config import TrainingConfig
 from .errors import ClusterError, one_line
 from .retrodiction import RetrodictionSettings
 
-__all__ = ["connect", "disconnect", "local_cluster_settings", "main_script_hidden", "WORKER_MALLOC_TRIM_BYTES"]
+__all__ = ["connect", "disconnect", "local_cluster_settings", "main_script_hidden", "prepare_worker",
+           "task_slots", "WORKER_MALLOC_TRIM_BYTES"]
 
 logger = logging.getLogger(__name__)
 
 
-def connect(config: TrainingConfig) -> tuple[Any, Any]:
-    """A connected client, and the LocalCluster it owns (None for a remote scheduler)."""
+def connect(config: TrainingConfig, client: Any = None) -> tuple[Any, Any]:
+    """A connected client, and the LocalCluster it owns (None for a remote scheduler or a given client).
+
+    ``client`` is an existing Dask client (any cluster: local, remote,
+    dask-jobqueue); it is prepared like our own and left open.
+    """
     from distributed import Client, LocalCluster
 
-    cluster = client = None
+    from .worker_plugin import WorkerPreparation
+
+    cluster = None
+    given = client is not None
     try:
-        if config.scheduler_address:
+        if given:
+            pass
+        elif config.scheduler_address:
             client = Client(config.scheduler_address, timeout="10s", security=_security(config))
         else:
             with _children_ignore_sigint(), dask.config.set(local_cluster_settings(config)), \
@@ -46,12 +56,18 @@ def connect(config: TrainingConfig) -> tuple[Any, Any]:
                 )
             _report_port_moves(caught, config.dashboard_port)
             client = Client(cluster)
-        client.run(_prepare_worker, config.retrodiction)
+        client.register_plugin(WorkerPreparation(config.retrodiction))
     except (OSError, TimeoutError, ValueError, RuntimeError) as exc:
-        disconnect(client, cluster)
-        where = config.scheduler_address or "a local cluster"
+        if not given:
+            disconnect(client, cluster)
+        where = "the given client's cluster" if given else config.scheduler_address or "a local cluster"
         raise ClusterError(f"cannot connect to {where}: {one_line(exc)}") from None
     return client, cluster
+
+
+def task_slots(client: Any) -> int:
+    """Threads across the cluster's workers now: how many batches run at once."""
+    return sum(w["nthreads"] for w in client.scheduler_info(n_workers=-1)["workers"].values())
 
 
 def _report_port_moves(caught: list[warnings.WarningMessage], port: int) -> None:
@@ -83,7 +99,7 @@ def _security(config: TrainingConfig) -> Any:
                     tls_client_key=str(config.tls_key), require_encryption=True)
 
 
-def _prepare_worker(settings: RetrodictionSettings) -> None:
+def prepare_worker(settings: RetrodictionSettings) -> None:
     """Pay each worker's one-time costs while the cluster starts, not in its first batch.
 
     Importing torch and its first training step (lazy initialisation of

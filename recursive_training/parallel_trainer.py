@@ -24,7 +24,7 @@ import pandas as pd
 from analytics import OptimizedTrustTracker, TrustEstimate, TrustKey, TrustUpdateBuffer
 
 from .batching import TrainingBatch
-from .cluster import connect, disconnect, main_script_hidden
+from .cluster import connect, disconnect, main_script_hidden, task_slots
 from .config import TrainingConfig
 from .data import VariableInfo, open_store
 from .errors import (
@@ -42,7 +42,7 @@ from .planning import largest_first, plan_batches, small_batch_warning
 from .run_lock import RunLock
 from .summary import summarise
 from .validation import require_float
-from .worker_task import process_batch, single_threaded_torch
+from .worker_task import process_batch, single_threaded_torch, torch_threads_for
 
 __all__ = [
     "ParallelTrainingCoordinator",
@@ -76,6 +76,8 @@ def _dask_process_batch_task(batch: TrainingBatch, config: TrainingConfig) -> Ba
     worker = get_worker()
     worker.log_event(ATTEMPTS_TOPIC, {"run_id": config.resolved_run_id(), "batch_id": batch.batch_id,
                                       "worker": worker.address})
+    if any(spec.entry.needs_torch for spec in config.retrodiction.models):
+        single_threaded_torch()  # a worker the preparation plugin has not reached yet
     return process_batch(batch, config, dask_event_sender(METRICS_TOPIC), worker=worker.address)
 
 
@@ -110,9 +112,13 @@ class ParallelTrainingCoordinator:
         max_workers: int | None = None,
         dask_dashboard_port: int | None = None,
         scheduler_address: str | None = None,
+        *,
+        client: Any = None,
     ) -> None:
         """``config`` is a :class:`TrainingConfig`, or the original tool's dict
-        (``{"data_store_config": {"base_path": STORE}, ...}``; see original_api.py)."""
+        (``{"data_store_config": {"base_path": STORE}, ...}``; see original_api.py).
+        ``client`` is an existing Dask client to run on (any cluster: local,
+        remote, dask-jobqueue); it is left open at the end."""
         if not isinstance(config, TrainingConfig):
             config = TrainingConfig.from_mapping(options_from_original_config(config))
         overrides = {
@@ -132,9 +138,12 @@ class ParallelTrainingCoordinator:
         self.trust: list[TrustEstimate] = []
         self.metrics_stored = 0
         self.elapsed_seconds = 0.0
+        self._given_client = client
         self._client: Any = None
         self._cluster: Any = None
         self._hidden_script: Any = None
+        self._done_units: set[tuple[int, str, str, str, str]] = set()
+        self.task_slots = self.config.workers  # batches at a time, as planned; the real count once connected
         self._futures: dict[Any, TrainingBatch] = {}
         self._finished: queue.SimpleQueue = queue.SimpleQueue()  # futures as they finish; None only wakes
         self._stopping = threading.Event()
@@ -173,6 +182,10 @@ class ParallelTrainingCoordinator:
             changes["lookback"] = f"{math.ceil(days)}D"
         if changes:
             self._configure(TrainingConfig.from_mapping({**self.config.to_dict(), **changes}))
+        return self._plan(self.config.workers)
+
+    def _plan(self, workers: int) -> list[TrainingBatch]:
+        """The run's batches, sized for ``workers`` batches at a time."""
         config = self.config
         store = open_store(config.store_path, config.store_kind)
         variables = config.variables or store.variables
@@ -184,7 +197,7 @@ class ParallelTrainingCoordinator:
         if not any(pd.Timestamp(i.first) < end and pd.Timestamp(i.last) >= start for i in infos):
             raise DataError(f"no observations of the selected variables between {start} and {end}")
         self.batches, self._typical_origins = plan_batches(
-            infos, start, end, config.window_grid, config.variables_per_batch, config.workers, config.retrodiction.step)
+            infos, start, end, config.window_grid, config.variables_per_batch, workers, config.retrodiction.step)
         if config.batch_limit is not None:
             self.batches = sorted(self.batches, key=lambda b: b.start_time)[:config.batch_limit]
         self._infos = {i.name: i for i in infos}
@@ -214,20 +227,26 @@ class ParallelTrainingCoordinator:
             if isinstance(result, BatchResult):  # failed batches are tried again
                 self.results[result.batch_id] = result
                 self.resumed.add(result.batch_id)
-        done = set().union(*(r.units() for r in self.results.values()))
+        self._done_units = set().union(*(r.units() for r in self.results.values()))
+        self.batches = self._remaining(self.batches)
+
+    def _remaining(self, batches: list[TrainingBatch]) -> list[TrainingBatch]:
+        """``batches`` less the (window, span, variable, spec) units the journal holds."""
+        if not self._done_units:
+            return batches
         spec_ids = tuple(spec.id for spec in self.config.retrodiction.models)
         remaining = []
-        for batch in self.batches:
+        for batch in batches:
             by_missing: dict[tuple[str, ...], list[str]] = defaultdict(list)
             span = (batch.window_index, batch.start_time.isoformat(), batch.end_time.isoformat())
             for variable in batch.variables:
-                missing = tuple(s for s in spec_ids if (*span, variable, s) not in done)
+                missing = tuple(s for s in spec_ids if (*span, variable, s) not in self._done_units)
                 if missing:
                     by_missing[missing].append(variable)
             remaining.extend(dataclasses.replace(batch, variables=tuple(names), batch_id="",
                                                  models=None if missing == spec_ids else missing)
                              for missing, names in by_missing.items())
-        self.batches = remaining
+        return remaining
 
     def _check_procedure(self, headers: list[dict[str, Any]]) -> None:
         """A resume may add or drop models, never change how forecasts are made or scored."""
@@ -247,12 +266,13 @@ class ParallelTrainingCoordinator:
     def _connect(self) -> None:
         self._hidden_script = main_script_hidden()
         self._hidden_script.__enter__()  # until disconnect: nannies start workers again after a loss
-        self._client, self._cluster = connect(self.config)
+        self._client, self._cluster = connect(self.config, self._given_client)
         self.dashboard_link = self._client.dashboard_link
         logger.info("connected to %s (dashboard %s)", self._client.scheduler.address, self.dashboard_link)
 
     def _disconnect(self) -> None:
-        disconnect(self._client, self._cluster)
+        if self._client is not self._given_client:  # a client we were given stays open
+            disconnect(self._client, self._cluster)
         self._client = self._cluster = None
         if self._hidden_script is not None:
             self._hidden_script.__exit__(None, None, None)
@@ -275,10 +295,7 @@ class ParallelTrainingCoordinator:
     def _train_locked(self, started: float, report: ProgressCallback) -> dict[str, Any]:
         self._restore_from_journal()
         config = self.config
-        in_process = config.workers == 0 and not config.scheduler_address
-        warning = None if in_process else small_batch_warning(self._typical_origins, len(self.batches))
-        if warning:
-            self.warnings.append(warning)
+        in_process = config.workers == 0 and not config.scheduler_address and self._given_client is None
         logger.info("run %s: %d batches to run, %d read back from the journal; trust in %s", self.run_id,
                     len(self.batches), len(self.resumed), config.trust_db_path)
         tracker = OptimizedTrustTracker(config.trust_db_path, prior_alpha=config.prior_alpha,
@@ -297,9 +314,16 @@ class ParallelTrainingCoordinator:
                     self._connect()
                     self._client.subscribe_topic(METRICS_TOPIC, lambda event: metrics_store.submit_chunk(event[1]))
                     self._client.subscribe_topic(ATTEMPTS_TOPIC, self.attempts)
+                    slots = self.task_slots = task_slots(self._client)
+                    if slots != config.workers and config.variables_per_batch is None:  # size for the real cluster
+                        self.batches = self._remaining(self._plan(slots))
+                        pending = largest_first(self.batches, self._infos, config.retrodiction.step)
                 self._journal.append({"kind": "run", "run_id": self.run_id, "procedure": config.procedure(),
                                       "models": [spec.id for spec in config.retrodiction.models]})
                 self.timings["connect_seconds"] = time.perf_counter() - connect_started
+            warning = None if in_process else small_batch_warning(self._typical_origins, len(self.batches))
+            if warning:
+                self.warnings.append(warning)
             report(self._done_count(), self._total_count(), None)
             if pending and not self._stopping.is_set():
                 run_started = time.perf_counter()
@@ -388,7 +412,11 @@ class ParallelTrainingCoordinator:
         bench/bench_parallel.py. Failures are retried like on a cluster;
         there is no timeout, as nothing could interrupt a hung batch here.
         """
-        single_threaded_torch()  # as on a worker: the same numbers, the same speed
+        with torch_threads_for(self.config.retrodiction):  # as on a worker: the same numbers, the same speed
+            self._run_batches_in_process(pending, report, metrics_store)
+
+    def _run_batches_in_process(self, pending: list[TrainingBatch], report: ProgressCallback,
+                                metrics_store: MetricsStore) -> None:
         for batch in pending:
             if self._stopping.is_set():
                 return

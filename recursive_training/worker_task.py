@@ -7,9 +7,10 @@ effects that could count twice if Dask runs the batch again.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -22,9 +23,9 @@ from .errors import InsufficientDataError, one_line
 from .memory import PeakMemoryMonitor
 from .metrics import AsyncMetricsCollector
 from .outcomes import BatchResult, VariableOutcome
-from .retrodiction import ModelSpec, WindowForecast, retrodict_window
+from .retrodiction import ModelSpec, RetrodictionSettings, WindowForecast, retrodict_window
 
-__all__ = ["process_batch", "single_threaded_torch"]
+__all__ = ["process_batch", "single_threaded_torch", "torch_threads_for"]
 
 
 def single_threaded_torch() -> None:
@@ -32,6 +33,22 @@ def single_threaded_torch() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+@contextlib.contextmanager
+def torch_threads_for(settings: RetrodictionSettings) -> Iterator[None]:
+    """Single-threaded torch while batches run in the caller's process, as on a worker; restored after."""
+    if not any(spec.entry.needs_torch for spec in settings.models):
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _retrodict_one(variable: str, spec: ModelSpec, ts: np.ndarray, values: np.ndarray, batch: TrainingBatch,
@@ -94,8 +111,6 @@ def process_batch(
     started = time.perf_counter()
     settings = config.retrodiction
     specs = [s for s in settings.models if batch.models is None or s.id in batch.models]
-    if any(s.entry.needs_torch for s in specs):
-        single_threaded_torch()
     store = open_store(config.store_path, config.store_kind)
     # With step > 1 a fit-free model needs the previous window's first origin to know its phase.
     reach_back = batch.previous_window_start if settings.step > 1 and any(s.entry.fit_free for s in specs) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -219,3 +220,25 @@ def test_the_dashboard_counts_finished_batches_until_the_run_ends(tmp_path, stor
     # every finished batch is still held (more may have finished by the time the scheduler answers)
     assert all(done <= held <= len(coordinator.batches) for done, held in seen), seen
     assert seen[-1] == (len(coordinator.batches), len(coordinator.batches))
+
+
+def test_workers_that_join_later_are_prepared_too(tmp_path, store_dir):
+    """A worker the cluster adds mid-run gets single-threaded torch and the warm-up, like the first ones;
+    a run in this process leaves the caller's torch threads as they were."""
+    import torch
+    from distributed import Client, LocalCluster
+
+    config = TrainingConfig.from_mapping({
+        "store_path": store_dir, "start": "2020-06-01", "end": "2020-10-01", "batch_size_days": 30,
+        "variables_per_batch": 1, "models": ("naive", "mlp"), "epochs": 2, "output_dir": tmp_path / "runs"})
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as cluster, \
+            Client(cluster) as client:
+        coordinator = ParallelTrainingCoordinator(config, client=client)
+        coordinator.start_training(lambda done, total, batch: done == 1 and cluster.scale(2))
+        client.wait_for_workers(2, timeout=60)
+        threads = client.run(lambda: __import__("torch").get_num_threads())
+        assert len(threads) == 2 and set(threads.values()) == {1}, threads
+    before = torch.get_num_threads()
+    in_process = dataclasses.replace(config, workers=0, output_dir=tmp_path / "serial")
+    ParallelTrainingCoordinator(in_process).start_training()
+    assert torch.get_num_threads() == before

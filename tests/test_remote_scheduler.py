@@ -44,3 +44,30 @@ def test_cli_run_on_remote_scheduler_matches_local_cluster(tmp_path, scheduler_w
     assert len(remote_outcomes) == 15
     workers = {b["result"]["worker"] for b in remote_body["batches"]}
     assert len(workers) == 2  # both worker processes did work
+
+
+def test_the_plan_follows_the_real_cluster_and_a_given_client_stays_open(tmp_path, store_dir):
+    """Three single-threaded workers behind a scheduler: batches are sized for 3, not the default 2."""
+    from distributed import Client
+
+    from recursive_training import ParallelTrainingCoordinator, TrainingConfig
+    from recursive_training.data import open_store
+    from recursive_training.planning import plan_batches
+
+    from .conftest import dask_processes
+
+    with dask_processes(tmp_path, workers=3) as cluster, Client(cluster.address) as client:
+        config = TrainingConfig.from_mapping({"store_path": store_dir, "start": "2020-05-01", "end": "2021-05-01",
+                                              "models": ["naive"], "output_dir": tmp_path / "runs",
+                                              "batch_size_days": 90})
+        coordinator = ParallelTrainingCoordinator(config, client=client)
+        summary = coordinator.start_training()
+        assert coordinator.task_slots == 3 and summary["batches"]["completed"] == len(coordinator.batches)
+        store = open_store(store_dir)
+        infos = [store.info(v) for v in store.variables]
+        for_three, _ = plan_batches(infos, config.start, config.end, config.window_grid, None, 3, 1)
+        for_two, _ = plan_batches(infos, config.start, config.end, config.window_grid, None, 2, 1)
+        assert len(for_three) == 13 != len(for_two)  # the worker count really changes the plan here
+        assert sorted(b.batch_id for b in coordinator.batches) == sorted(b.batch_id for b in for_three)
+        assert client.status == "running"  # left open for its owner
+        assert client.submit(sum, [1, 2]).result() == 3
