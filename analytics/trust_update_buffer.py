@@ -3,7 +3,10 @@
 Applying one SQLite transaction per group instead of per batch keeps the
 coordinator's result loop fast; a flush happens when ``max_blocks`` are
 waiting, when the oldest has waited ``max_age_seconds``, and on close. The
-tracker skips evidence it holds already, so the buffer need not.
+tracker skips evidence it holds already, so the buffer need not. A flush
+that fails (a locked or full database) puts its evidence back and keeps the
+error: the next ``add`` or ``close`` raises it, so a run ends with it
+instead of losing evidence quietly (the journal still holds every batch).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class TrustUpdateBuffer:
         self.max_age_seconds = max_age_seconds
         self.applied = 0
         self.duplicates_ignored = 0
+        self.error: Exception | None = None
         self._pending: list[EvidenceBlock] = []
         self._oldest: float | None = None
         self._lock = threading.Lock()
@@ -44,6 +48,8 @@ class TrustUpdateBuffer:
         with self._lock:
             if self._closed.is_set():
                 raise RuntimeError("trust update buffer is closed")
+            if self.error is not None:
+                raise self.error
             self._pending.extend(blocks)
             if self._pending and self._oldest is None:
                 self._oldest = time.monotonic()
@@ -58,7 +64,14 @@ class TrustUpdateBuffer:
                 pending, self._pending, self._oldest = self._pending, [], None
             if not pending:
                 return 0
-            applied = self.tracker.apply(pending)
+            try:
+                applied = self.tracker.apply(pending)
+            except Exception as exc:
+                with self._lock:  # nothing is dropped: it waits for the next flush
+                    self._pending[:0] = pending
+                    self._oldest = self._oldest or time.monotonic()
+                    self.error = exc
+                raise
             self.applied += applied
             self.duplicates_ignored += sum(len(b) for b in pending) - applied
             return applied
@@ -74,7 +87,10 @@ class TrustUpdateBuffer:
             with self._lock:
                 due = self._oldest is not None and time.monotonic() - self._oldest >= self.max_age_seconds
             if due:
-                self.flush()
+                try:
+                    self.flush()
+                except Exception:  # kept in self.error; the run's next add or close raises it
+                    return
 
     def close(self) -> None:
         with self._lock:

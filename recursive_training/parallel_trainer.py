@@ -137,6 +137,7 @@ class ParallelTrainingCoordinator:
         self._typical_origins = 0.0
         self.trust: list[TrustEstimate] = []
         self.metrics_stored = 0
+        self.metrics_error: str | None = None
         self.elapsed_seconds = 0.0
         self._given_client = client
         self._client: Any = None
@@ -312,7 +313,7 @@ class ParallelTrainingCoordinator:
                 connect_started = time.perf_counter()
                 if not in_process:
                     self._connect()
-                    self._client.subscribe_topic(METRICS_TOPIC, lambda event: metrics_store.submit_chunk(event[1]))
+                    self._client.subscribe_topic(METRICS_TOPIC, self._metrics_of_this_run(metrics_store))
                     self._client.subscribe_topic(ATTEMPTS_TOPIC, self.attempts)
                     slots = self.task_slots = task_slots(self._client)
                     if slots != config.workers and config.variables_per_batch is None:  # size for the real cluster
@@ -472,6 +473,14 @@ class ParallelTrainingCoordinator:
         self._journal.append({"batch_id": batch.batch_id, "status": "failed", "error": batch.error,
                               "attempts": self.attempts.counts.get(batch.batch_id, 0)})
 
+    def _metrics_of_this_run(self, metrics_store: MetricsStore) -> Callable[[tuple[float, dict]], None]:
+        """The topic is the scheduler's, shared by every run on it: keep only this run's chunks."""
+        def receive(event: tuple[float, dict]) -> None:
+            if event[1].get("run_id") == self.run_id:
+                metrics_store.submit_chunk(event[1])
+
+        return receive
+
     def _wait_for_metrics(self, metrics_store: MetricsStore) -> None:
         """Metrics travel separately from results; give the live stream time to land."""
         expected = {bid: r.metrics_sent for bid, r in self.results.items() if bid not in self.resumed}
@@ -479,10 +488,15 @@ class ParallelTrainingCoordinator:
         while True:
             metrics_store.drain()
             stored = metrics_store.counts_by_batch(self.run_id)
-            if all(stored.get(bid, 0) >= n for bid, n in expected.items()) or time.monotonic() > deadline:
+            if all(stored.get(bid, 0) >= n for bid, n in expected.items()) or time.monotonic() > deadline \
+                    or metrics_store.error:
                 break
             time.sleep(0.05)
         self.metrics_stored = sum(min(stored.get(bid, 0), n) for bid, n in expected.items())
+        self.metrics_error = metrics_store.error
+        if self.metrics_error:
+            self.warnings.append(f"{self.metrics_error}; the results and trust are complete, the live metrics "
+                                 f"are not ({self.metrics_stored} of {sum(expected.values())} stored)")
 
     def _done_count(self) -> int:
         return len(self.resumed) + sum(1 for b in self.batches if b.processed or b.failed)
@@ -542,7 +556,8 @@ class ParallelTrainingCoordinator:
             "compute_seconds": sum(r.processing_time for r in ran),
             "warnings": list(self.warnings),
             "peak_memory_mib": max((r.peak_memory_mib for r in ran), default=None),
-            "metrics": {"sent": sum(r.metrics_sent for r in ran), "stored": self.metrics_stored},
+            "metrics": {"sent": sum(r.metrics_sent for r in ran), "stored": self.metrics_stored,
+                        "error": self.metrics_error},
             "dashboard_link": self.dashboard_link,
             "trust_db": str(config.trust_db_path),
         }

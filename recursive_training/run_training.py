@@ -239,12 +239,14 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
     if log_file is not None:
         _say(f"log: {log_file}")
     bar = ProgressBar() if show_progress else None
+    shown_warnings: list[str] = []
 
     def progress(done: int, total: int, batch: Any) -> None:
         if batch is None:
             _say(f"run {coordinator.run_id}: {total} batches, {done} already done")
             for warning in coordinator.warnings:
                 _say(f"warning: {warning}")
+            shown_warnings.extend(coordinator.warnings)
             if coordinator.dashboard_link:
                 _say(_dashboard_hint(coordinator.dashboard_link, config.scheduler_address is None))
         if bar is not None:
@@ -267,6 +269,8 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
             signal.signal(sig, handler)
     path = coordinator.save_results_to_file()
     print(format_trust_table(summary))
+    for warning in coordinator.warnings[len(shown_warnings):]:  # what the run learned on the way
+        _say(f"warning: {warning}")
     print(f"\nresults: {path}\ntrust database: {summary['trust_db']}")
     counts = summary["batches"]
     if stopped_by:

@@ -83,3 +83,40 @@ def test_a_damaged_result_in_the_journal_is_named_and_repaired(workspace):
     summary = json.loads((workspace / "dmg" / "dmg" / "results.json").read_text())["summary"]
     assert summary["batches"]["not_run"] == 0 and summary["batches"]["failed"] == 0
     assert summary["batches"]["total"] - summary["batches"]["resumed"] == 1  # only the dropped batch again
+
+
+def test_a_locked_trust_database_ends_the_run_with_one_error_and_loses_nothing(workspace, monkeypatch):
+    import sqlite3
+
+    from analytics import OptimizedTrustTracker
+    from analytics import optimized_trust_tracker
+    from recursive_training.errors import TrustError
+
+    monkeypatch.setattr(optimized_trust_tracker, "BUSY_TIMEOUT_SECONDS", 0.3)
+    options = {"store_path": workspace / "store", "start": "2020-10-01", "end": "2021-01-01", "batch_size_days": 30,
+               "models": ["naive", "ar(order=2)"], "workers": 0, "output_dir": workspace / "locked",
+               "run_id": "locked"}
+    config = TrainingConfig.from_mapping(options)
+    holder: list[sqlite3.Connection] = []
+
+    def lock_the_database_after_the_first_batch(done, total, batch):
+        if batch is not None and not holder:  # another run's long transaction, say
+            holder.append(sqlite3.connect(config.trust_db_path, isolation_level=None))
+            holder[0].execute("BEGIN EXCLUSIVE")
+
+    coordinator = ParallelTrainingCoordinator(config)
+    with pytest.raises(TrustError, match="trust database .*trust.sqlite: cannot save evidence \\(database is locked\\)"):
+        coordinator.start_training(lock_the_database_after_the_first_batch)
+    journal = [json.loads(line) for line in (config.run_dir / "journal.jsonl").read_text().splitlines()]
+    assert sum(r.get("status") == "done" for r in journal) == len(coordinator.batches) == 4  # every batch kept
+    holder[0].execute("ROLLBACK")
+    holder[0].close()
+    ParallelTrainingCoordinator(TrainingConfig.from_mapping({**options, "resume": True})).start_training()
+    fresh = TrainingConfig.from_mapping({**options, "output_dir": workspace / "fresh"})
+    ParallelTrainingCoordinator(fresh).start_training()
+
+    def table(path):
+        with OptimizedTrustTracker(path) as tracker:
+            return [(e.key, e.successes, e.failures, e.alpha, e.beta) for e in tracker.estimates()]
+
+    assert table(config.trust_db_path) == table(fresh.trust_db_path)  # the resume applied what was held back

@@ -23,7 +23,7 @@ def test_submit_never_waits_for_a_slow_channel():
     assert time.perf_counter() - started < 1.0  # the channel is blocked the whole time
     release.set()
     assert collector.close() == 5000
-    values = [value for chunk in received for series in chunk["series"] for value in series[4]]
+    values = [value for chunk in received for series in chunk["series"] for value in series[-1]]
     assert values == [float(i) for i in range(5000)]
     assert all(chunk["run_id"] == "r" and chunk["batch_id"] == "b" for chunk in received)
 
@@ -60,9 +60,9 @@ def test_a_broken_channel_does_not_fail_the_work():
 def test_store_persists_and_answers_queries(tmp_path):
     db = tmp_path / "m.sqlite"
     with MetricsStore(db) as store:
-        store.submit_chunk({"run_id": "r1", "batch_id": "b1", "series": [["x", "ar", "mae", 1.0, [1.0]],
-                                                                         ["y", "ar", "mae", 2.0, [2.0]]]})
-        store.submit_chunk({"run_id": "r1", "batch_id": "b2", "series": [["x", "naive", "mae", 3.0, [3.0]]]})
+        store.submit_chunk({"run_id": "r1", "batch_id": "b1", "series": [["x", "ar", "mae", 1.0, 0, [1.0]],
+                                                                         ["y", "ar", "mae", 2.0, 0, [2.0]]]})
+        store.submit_chunk({"run_id": "r1", "batch_id": "b2", "series": [["x", "naive", "mae", 3.0, 0, [3.0]]]})
         store.drain()
         assert store.count() == 3 and store.count(run_id="r1", batch_id="b1") == 2
         assert store.counts_by_batch("r1") == {"b1": 2, "b2": 1}
@@ -70,3 +70,41 @@ def test_store_persists_and_answers_queries(tmp_path):
         frame = reopened.query(run_id="r1", variable="x")
         assert frame["value"].tolist() == [1.0, 3.0]
         assert reopened.query(model="naive")["variable"].tolist() == ["x"]
+
+
+def test_a_batch_that_ran_twice_is_stored_once(tmp_path):
+    with MetricsStore(tmp_path / "m.sqlite") as store:
+        for attempt in range(2):  # an abort before the result was journalled, then a resume
+            with AsyncMetricsCollector(store.submit_chunk, run_id="r", batch_id="b") as collector:
+                collector.submit_many("x", "ar", "origin_mae", [1.0, 2.0, 3.0])
+                collector.submit_many("x", "ar", "origin_mae", [4.0])  # the same name again: new positions
+                collector.submit("x", "ar", "mae", 2.5)
+        store.drain()
+        assert store.count(run_id="r") == 5
+        assert store.query(name="origin_mae")["value"].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_writer_that_cannot_write_reports_and_never_blocks(tmp_path):
+    store = MetricsStore(tmp_path / "m.sqlite")
+    store._db.execute("DROP TABLE metrics")  # every insert now fails, as on a full disk
+    for i in range(50):
+        store.submit_chunk({"run_id": "r", "batch_id": f"b{i}", "series": [["x", "ar", "mae", 1.0, 0, [1.0]]]})
+    store.drain()  # returns: the writer kept draining
+    assert store.error.startswith("metrics database: cannot store metrics (no such table: metrics)")
+    store.close()
+
+
+def test_an_old_metrics_database_gains_value_identities(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.sqlite"
+    old = sqlite3.connect(db)
+    old.execute("CREATE TABLE metrics (run_id TEXT NOT NULL, batch_id TEXT NOT NULL, variable TEXT NOT NULL, "
+                "model TEXT NOT NULL, name TEXT NOT NULL, value REAL, time REAL NOT NULL)")
+    old.execute("INSERT INTO metrics VALUES ('r0', 'b', 'x', 'ar', 'mae', 1.0, 0.0)")
+    old.commit()
+    old.close()
+    with MetricsStore(db) as store:
+        store.submit_chunk({"run_id": "r1", "batch_id": "b", "series": [["x", "ar", "mae", 1.0, 0, [2.0]]]})
+        store.drain()
+        assert store.count() == 2 and store.error is None

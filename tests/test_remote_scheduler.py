@@ -71,3 +71,25 @@ def test_the_plan_follows_the_real_cluster_and_a_given_client_stays_open(tmp_pat
         assert sorted(b.batch_id for b in coordinator.batches) == sorted(b.batch_id for b in for_three)
         assert client.status == "running"  # left open for its owner
         assert client.submit(sum, [1, 2]).result() == 3
+
+
+def test_runs_sharing_a_scheduler_keep_their_metrics_apart(tmp_path, store_dir):
+    import sqlite3
+    import subprocess
+
+    from .conftest import PYTHON, REPO, dask_processes
+
+    with dask_processes(tmp_path, workers=2) as cluster:
+        runs = {name: subprocess.Popen(
+            [PYTHON, str(REPO / "run_training.py"), "run", "--store", str(store_dir), "--start", start,
+             "--end", "2021-01-01", "--model", "naive,ar", "--scheduler", cluster.address, "--no-progress",
+             "--output-dir", str(tmp_path / name), "--run-id", name], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True) for name, start in (("first", "2020-05-01"), ("second", "2020-07-01"))}
+        for process in runs.values():
+            _, stderr = process.communicate(timeout=300)
+            assert process.returncode == 0, stderr
+    for name in runs:
+        db = sqlite3.connect(tmp_path / name / "metrics.sqlite")
+        stored = dict(db.execute("SELECT run_id, COUNT(*) FROM metrics GROUP BY run_id").fetchall())
+        sent = json.loads((tmp_path / name / name / "results.json").read_text())["summary"]["metrics"]
+        assert stored == {name: sent["sent"]} and sent["stored"] == sent["sent"]

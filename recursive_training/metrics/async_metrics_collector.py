@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 __all__ = ["AsyncMetricsCollector", "dask_event_sender", "METRICS_TOPIC"]
 
 METRICS_TOPIC = "retrodiction-metrics"
-Chunk = dict  # {"run_id", "batch_id", "series": [[variable, model, name, time, [value, ...]], ...]}
+Chunk = dict  # {"run_id", "batch_id", "series": [[variable, model, name, time, first position, [value, ...]], ...]}
 _CLOSE = object()
 
 
@@ -41,6 +41,7 @@ class AsyncMetricsCollector:
         self.submitted = 0
         self.sent = 0
         self.error: str | None = None
+        self._positions: dict[tuple[str, str, str], int] = {}
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._pump, name=f"metrics-{batch_id}", daemon=True)
         self._thread.start()
@@ -55,9 +56,11 @@ class AsyncMetricsCollector:
         A series travels as one list of floats, which msgpack, the scheduler
         and the coordinator handle far faster than one record per value.
         """
-        series = [variable, model, name, time.time(), [float(v) for v in values]]
-        self.submitted += len(series[4])
-        self._queue.put(series)
+        values = [float(v) for v in values]
+        first = self._positions.get((variable, model, name), 0)  # each value's identity in the batch
+        self._positions[(variable, model, name)] = first + len(values)
+        self.submitted += len(values)
+        self._queue.put([variable, model, name, time.time(), first, values])
 
     def _pump(self) -> None:
         chunk: list[list] = []
@@ -73,7 +76,7 @@ class AsyncMetricsCollector:
                 return
             if item is not None:
                 chunk.append(item)
-                count += len(item[4])
+                count += len(item[-1])
             if count >= self.chunk_size or (chunk and time.monotonic() >= deadline):
                 self._emit(chunk, count)
                 chunk, count = [], 0

@@ -3,6 +3,11 @@
 Event chunks arrive on the Dask client's event loop; ``submit_chunk`` only
 queues them so the loop never waits on disk, and a writer thread inserts
 them in transactions. ``drain`` waits until all queued chunks are written.
+Each value is identified by (run, batch, variable, model, name, position),
+so a batch that ran twice (an abort before its result was journalled, then
+a resume) is stored once. A writer that fails (a full disk) keeps draining
+the queue, so nothing ever waits on it, and keeps its first error in
+``error`` for the run to report.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ __all__ = ["MetricsStore"]
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS metrics (
     run_id TEXT NOT NULL, batch_id TEXT NOT NULL, variable TEXT NOT NULL, model TEXT NOT NULL,
-    name TEXT NOT NULL, value REAL, time REAL NOT NULL);
+    name TEXT NOT NULL, value REAL, time REAL NOT NULL, position INTEGER);
 CREATE INDEX IF NOT EXISTS metrics_run_batch ON metrics (run_id, batch_id);
+"""
+_IDENTITY = """
+CREATE UNIQUE INDEX IF NOT EXISTS metrics_identity ON metrics (run_id, batch_id, variable, model, name, position);
 """
 _STOP = object()
 
@@ -31,6 +39,12 @@ class MetricsStore:
 
     def __init__(self, db_path: str | os.PathLike[str] | None = None) -> None:
         self._db = open_database(db_path, _SCHEMA, what="metrics database", durable=False)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(metrics)")}
+        if "position" not in columns:  # written before values had an identity
+            with self._db:
+                self._db.execute("ALTER TABLE metrics ADD COLUMN position INTEGER")
+        self._db.executescript(_IDENTITY)
+        self.error: str | None = None
         self._lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="metrics-writer", daemon=True)
@@ -42,10 +56,11 @@ class MetricsStore:
 
     def insert_chunk(self, chunk: dict) -> int:
         run_id, batch_id = chunk["run_id"], chunk["batch_id"]
-        rows = [(run_id, batch_id, variable, model, name, value, at)
-                for variable, model, name, at, values in chunk["series"] for value in values]
+        rows = [(run_id, batch_id, variable, model, name, value, at, position)
+                for variable, model, name, at, first, values in chunk["series"]
+                for position, value in enumerate(values, start=first)]
         with self._lock, self._db:
-            self._db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.executemany("INSERT OR IGNORE INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
 
     def _write_loop(self) -> None:
@@ -54,7 +69,10 @@ class MetricsStore:
             try:
                 if chunk is _STOP:
                     return
-                self.insert_chunk(chunk)
+                if self.error is None:
+                    self.insert_chunk(chunk)
+            except Exception as exc:  # keep draining: nothing may wait on a writer that cannot write
+                self.error = f"metrics database: cannot store metrics ({exc})"
             finally:
                 self._queue.task_done()
 
