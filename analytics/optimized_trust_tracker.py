@@ -24,8 +24,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from recursive_training.errors import TrustError
-from recursive_training.sqlite_db import open_database
+from recursive_training.base import TrustError
+from recursive_training.base import open_database
 
 from .evidence import EvidenceBlock, TrustKey
 from .posterior import beta_interval, dependent_posterior

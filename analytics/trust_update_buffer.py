@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Iterable
 
-from recursive_training.errors import ConfigError
+from recursive_training.base import ConfigError
 
 from .evidence import EvidenceBlock
 from .optimized_trust_tracker import OptimizedTrustTracker

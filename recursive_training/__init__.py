@@ -1,6 +1,6 @@
 """Parallel retrodiction training on Dask: which forecasts deserve trust?
 
-The public API is loaded lazily, so importing a light submodule (errors,
+The public API is loaded lazily, so importing a light submodule (base,
 data, retrodiction) does not pull in Dask.
 """
 
@@ -22,11 +22,11 @@ _EXPORTS = {
     "RecursiveDataStore": ".data",
     "OptimizedDataStore": ".data",
     "StreamingDataStore": ".data",
-    "RetrodictionError": ".errors",
-    "ConfigError": ".errors",
-    "DataError": ".errors",
-    "IngestError": ".errors",
-    "ClusterError": ".errors",
+    "RetrodictionError": ".base",
+    "ConfigError": ".base",
+    "DataError": ".base",
+    "IngestError": ".base",
+    "ClusterError": ".base",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -14,10 +14,10 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .data.naming import to_utc_naive
-from .errors import ConfigError
+from .base import to_utc_naive
+from .base import ConfigError
 from .retrodiction.windows import GridWindow, WindowGrid
-from .validation import require_int
+from .base import require_int
 
 __all__ = ["TrainingBatch", "prepare_training_batches", "batch_id_for", "split_evenly"]
 

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import dask
 
 from .config import TrainingConfig
-from .errors import ClusterError, one_line
+from .base import ClusterError, one_line
 from .retrodiction import RetrodictionSettings
 
 __all__ = ["connect", "disconnect", "local_cluster_settings", "main_script_hidden", "prepare_worker",

@@ -19,11 +19,11 @@ from typing import Any, Mapping
 import pandas as pd
 import yaml
 
-from .data.naming import to_utc_naive
+from .base import to_utc_naive
 from .data.store_kinds import STORE_KINDS
-from .errors import ConfigError
+from .base import ConfigError
 from .retrodiction import RetrodictionSettings, WindowGrid
-from .validation import require_float, require_int
+from .base import require_float, require_int
 
 __all__ = ["TrainingConfig", "load_config_file"]
 

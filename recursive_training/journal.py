@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from .errors import DataError, RetrodictionError
+from .base import DataError, RetrodictionError
 
 __all__ = ["ResultsJournal"]
 

@@ -15,7 +15,7 @@ import time
 import warnings
 from typing import Any, Callable, Mapping
 
-from .errors import ConfigError
+from .base import ConfigError
 
 __all__ = ["STORE_ENVIRONMENT_VARIABLE", "options_from_original_config", "progress_reporter"]
 

@@ -27,7 +27,7 @@ from .batching import TrainingBatch
 from .cluster import connect, disconnect, main_script_hidden, task_slots
 from .config import TrainingConfig
 from .data import VariableInfo, open_store
-from .errors import (
+from .base import (
     BatchTimeoutError,
     ConfigError,
     DataError,
@@ -41,7 +41,7 @@ from .outcomes import BatchResult
 from .planning import largest_first, plan_batches, small_batch_warning
 from .run_lock import RunLock
 from .summary import summarise
-from .validation import require_float
+from .base import require_float
 from .worker_task import process_batch, single_threaded_torch, torch_threads_for
 
 __all__ = [

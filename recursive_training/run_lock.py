@@ -11,7 +11,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from .errors import ConfigError, RetrodictionError
+from .base import ConfigError, RetrodictionError
 
 __all__ = ["RunLock"]
 

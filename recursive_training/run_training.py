@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ConfigError, RetrodictionError
+from .base import ConfigError, RetrodictionError
 
 __all__ = ["main", "build_parser"]
 

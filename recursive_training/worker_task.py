@@ -19,7 +19,7 @@ from analytics import EvidenceBlock, TrustKey
 from .batching import TrainingBatch
 from .config import TrainingConfig
 from .data import open_store
-from .errors import InsufficientDataError, one_line
+from .base import InsufficientDataError, one_line
 from .memory import PeakMemoryMonitor
 from .metrics import AsyncMetricsCollector
 from .outcomes import BatchResult, VariableOutcome

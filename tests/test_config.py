@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from recursive_training.config import TrainingConfig, load_config_file
-from recursive_training.errors import ConfigError
+from recursive_training.base import ConfigError
 
 
 def test_from_mapping_splits_settings_and_coerces(tmp_path):

@@ -17,7 +17,7 @@ from recursive_training.data import (
     StreamingDataStore,
     open_store,
 )
-from recursive_training.errors import (
+from recursive_training.base import (
     DataError,
     IngestError,
     StoreCorruptError,

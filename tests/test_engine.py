@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recursive_training.errors import ConfigError, InsufficientDataError
+from recursive_training.base import ConfigError, InsufficientDataError
 from recursive_training.retrodiction import (
     RetrodictionSettings,
     first_occurrences,

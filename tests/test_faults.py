@@ -8,7 +8,7 @@ import os
 import pytest
 
 from recursive_training import ParallelTrainingCoordinator, TrainingConfig
-from recursive_training.errors import ConfigError
+from recursive_training.base import ConfigError
 from recursive_training.run_lock import RunLock
 
 from .test_cli import cli
@@ -90,7 +90,7 @@ def test_a_locked_trust_database_ends_the_run_with_one_error_and_loses_nothing(w
 
     from analytics import OptimizedTrustTracker
     from analytics import optimized_trust_tracker
-    from recursive_training.errors import TrustError
+    from recursive_training.base import TrustError
 
     monkeypatch.setattr(optimized_trust_tracker, "BUSY_TIMEOUT_SECONDS", 0.3)
     options = {"store_path": workspace / "store", "start": "2020-10-01", "end": "2021-01-01", "batch_size_days": 30,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recursive_training.errors import DataError
+from recursive_training.base import DataError
 from recursive_training.journal import ResultsJournal
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from recursive_training.errors import ConfigError, InsufficientDataError
+from recursive_training.base import ConfigError, InsufficientDataError
 from recursive_training.retrodiction import AutoRegressive, ModelSpec, Naive, SeasonalNaive, parse_model_specs
 
 

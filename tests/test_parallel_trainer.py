@@ -14,7 +14,7 @@ from recursive_training import (
     TrainingConfig,
     run_parallel_retrodiction_training,
 )
-from recursive_training.errors import ConfigError, DataError, UnknownVariableError
+from recursive_training.base import ConfigError, DataError, UnknownVariableError
 from recursive_training.metrics import MetricsStore
 
 from .conftest import longhand_design_effect

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from analytics import EvidenceBlock, OptimizedTrustTracker, TrustKey, TrustUpdateBuffer, design_effect
-from recursive_training.errors import TrustError
+from recursive_training.base import TrustError
 
 from .conftest import longhand_design_effect
 

@@ -24,9 +24,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import DataError, IngestError, StoreCorruptError, UnknownVariableError
+from ..base import DataError, IngestError, StoreCorruptError, UnknownVariableError
 from .ingest import read_source
-from .naming import to_utc_naive, variable_directory
+from ..base import to_utc_naive
+from .naming import variable_directory
 
 __all__ = ["RecursiveDataStore", "VariableInfo", "IngestReport", "slice_sorted", "as_series"]
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import DataError, IngestError
+from ..base import DataError, IngestError
 from .naming import check_variable_name
 
 __all__ = ["SourceRows", "read_source", "TIMESTAMP_COLUMNS"]

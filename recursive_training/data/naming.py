@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import pandas as pd
+from ..base import DataError
 
-from ..errors import ConfigError, DataError
-
-__all__ = ["check_variable_name", "variable_directory", "to_utc_naive"]
+__all__ = ["check_variable_name", "variable_directory"]
 
 MAX_NAME_LENGTH = 200
 
@@ -36,14 +34,3 @@ def check_variable_name(name: object) -> str:
 def variable_directory(name: str) -> str:
     """The partition directory name of a (checked) variable, hive style."""
     return "variable=" + quote(check_variable_name(name), safe="")
-
-
-def to_utc_naive(moment: object, option: str) -> pd.Timestamp:
-    """Parse a user-given time bound; aware times are converted to UTC."""
-    try:
-        stamp = pd.Timestamp(moment)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{option}: cannot parse {moment!r} as a time ({exc})") from None
-    if stamp is pd.NaT:
-        raise ConfigError(f"{option}: {moment!r} is not a time")
-    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import StoreCorruptError
+from ..base import StoreCorruptError
 from .data_store import RecursiveDataStore, slice_sorted
 
 __all__ = ["OptimizedDataStore", "SegmentCache", "PROCESS_CACHE"]

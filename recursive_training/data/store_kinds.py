@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import ConfigError
+from ..base import ConfigError
 from .data_store import RecursiveDataStore
 from .optimized_data_store import OptimizedDataStore
 from .streaming_data_store import StreamingDataStore

@@ -17,9 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import ConfigError, StoreCorruptError
+from ..base import ConfigError, StoreCorruptError
 from .data_store import RecursiveDataStore, as_series, slice_sorted
-from .naming import to_utc_naive
+from ..base import to_utc_naive
 
 __all__ = ["StreamingDataStore"]
 

@@ -18,7 +18,7 @@ import threading
 
 import pandas as pd
 
-from ..sqlite_db import open_database
+from ..base import open_database
 
 __all__ = ["MetricsStore"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InsufficientDataError
+from ..base import InsufficientDataError
 from .models import ForecastModel, Naive
 from .scoring import WindowScore, naive_scale, score_window, success_mask
 from .settings import LEGACY_MODEL_OPTIONS, RetrodictionSettings

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..errors import InsufficientDataError, ModelError
+from ..base import InsufficientDataError, ModelError
 
 __all__ = [
     "ForecastModel",

@@ -14,7 +14,7 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
 
-from ..errors import InsufficientDataError, ModelError
+from ..base import InsufficientDataError, ModelError
 from .models import lag_matrix
 
 __all__ = ["MLPForecaster", "LSTMForecaster"]

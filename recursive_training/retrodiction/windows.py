@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..errors import ConfigError
-from ..validation import require_float
+from ..base import ConfigError
+from ..base import require_float
 
 __all__ = ["WindowGrid", "GridWindow", "CALENDAR_PERIODS", "DEFAULT_ANCHOR"]
 

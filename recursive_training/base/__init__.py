@@ -1,0 +1,42 @@
+"""The layer below everything: errors, validation, time parsing, SQLite opening.
+
+``analytics`` and every part of ``recursive_training`` import from here; this
+package imports nothing of the project (tests/test_layout.py checks it).
+"""
+
+from .errors import (
+    BatchTimeoutError,
+    ClusterError,
+    ConfigError,
+    DataError,
+    IngestError,
+    InsufficientDataError,
+    ModelError,
+    RetrodictionError,
+    StoreCorruptError,
+    TrustError,
+    UnknownVariableError,
+    one_line,
+)
+from .sqlite_db import open_database
+from .timeparse import to_utc_naive
+from .validation import require_float, require_int
+
+__all__ = [
+    "BatchTimeoutError",
+    "ClusterError",
+    "ConfigError",
+    "DataError",
+    "IngestError",
+    "InsufficientDataError",
+    "ModelError",
+    "RetrodictionError",
+    "StoreCorruptError",
+    "TrustError",
+    "UnknownVariableError",
+    "one_line",
+    "open_database",
+    "require_float",
+    "require_int",
+    "to_utc_naive",
+]
