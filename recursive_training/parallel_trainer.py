@@ -138,6 +138,7 @@ class ParallelTrainingCoordinator:
         self.trust: list[TrustEstimate] = []
         self.metrics_stored = 0
         self.metrics_error: str | None = None
+        self.scheduler_lost: str | None = None
         self.elapsed_seconds = 0.0
         self._given_client = client
         self._client: Any = None
@@ -355,7 +356,7 @@ class ParallelTrainingCoordinator:
                 step()
             except Exception as exc:
                 if failing:
-                    logger.warning("while closing a failed run: %s", one_line(exc))
+                    logger.info("while closing a failed run: %s", one_line(exc))
                 elif first is None:
                     first = exc
         self.elapsed_seconds = time.perf_counter() - started
@@ -393,9 +394,16 @@ class ParallelTrainingCoordinator:
                 future = self._finished.get(timeout=POLL_SECONDS)
             except queue.Empty:
                 continue
-            batch = self._futures.pop(future, None)
+            batch = self._futures.get(future)
             if batch is None:  # a wake-up, or a batch that timed out earlier and is already recorded
                 continue
+            if future.status != "finished" and self._scheduler_gone():
+                self.scheduler_lost = (f"lost the scheduler at {self._client.scheduler.address} mid-run; "
+                                       f"{sum(b.processed for b in self.batches)} of {len(self.batches)} batches "
+                                       "finished and are kept, the rest did not run")
+                logger.info(self.scheduler_lost)
+                return  # the unfinished batches stay "not run": a resume runs them
+            del self._futures[future]
             if future.status == "finished":
                 self._on_batch_complete(batch, future.result())
             elif future.status == "error":
@@ -434,6 +442,10 @@ class ParallelTrainingCoordinator:
                 self._on_batch_error(batch, error)
             report(self._done_count(), self._total_count(), batch)
 
+    def _scheduler_gone(self) -> bool:
+        """True once the client has lost its scheduler (it cancels every future then)."""
+        return self._client.status not in ("running", "newly-created")
+
     def _expire_hung_batches(self, report: ProgressCallback) -> None:
         """Turn a batch running past its timeout into a failure and free its worker."""
         limit = self.config.batch_timeout_seconds
@@ -469,7 +481,7 @@ class ParallelTrainingCoordinator:
 
     def _on_batch_error(self, batch: TrainingBatch, exc: BaseException) -> None:
         batch.error = one_line(exc)
-        logger.warning("batch %s failed: %s", batch.batch_id, batch.error)
+        logger.info("batch %s failed: %s", batch.batch_id, batch.error)
         self._journal.append({"batch_id": batch.batch_id, "status": "failed", "error": batch.error,
                               "attempts": self.attempts.counts.get(batch.batch_id, 0)})
 
@@ -559,6 +571,7 @@ class ParallelTrainingCoordinator:
             "metrics": {"sent": sum(r.metrics_sent for r in ran), "stored": self.metrics_stored,
                         "error": self.metrics_error},
             "dashboard_link": self.dashboard_link,
+            "scheduler_lost": self.scheduler_lost,
             "trust_db": str(config.trust_db_path),
         }
         for bound in ("start", "end"):

@@ -221,9 +221,18 @@ def _start_logging(level: str | None, directory: Path | None, run_id: str) -> Pa
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(numeric)
     logging.getLogger().addHandler(handler)
-    for name in ("recursive_training", "distributed"):
-        logging.getLogger(name).setLevel(numeric)
+    logging.getLogger("recursive_training").setLevel(numeric)
+    _set_dask_log_level(numeric)
     return path
+
+
+def _set_dask_log_level(level: int) -> None:
+    """Every Dask logger, those Dask gave a level of their own when imported included."""
+    import distributed  # noqa: F401  (it sets its loggers' levels when imported; ours must come after)
+
+    for name in list(logging.root.manager.loggerDict):
+        if name == "distributed" or name.startswith("distributed."):
+            logging.getLogger(name).setLevel(level)
 
 
 def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
@@ -235,6 +244,9 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
 
     config = TrainingConfig.from_mapping(options)
     coordinator = ParallelTrainingCoordinator(config)
+    # Dask's own messages (reconnects, restarts, retries) are not for users: every failure is
+    # reported once, in the summary and the exit status; --log-level shows them
+    _set_dask_log_level(logging.CRITICAL)
     log_file = _start_logging(log_level, log_dir, coordinator.run_id)
     if log_file is not None:
         _say(f"log: {log_file}")
@@ -278,6 +290,9 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
         _say(f"{how}: {counts['completed']} of {counts['total']} batches finished and kept in {path}; "
              f"{resume_hint}")
         return EXIT_INTERRUPTED if stopped_by[0] == signal.SIGINT else EXIT_TERMINATED
+    if summary["scheduler_lost"]:
+        _say(f"error: {summary['scheduler_lost']}; {resume_hint}")
+        return EXIT_FAILED
     if counts["failed"]:
         first = summary["failed_batches"][0]
         _say(f"error: {counts['failed']} of {counts['total']} batches failed "
@@ -331,9 +346,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # name the subcommand whose --help lists what it takes
         parser.error(f"unrecognized arguments: {' '.join(unknown)} (see {parser.prog} {args.command} --help)")
-    # Dask's own warnings (restarts, retries) are not for users: every failure
-    # is reported once, in the summary and the exit status.
-    logging.getLogger("distributed").setLevel(logging.ERROR)
     try:
         if args.command == "ingest":
             return _ingest(args)

@@ -76,3 +76,39 @@ def test_sigkill_of_a_local_worker_restarted_by_its_nanny(undisturbed):
     assert killed
     assert_same_outcome(summary, reference)
     assert sum(coordinator.attempts.counts.values()) > 27
+
+
+def test_losing_the_scheduler_mid_run_is_one_line_and_resumable(tmp_path, store_dir):
+    import json
+    import subprocess
+    import time
+
+    from .conftest import PYTHON, REPO, dask_processes
+
+    def command(address):
+        return [PYTHON, str(REPO / "run_training.py"), "run", "--store", str(store_dir), "--start", "2020-05-01",
+                "--end", "2021-03-01", "--batch-size-days", "20", "--variables-per-batch", "1", "--model",
+                "naive,mlp", "--epochs", "300", "--scheduler", address, "--no-progress", "--output-dir",
+                str(tmp_path / "runs"), "--run-id", "lost"]
+
+    journal = tmp_path / "runs" / "lost" / "journal.jsonl"
+    with dask_processes(tmp_path, workers=2) as cluster:
+        run = subprocess.Popen(command(cluster.address), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not journal.exists() or len(journal.read_text().splitlines()) < 4:
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.1)
+        os.killpg(cluster.scheduler.pid, signal.SIGKILL)
+        _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1
+    assert "Traceback" not in stderr and "CommClosedError" not in stderr, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: lost the scheduler at {cluster.address} mid-run; ") and last.endswith("--resume")
+    summary = json.loads((tmp_path / "runs" / "lost" / "results.json").read_text())["summary"]
+    assert summary["batches"]["failed"] == 0 and summary["batches"]["not_run"] > 0  # not run, not failed
+    with dask_processes(tmp_path, workers=2) as fresh:  # a new cluster; the same run resumes on it
+        resumed = subprocess.run([*command(fresh.address), "--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    done = [json.loads(line)["batch_id"] for line in journal.read_text().splitlines()
+            if json.loads(line).get("status") == "done"]
+    assert len(done) == len(set(done)) == summary["batches"]["total"]  # every batch once
