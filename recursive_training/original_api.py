@@ -10,14 +10,16 @@ and the store may come from ``RECURSIVE_TRAINING_STORE``.
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import time
-import warnings
 from typing import Any, Callable, Mapping
 
 from .base import ConfigError
 
 __all__ = ["STORE_ENVIRONMENT_VARIABLE", "options_from_original_config", "progress_reporter"]
+
+logger = logging.getLogger(__name__)
 
 STORE_ENVIRONMENT_VARIABLE = "RECURSIVE_TRAINING_STORE"
 
@@ -50,9 +52,9 @@ def options_from_original_config(config: Mapping[str, Any] | None) -> dict[str, 
             ignored.append(key)
         else:
             options[key] = value
-    if ignored:
-        warnings.warn(f"ignoring config section(s) {', '.join(ignored)}: this tool streams metrics to "
-                      "OUTPUT_DIR/metrics.sqlite and keeps trust in OUTPUT_DIR/trust.sqlite", stacklevel=3)
+    if ignored:  # one line on stderr, also where logging is not set up
+        logger.warning("warning: ignoring config section(s) %s: this tool streams metrics to "
+                       "OUTPUT_DIR/metrics.sqlite and keeps trust in OUTPUT_DIR/trust.sqlite", ", ".join(ignored))
     if "store_path" not in options:
         from_environment = os.environ.get(STORE_ENVIRONMENT_VARIABLE)
         if not from_environment:

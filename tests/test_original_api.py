@@ -113,7 +113,9 @@ def test_the_original_documented_usage_runs_verbatim(tmp_path):
     # (60 origins) is too small to split: 13 batches
     assert len(progress) == 1 + 13
     warnings = [line for line in done.stderr.splitlines() if "async_metrics_config" in line]
-    assert len(warnings) == 1 and "ignoring config section(s) async_metrics_config" in warnings[0]
+    assert warnings == ["warning: ignoring config section(s) async_metrics_config: this tool streams metrics to "
+                        "OUTPUT_DIR/metrics.sqlite and keeps trust in OUTPUT_DIR/trust.sqlite"]
+    assert done.stderr.count("\n") <= 2  # that line, and at most one about a busy dashboard port
     results = json.loads((tmp_path / "parallel_training_run_results.json").read_text())
     assert results["summary"]["batches"]["completed"] == 13
     assert set(results["summary"]["variables"]) == {"var1", "var2"}
