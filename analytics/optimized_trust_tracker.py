@@ -24,8 +24,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from recursive_training.base import TrustError
-from recursive_training.base import open_database
+from recursive_training.base import TrustError, open_database
 
 from .evidence import EvidenceBlock, TrustKey
 from .posterior import beta_interval, dependent_posterior

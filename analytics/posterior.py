@@ -33,7 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import beta as beta_distribution
-from scipy.stats import norm, t as student_t
+from scipy.stats import norm
+from scipy.stats import t as student_t
 
 __all__ = ["PosteriorSummary", "design_effect", "dependent_posterior", "beta_interval", "LAGS",
            "MIN_DESIGN_EFFECT"]

@@ -14,10 +14,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .base import to_utc_naive
-from .base import ConfigError
+from .base import ConfigError, require_int, to_utc_naive
 from .retrodiction.windows import GridWindow, WindowGrid
-from .base import require_int
 
 __all__ = ["TrainingBatch", "prepare_training_batches", "batch_id_for", "split_evenly"]
 

@@ -18,8 +18,8 @@ from typing import Any, Iterator
 
 import dask
 
-from .config import TrainingConfig
 from .base import ClusterError, one_line
+from .config import TrainingConfig
 from .retrodiction import RetrodictionSettings
 
 __all__ = ["connect", "disconnect", "local_cluster_settings", "main_script_hidden", "prepare_worker",

@@ -19,11 +19,9 @@ from typing import Any, Mapping
 import pandas as pd
 import yaml
 
-from .base import to_utc_naive
+from .base import ConfigError, require_float, require_int, to_utc_naive
 from .data.store_kinds import STORE_KINDS
-from .base import ConfigError
 from .retrodiction import RetrodictionSettings, WindowGrid
-from .base import require_float, require_int
 
 __all__ = ["TrainingConfig", "load_config_file"]
 

@@ -23,17 +23,18 @@ import pandas as pd
 
 from analytics import OptimizedTrustTracker, TrustEstimate, TrustKey, TrustUpdateBuffer
 
-from .batching import TrainingBatch
-from .cluster import connect, disconnect, main_script_hidden, task_slots
-from .config import TrainingConfig
-from .data import VariableInfo, open_store
 from .base import (
     BatchTimeoutError,
     ConfigError,
     DataError,
     RetrodictionError,
     one_line,
+    require_float,
 )
+from .batching import TrainingBatch
+from .cluster import connect, disconnect, main_script_hidden, task_slots
+from .config import TrainingConfig
+from .data import VariableInfo, open_store
 from .journal import ResultsJournal
 from .metrics import METRICS_TOPIC, MetricsStore, dask_event_sender
 from .original_api import options_from_original_config, progress_reporter
@@ -41,7 +42,6 @@ from .outcomes import BatchResult
 from .planning import largest_first, plan_batches, small_batch_warning
 from .run_lock import RunLock
 from .summary import summarise
-from .base import require_float
 from .worker_task import process_batch, single_threaded_torch, torch_threads_for
 
 __all__ = [

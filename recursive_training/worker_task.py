@@ -16,10 +16,10 @@ import numpy as np
 
 from analytics import EvidenceBlock, TrustKey
 
+from .base import InsufficientDataError, one_line
 from .batching import TrainingBatch
 from .config import TrainingConfig
 from .data import open_store
-from .base import InsufficientDataError, one_line
 from .memory import PeakMemoryMonitor
 from .metrics import AsyncMetricsCollector
 from .outcomes import BatchResult, VariableOutcome

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from recursive_training.batching import TrainingBatch, prepare_training_batches, split_evenly
 from recursive_training.base import ConfigError
+from recursive_training.batching import TrainingBatch, prepare_training_batches, split_evenly
 from recursive_training.retrodiction import WindowGrid
 
 

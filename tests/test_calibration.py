@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from bench.bench_calibration import Size, coverage_table, run_pipeline, true_rates
 
 

@@ -7,8 +7,8 @@ import pickle
 import pandas as pd
 import pytest
 
-from recursive_training.config import TrainingConfig, load_config_file
 from recursive_training.base import ConfigError
+from recursive_training.config import TrainingConfig, load_config_file
 
 
 def test_from_mapping_splits_settings_and_coerces(tmp_path):

@@ -10,18 +10,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from recursive_training.base import (
+    DataError,
+    IngestError,
+    StoreCorruptError,
+    UnknownVariableError,
+)
 from recursive_training.data import (
     OptimizedDataStore,
     RecursiveDataStore,
     SegmentCache,
     StreamingDataStore,
     open_store,
-)
-from recursive_training.base import (
-    DataError,
-    IngestError,
-    StoreCorruptError,
-    UnknownVariableError,
 )
 
 from .conftest import daily_frame

@@ -14,8 +14,8 @@ import pytest
 
 from analytics import OptimizedTrustTracker
 from recursive_training import ParallelTrainingCoordinator, TrainingConfig
-from recursive_training.data import open_store
 from recursive_training.base import ConfigError
+from recursive_training.data import open_store
 from recursive_training.planning import plan_batches
 from recursive_training.worker_task import process_batch
 

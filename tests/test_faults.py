@@ -88,8 +88,7 @@ def test_a_damaged_result_in_the_journal_is_named_and_repaired(workspace):
 def test_a_locked_trust_database_ends_the_run_with_one_error_and_loses_nothing(workspace, monkeypatch):
     import sqlite3
 
-    from analytics import OptimizedTrustTracker
-    from analytics import optimized_trust_tracker
+    from analytics import OptimizedTrustTracker, optimized_trust_tracker
     from recursive_training.base import TrustError
 
     monkeypatch.setattr(optimized_trust_tracker, "BUSY_TIMEOUT_SECONDS", 0.3)

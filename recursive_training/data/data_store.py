@@ -24,9 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..base import DataError, IngestError, StoreCorruptError, UnknownVariableError
+from ..base import DataError, IngestError, StoreCorruptError, UnknownVariableError, to_utc_naive
 from .ingest import read_source
-from ..base import to_utc_naive
 from .naming import variable_directory
 
 __all__ = ["RecursiveDataStore", "VariableInfo", "IngestReport", "slice_sorted", "as_series"]

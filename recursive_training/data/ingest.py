@@ -9,7 +9,6 @@ converted to UTC and all are stored as naive UTC.
 from __future__ import annotations
 
 import csv
-
 import re
 from dataclasses import dataclass
 from pathlib import Path

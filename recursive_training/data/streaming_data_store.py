@@ -17,9 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..base import ConfigError, StoreCorruptError
+from ..base import ConfigError, StoreCorruptError, to_utc_naive
 from .data_store import RecursiveDataStore, as_series, slice_sorted
-from ..base import to_utc_naive
 
 __all__ = ["StreamingDataStore"]
 

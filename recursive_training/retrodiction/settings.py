@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..base import ConfigError
-from ..base import require_float, require_int
+from ..base import ConfigError, require_float, require_int
 from .specs import (
     AutoRegressiveParameters,
     ModelSpec,

@@ -17,8 +17,7 @@ import hashlib
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping, Sequence
 
-from ..base import ConfigError
-from ..base import require_float, require_int
+from ..base import ConfigError, require_float, require_int
 from .models import AutoRegressive, ForecastModel, Naive, SeasonalNaive
 
 __all__ = [

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..base import ConfigError
-from ..base import require_float
+from ..base import ConfigError, require_float
 
 __all__ = ["WindowGrid", "GridWindow", "CALENDAR_PERIODS", "DEFAULT_ANCHOR"]
 
