@@ -49,11 +49,14 @@ def connect(config: TrainingConfig, client: Any = None) -> tuple[Any, Any]:
             with _children_ignore_sigint(), dask.config.set(local_cluster_settings(config)), \
                     warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
+                levels = _dask_log_levels()  # silence_logs below lowers this process's Dask loggers too
                 cluster = LocalCluster(
                     n_workers=config.workers, threads_per_worker=config.threads_per_worker, processes=True,
                     host="127.0.0.1", dashboard_address=f"{config.dashboard_host}:{config.dashboard_port}",
-                    silence_logs=logging.CRITICAL,  # task errors are reported once, in the summary
+                    silence_logs=logging.CRITICAL,  # workers stay quiet: task errors are reported in the summary
                 )
+                for target, level in levels:  # this process's loggers keep what the caller chose
+                    target.setLevel(level)
             _report_port_moves(caught, config.dashboard_port)
             client = Client(cluster)
         client.register_plugin(WorkerPreparation(config.retrodiction))
@@ -63,6 +66,13 @@ def connect(config: TrainingConfig, client: Any = None) -> tuple[Any, Any]:
         where = "the given client's cluster" if given else config.scheduler_address or "a local cluster"
         raise ClusterError(f"cannot connect to {where}: {one_line(exc)}") from None
     return client, cluster
+
+
+def _dask_log_levels() -> list[tuple[logging.Logger | logging.Handler, int]]:
+    """The levels of this process's Dask loggers and of their handlers."""
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+               if name == "distributed" or name.startswith("distributed.")]
+    return [(target, target.level) for logger in loggers for target in (logger, *logger.handlers)]
 
 
 def task_slots(client: Any) -> int:

@@ -398,14 +398,15 @@ class ParallelTrainingCoordinator:
             if batch is None:  # a wake-up, or a batch that timed out earlier and is already recorded
                 continue
             if future.status != "finished" and self._scheduler_gone():
-                self.scheduler_lost = (f"lost the scheduler at {self._client.scheduler.address} mid-run; "
-                                       f"{sum(b.processed for b in self.batches)} of {len(self.batches)} batches "
-                                       "finished and are kept, the rest did not run")
-                logger.info(self.scheduler_lost)
-                return  # the unfinished batches stay "not run": a resume runs them
+                return self._lose_scheduler()  # the unfinished batches stay "not run": a resume runs them
+            if future.status == "finished":
+                try:
+                    result = future.result()
+                except OSError:  # the result was there, but the way to it broke: the scheduler is gone
+                    return self._lose_scheduler()
             del self._futures[future]
             if future.status == "finished":
-                self._on_batch_complete(batch, future.result())
+                self._on_batch_complete(batch, result)
             elif future.status == "error":
                 self._on_batch_error(batch, future.exception())
             else:  # cancelled or lost by the cluster, not by us: a resume runs it again
@@ -441,6 +442,12 @@ class ParallelTrainingCoordinator:
             else:
                 self._on_batch_error(batch, error)
             report(self._done_count(), self._total_count(), batch)
+
+    def _lose_scheduler(self) -> None:
+        self.scheduler_lost = (f"lost the scheduler at {self._client.scheduler.address} mid-run; "
+                               f"{sum(b.processed for b in self.batches)} of {len(self.batches)} batches "
+                               "finished and are kept, the rest did not run")
+        logger.info(self.scheduler_lost)
 
     def _scheduler_gone(self) -> bool:
         """True once the client has lost its scheduler (it cancels every future then)."""

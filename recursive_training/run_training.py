@@ -215,15 +215,22 @@ def _start_logging(level: str | None, directory: Path | None, run_id: str) -> Pa
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{run_id}.log"
-        handler: logging.Handler = logging.FileHandler(path)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(numeric)
-    logging.getLogger().addHandler(handler)
+    logging.getLogger().addHandler(_handler(path, numeric))
     logging.getLogger("recursive_training").setLevel(numeric)
     _set_dask_log_level(numeric)
+    dask_logger = logging.getLogger("distributed")  # Dask gives it a terminal handler and no propagation
+    for own in list(dask_logger.handlers):
+        dask_logger.removeHandler(own)
+    dask_logger.addHandler(_handler(path, numeric))
     return path
+
+
+def _handler(path: Path | None, level: int) -> logging.Handler:
+    """A handler of its own for each logger tree: Dask changes its handlers' levels when a cluster starts."""
+    handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(level)
+    return handler
 
 
 def _set_dask_log_level(level: int) -> None:
