@@ -49,14 +49,15 @@ def connect(config: TrainingConfig, client: Any = None) -> tuple[Any, Any]:
             with _children_ignore_sigint(), dask.config.set(local_cluster_settings(config)), \
                     warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                levels = _dask_log_levels()  # silence_logs below lowers this process's Dask loggers too
+                levels = _dask_log_levels()  # silence_logs below silences this process's Dask loggers too
                 cluster = LocalCluster(
                     n_workers=config.workers, threads_per_worker=config.threads_per_worker, processes=True,
                     host="127.0.0.1", dashboard_address=f"{config.dashboard_host}:{config.dashboard_port}",
                     silence_logs=logging.CRITICAL,  # workers stay quiet: task errors are reported in the summary
                 )
-                for target, level in levels:  # this process's loggers keep what the caller chose
-                    target.setLevel(level)
+                if keep_dask_logs:  # --log-level: this process's Dask loggers keep what the caller chose
+                    for target, level in levels:
+                        target.setLevel(level)
             _report_port_moves(caught, config.dashboard_port)
             client = Client(cluster)
         client.register_plugin(WorkerPreparation(config.retrodiction))
@@ -66,6 +67,9 @@ def connect(config: TrainingConfig, client: Any = None) -> tuple[Any, Any]:
         where = "the given client's cluster" if given else config.scheduler_address or "a local cluster"
         raise ClusterError(f"cannot connect to {where}: {one_line(exc)}") from None
     return client, cluster
+
+
+keep_dask_logs = False  # the CLI sets it with --log-level or --log-dir; else a local cluster is quiet
 
 
 def _dask_log_levels() -> list[tuple[logging.Logger | logging.Handler, int]]:

@@ -218,6 +218,9 @@ def _start_logging(level: str | None, directory: Path | None, run_id: str) -> Pa
     logging.getLogger().addHandler(_handler(path, numeric))
     logging.getLogger("recursive_training").setLevel(numeric)
     _set_dask_log_level(numeric)
+    from . import cluster
+
+    cluster.keep_dask_logs = True
     dask_logger = logging.getLogger("distributed")  # Dask gives it a terminal handler and no propagation
     for own in list(dask_logger.handlers):
         dask_logger.removeHandler(own)
