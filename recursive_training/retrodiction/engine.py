@@ -20,7 +20,7 @@ import numpy as np
 from ..base import InsufficientDataError
 from .models import ForecastModel, Naive
 from .scoring import WindowScore, naive_scale, score_window, success_mask
-from .settings import LEGACY_MODEL_OPTIONS, RetrodictionSettings
+from .settings import RetrodictionSettings
 from .specs import ModelSpec, parse_model_specs
 
 __all__ = ["WindowForecast", "retrodict_window", "forecast_origins", "first_occurrences"]
@@ -112,7 +112,7 @@ def retrodict_window(
     origins; the data must then reach back to it when ``step`` > 1.
     """
     if isinstance(spec, str):
-        spec = parse_model_specs([spec], {n: getattr(settings, n) for n in LEGACY_MODEL_OPTIONS})[0]
+        spec = parse_model_specs([spec], settings.run_options)[0]
     h, step = settings.horizon, settings.step
     span_start, span_end = span if span is not None else (window_start, window_end)
     first, stop = (int(i) for i in np.searchsorted(timestamps, [window_start, window_end], side="left"))

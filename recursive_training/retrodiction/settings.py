@@ -66,18 +66,18 @@ class RetrodictionSettings:
         require_float("learning_rate", self.learning_rate, minimum=0.0, inclusive=False)
         object.__setattr__(self, "tolerance", require_float("tolerance", self.tolerance, minimum=0.0,
                                                             inclusive=False))
-        defaults = {name: getattr(self, name) for name in LEGACY_MODEL_OPTIONS}
         models = (self.models,) if isinstance(self.models, str) else tuple(self.models)
-        object.__setattr__(self, "models", parse_model_specs(models, defaults))
+        object.__setattr__(self, "models", parse_model_specs(models, self.run_options))
         if self.fallback_model is not None:
-            fallback = parse_model_specs([self.fallback_model], defaults)
+            fallback = parse_model_specs([self.fallback_model], self.run_options)
             if len(fallback) != 1:
                 raise ConfigError(f"option 'fallback_model' names one model, got {self.fallback_model!r}")
             object.__setattr__(self, "fallback_model", fallback[0].explicit)
 
     @property
-    def specs(self) -> tuple[ModelSpec, ...]:
-        return self.models
+    def run_options(self) -> dict[str, Any]:
+        """The run-wide options that set a parameter a spec leaves out."""
+        return {name: getattr(self, name) for name in LEGACY_MODEL_OPTIONS}
 
     @property
     def fallback(self) -> ModelSpec | None:
@@ -104,9 +104,6 @@ class RetrodictionSettings:
         if duration is None:
             return max(0, stop - self.lookback)
         return int(np.searchsorted(timestamps, (pd.Timestamp(boundary) - duration).to_datetime64(), side="left"))
-
-    def spec(self, spec_id: str) -> ModelSpec:
-        return next(s for s in self.models if s.id == spec_id)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:

@@ -116,6 +116,12 @@ class ModelFamily:
     def defaults(self) -> Any:
         return self.parameters()
 
+    def spec(self, values: Mapping[str, Any], run_options: Mapping[str, Any]) -> "ModelSpec":
+        """A spec of this family: ``values`` as given, the rest from the run-wide options, else the defaults."""
+        inherited = {param: run_options[option] for option, param in self.legacy_options.items()
+                     if option in run_options}
+        return ModelSpec.create(self.name, **{**inherited, **values})
+
 
 MODEL_FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (
     ModelFamily("naive", NoParameters, lambda p: Naive(), "y(t+k) = y(t)", fit_free=True),
@@ -233,9 +239,7 @@ def _parse_one(text: str, defaults: Mapping[str, Any]) -> ModelSpec:
                 raise ValueError
         except (SyntaxError, ValueError, AssertionError):
             raise ConfigError(f"model {text!r}: expected family(name=value, ...)") from None
-    entry = family_of(name)
-    inherited = {param: defaults[option] for option, param in entry.legacy_options.items() if option in defaults}
-    return ModelSpec.create(name, **{**inherited, **values})
+    return family_of(name).spec(values, defaults)
 
 
 def parse_model_specs(items: Sequence[Any], defaults: Mapping[str, Any] | None = None) -> tuple[ModelSpec, ...]:
@@ -257,9 +261,7 @@ def parse_model_specs(items: Sequence[Any], defaults: Mapping[str, Any] | None =
             family = values.pop("family", None)
             if not isinstance(family, str):
                 raise ConfigError(f"model section {item!r} needs a 'family' ({', '.join(MODEL_FAMILIES)})")
-            entry = family_of(family)
-            inherited = {p: defaults[o] for o, p in entry.legacy_options.items() if o in defaults}
-            specs.append(ModelSpec.create(family, **{**inherited, **values}))
+            specs.append(family_of(family).spec(values, defaults))
         else:
             raise ConfigError(f"option 'models': cannot read {item!r} as a model")
     if not specs:
