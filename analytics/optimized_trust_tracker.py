@@ -95,6 +95,14 @@ class TrustEstimate:
         data.update(asdict(self.key))
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrustEstimate":
+        """The inverse of :meth:`to_dict`, for results read back from JSON."""
+        fields = dict(data)
+        key = TrustKey(*(fields.pop(name) for name in ("variable", "spec", "schedule", "context")))
+        steps = tuple(StepTrust(**step) for step in fields.pop("steps"))
+        return cls(key=key, steps=steps, **fields)
+
 
 class OptimizedTrustTracker:
     """The ledger in SQLite; ``db_path=None`` keeps it in memory (tests, one-off runs).

@@ -28,11 +28,11 @@ def main() -> None:
         config = standard_config(store, work / f"run{run}", args.tiny, batch_size_days=90.0)
         coordinator = ParallelTrainingCoordinator(config)
         summary = coordinator.start_training()
-        wall = summary["timings"]["batches_seconds"]
-        share = (wall - summary["compute_seconds"] / config.workers) / wall
+        wall = summary.timings["batches_seconds"]
+        share = (wall - summary.compute_seconds / config.workers) / wall
         shares.append(share)
-        info(f"run {run}: {summary['batches']['total']} batches of {group_sizes(coordinator.batches)} "
-             f"variables, wall {wall:.2f} s, compute {summary['compute_seconds']:.2f} s on "
+        info(f"run {run}: {summary.batches.total} batches of {group_sizes(coordinator.batches)} "
+             f"variables, wall {wall:.2f} s, compute {summary.compute_seconds:.2f} s on "
              f"{config.workers} workers, overhead {100 * share:.1f}%")
     report("Dask overhead, default batch sizing", 100 * statistics.median(shares), 5.0,
            higher_is_better=False, unit="%")

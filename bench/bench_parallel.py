@@ -17,7 +17,7 @@ from pathlib import Path
 
 from common import arguments, build_store, group_sizes, info, report, synthetic_frame
 
-from recursive_training import ParallelTrainingCoordinator, TrainingConfig
+from recursive_training import ParallelTrainingCoordinator, RunSummary, TrainingConfig
 
 
 def standard_config(store: Path, output: Path, tiny: bool, **extra) -> TrainingConfig:
@@ -47,16 +47,16 @@ def main() -> None:
         parallel_runs.append(ParallelTrainingCoordinator(
             standard_config(store, work / f"parallel{r}", args.tiny)).start_training())
 
-    def median(runs: list[dict], timing: str) -> float:
-        return statistics.median(r["timings"][timing] for r in runs)
+    def median(runs: list[RunSummary], timing: str) -> float:
+        return statistics.median(r.timings[timing] for r in runs)
 
     serial, parallel = median(serial_runs, "batches_seconds"), median(parallel_runs, "batches_seconds")
     connect = median(parallel_runs, "connect_seconds")
-    assert serial_runs[0]["variables"] == parallel_runs[0]["variables"]  # same work, same numbers
+    assert serial_runs[0].to_dict()["variables"] == parallel_runs[0].to_dict()["variables"]  # same work, same numbers
     info(f"standard workload: {len(batches)} batches of {group_sizes(batches)} variables; "
          f"serial {serial:.1f} s, 2 workers {parallel:.1f} s (+{connect:.1f} s cluster start), "
          f"median of {repeats}")
-    peaks = [r["peak_memory_mib"] for r in parallel_runs]
+    peaks = [r.peak_memory_mib for r in parallel_runs]
     info(f"peak memory per worker (memory-profiler, standard workload): {max(peaks):.0f} MiB")
     report("parallel speedup, 2 workers", serial / parallel, 1.8, higher_is_better=True,
            detail=f"serial {serial:.1f}s / parallel {parallel:.1f}s")

@@ -19,7 +19,7 @@ from recursive_training import ParallelTrainingCoordinator
 
 def batches_seconds(store: Path, output: Path, tiny: bool, **extra) -> float:
     summary = ParallelTrainingCoordinator(standard_config(store, output, tiny, **extra)).start_training()
-    return summary["timings"]["batches_seconds"]
+    return summary.timings["batches_seconds"]
 
 
 def main() -> None:

@@ -19,8 +19,7 @@ CELLS = [
     new_code_cell(
         "import tempfile\n"
         "from pathlib import Path\n\n"
-        "from recursive_training import RecursiveDataStore, run_parallel_retrodiction_training\n"
-        "from recursive_training.summary import format_trust_table\n\n"
+        "from recursive_training import RecursiveDataStore, run_parallel_retrodiction_training\n\n"
         "repo = Path.cwd().parent if Path.cwd().name == 'notebooks' else Path.cwd()\n"
         "workspace = Path(tempfile.mkdtemp(prefix='walkthrough-'))\n"
         "store = RecursiveDataStore(workspace / 'store', create=True)\n"
@@ -46,9 +45,9 @@ CELLS = [
         "    models=('naive', 'seasonal_naive', 'ar'), output_dir=workspace / 'runs',\n"
         "    progress_callback=lambda done, total, batch: progress.append(done),\n"
         ")\n"
-        "print('dashboard was at', summary['dashboard_link'])\n"
-        "print(summary['batches'])\n"
-        "print(format_trust_table(summary))"),
+        "print('dashboard was at', summary.dashboard_link)\n"
+        "print(summary.batches)\n"
+        "print(summary)  # counts and the trust table"),
     new_markdown_cell(
         "Trust is the posterior mean of a Beta distribution over 'this forecast lands within one\n"
         "naive step of the truth'; the bars are 95% credible intervals. Seasonal structure makes\n"
@@ -56,10 +55,10 @@ CELLS = [
         "walk `stock_index`."),
     new_code_cell(
         "import matplotlib.pyplot as plt\n\n"
-        "rows = [(v, m, e['trust']) for v, models in summary['variables'].items() for m, e in models.items()]\n"
+        "rows = [(v, m, pair.trust) for v, pairs in summary.variables.items() for m, pair in pairs.items()]\n"
         "labels = [f'{v}\\n{m}' for v, m, _ in rows]\n"
-        "means = [t['mean'] for _, _, t in rows]\n"
-        "errors = [[t['mean'] - t['low'] for _, _, t in rows], [t['high'] - t['mean'] for _, _, t in rows]]\n"
+        "means = [t.mean for _, _, t in rows]\n"
+        "errors = [[t.mean - t.low for _, _, t in rows], [t.high - t.mean for _, _, t in rows]]\n"
         "fig, ax = plt.subplots(figsize=(10, 4))\n"
         "ax.bar(range(len(rows)), means, yerr=errors, capsize=3, color='tab:blue')\n"
         "ax.set_xticks(range(len(rows)), labels, rotation=60, ha='right', fontsize=8)\n"

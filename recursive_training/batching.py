@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from .base import ConfigError, require_int, to_utc_naive
+from .outcomes import BatchResult
+from .records import BatchStatus
 from .retrodiction.windows import GridWindow, WindowGrid
 
 __all__ = ["TrainingBatch", "prepare_training_batches", "batch_id_for", "split_evenly"]
@@ -49,8 +51,8 @@ class TrainingBatch:
     ``start_time``/``end_time`` bound the scored origins; the models are
     fitted at ``window_start`` (default: ``start_time``). ``models`` lists the
     spec ids to run (None: every model of the run), so a resume can run only
-    what is missing. ``processed``, ``processing_time`` and ``results`` are
-    filled on the coordinator when the task's outcome arrives.
+    what is missing. ``result`` or ``error`` is filled on the coordinator
+    when the task's outcome arrives; :attr:`status` follows from them.
     """
 
     start_time: pd.Timestamp
@@ -62,9 +64,7 @@ class TrainingBatch:
     window_index: int = 0
     previous_window_start: pd.Timestamp | None = None
     models: tuple[str, ...] | None = None
-    processed: bool = False
-    processing_time: float | None = None
-    results: dict[str, Any] | None = field(default=None, repr=False)
+    result: BatchResult | None = field(default=None, repr=False)
     error: str | None = None
 
     def __post_init__(self) -> None:
@@ -85,8 +85,18 @@ class TrainingBatch:
                    previous_window_start=None if previous is None else previous.start, models=models)
 
     @property
+    def status(self) -> BatchStatus:
+        if self.result is not None:
+            return BatchStatus.DONE
+        return BatchStatus.NOT_RUN if self.error is None else BatchStatus.FAILED
+
+    @property
+    def processed(self) -> bool:
+        return self.status is BatchStatus.DONE
+
+    @property
     def failed(self) -> bool:
-        return self.error is not None
+        return self.status is BatchStatus.FAILED
 
 
 def prepare_training_batches(

@@ -27,7 +27,7 @@ def _reason(exc: BaseException) -> str:
 
 
 class ResultsJournal:
-    """One JSON object per line: {"batch_id", "status", ...}."""
+    """One JSON object per line; what the objects mean is :mod:`.records`' business."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -69,6 +69,8 @@ class ResultsJournal:
                 if not isinstance(record, dict):
                     raise ValueError("not a JSON object")
                 records.append(parse(record))
+            except DataError as exc:  # a record this version cannot read: not damage, never repaired away
+                raise DataError(f"results journal {self.path}: line {number}: {exc}") from None
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 if not repair:  # each record is written with its newline last, so only the tail can tear
                     raise DataError(f"results journal {self.path}: line {number} is damaged ({_reason(exc)}); "

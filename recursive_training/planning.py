@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Mapping, Sequence
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Collection, Mapping, Sequence
 
 import pandas as pd
 
+from .base import ConfigError, DataError
 from .batching import TrainingBatch, prepare_training_batches, split_evenly
+from .config import TrainingConfig
 from .data import VariableInfo
+from .records import RunHeader
 from .retrodiction.windows import WindowGrid
 
-__all__ = ["auto_variables_per_batch", "estimated_origins", "largest_first", "plan_batches",
+__all__ = ["auto_variables_per_batch", "check_procedure", "estimated_origins", "largest_first", "plan_batches",
+           "plan_run", "remaining_work", "Unit",
            "small_batch_warning", "taper_tail", "typical_origins", "TASKS_PER_WORKER", "MIN_ORIGINS_PER_BATCH",
            "MIN_ORIGINS_PER_TAIL_BATCH", "TAIL_TASKS_PER_WORKER"]
 
@@ -126,3 +132,62 @@ def small_batch_warning(typical: float, submitted: int) -> str | None:
         return None
     return (f"batches are small (about {typical:.0f} forecast origins each, {submitted} batches): "
             "Dask's per-task overhead may dominate; raise --batch-size-days or --variables-per-batch")
+
+
+Unit = tuple[int, str, str, str, str]  # (window index, span start, span end, variable, spec id): settled once
+
+
+def plan_run(config: TrainingConfig, infos: Sequence[VariableInfo],
+             workers: int) -> tuple[list[TrainingBatch], float]:
+    """The run's batches for ``workers`` batches at a time, and the typical batch's origins.
+
+    The range defaults to the variables' history; ``batch_limit`` keeps the
+    first batches in time order.
+    """
+    start = config.start or min(pd.Timestamp(i.first) for i in infos)
+    end = config.end or max(pd.Timestamp(i.last) + i.median_step for i in infos)
+    if not any(pd.Timestamp(i.first) < end and pd.Timestamp(i.last) >= start for i in infos):
+        raise DataError(f"no observations of the selected variables between {start} and {end}")
+    batches, typical = plan_batches(infos, start, end, config.window_grid, config.variables_per_batch, workers,
+                                    config.retrodiction.step)
+    if config.batch_limit is not None:
+        batches = sorted(batches, key=lambda b: b.start_time)[:config.batch_limit]
+    return batches, typical
+
+
+def remaining_work(batches: Sequence[TrainingBatch], done: Collection[Unit],
+                   spec_ids: tuple[str, ...]) -> list[TrainingBatch]:
+    """``batches`` less the (window, span, variable, spec) units in ``done``.
+
+    Work is settled per unit, so a resume with another worker count or
+    batch size finishes exactly what is missing, and a resume with a model
+    added runs only that model.
+    """
+    if not done:
+        return list(batches)
+    remaining = []
+    for batch in batches:
+        by_missing: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        span = (batch.window_index, batch.start_time.isoformat(), batch.end_time.isoformat())
+        for variable in batch.variables:
+            missing = tuple(s for s in spec_ids if (*span, variable, s) not in done)
+            if missing:
+                by_missing[missing].append(variable)
+        remaining.extend(dataclasses.replace(batch, variables=tuple(names), batch_id="",
+                                             models=None if missing == spec_ids else missing)
+                         for missing, names in by_missing.items())
+    return remaining
+
+
+def check_procedure(headers: Sequence[RunHeader], current: Mapping[str, Any], run_id: str, journal: Path) -> None:
+    """A resume may add or drop models, never change how forecasts are made or scored."""
+    if not headers or any(h.procedure is None for h in headers):
+        raise ConfigError(f"run {run_id!r}: journal {journal} was written by an older version of this tool; "
+                          "start a new run with another --run-id")
+    for header in headers:
+        for option, then in header.procedure.items():
+            if current.get(option) != then:
+                raise ConfigError(
+                    f"option '{option}' differs from the run being resumed ({then!r} then, "
+                    f"{current.get(option)!r} now): resume with the same value, or start a new run "
+                    "with another --run-id")

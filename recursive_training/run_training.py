@@ -64,7 +64,7 @@ RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, Any, str], ...] = (
     ("--prior-alpha", "prior_alpha", float, "Beta prior alpha of trust (default 1)"),
     ("--prior-beta", "prior_beta", float, "Beta prior beta of trust (default 1)"),
     ("--decay-half-life-days", "decay_half_life_days", float, "halve older evidence every N days of data time"),
-    ("--retries", "retries", int, "times Dask retries a failing batch (default 2)"),
+    ("--retries", "retries", int, "times a batch whose code raised runs again, on a cluster or in-process (default 2)"),
     ("--batch-timeout", "batch_timeout_seconds", float,
      "seconds a batch may run before it is recorded as failed (default 3600)"),
     ("--tls-ca-file", "tls_ca_file", str, "CA certificate to verify a TLS scheduler (with --scheduler tls://...)"),
@@ -293,24 +293,23 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
     print(format_trust_table(summary))
     for warning in coordinator.warnings[len(shown_warnings):]:  # what the run learned on the way
         _say(f"warning: {warning}")
-    print(f"\nresults: {path}\ntrust database: {summary['trust_db']}")
-    counts = summary["batches"]
+    print(f"\nresults: {path}\ntrust database: {summary.trust_db}")
+    counts = summary.batches
     if stopped_by:
         how = "interrupted" if stopped_by[0] == signal.SIGINT else "terminated (SIGTERM)"
-        _say(f"{how}: {counts['completed']} of {counts['total']} batches finished and kept in {path}; "
-             f"{resume_hint}")
+        _say(f"{how}: {counts.completed} of {counts.total} batches finished and kept in {path}; {resume_hint}")
         return EXIT_INTERRUPTED if stopped_by[0] == signal.SIGINT else EXIT_TERMINATED
-    if summary["scheduler_lost"]:
-        _say(f"error: {summary['scheduler_lost']}; {resume_hint}")
+    if summary.scheduler_lost:
+        _say(f"error: {summary.scheduler_lost}; {resume_hint}")
         return EXIT_FAILED
-    if counts["failed"]:
-        first = summary["failed_batches"][0]
-        _say(f"error: {counts['failed']} of {counts['total']} batches failed "
-             f"(first: {first['batch_id']}: {first['error']}); see {path}")
+    if counts.failed:
+        first = summary.failed_batches[0]
+        _say(f"error: {counts.failed} of {counts.total} batches failed "
+             f"(first: {first.batch_id}: {first.error}); see {path}")
         return EXIT_FAILED
-    if summary["failed_models"]:
-        _say(f"error: a model failed in {len(summary['failed_models'])} (variable, window) pair(s), the rest "
-             f"counted (first: {summary['failed_models'][0]}); see {path}")
+    if summary.failed_models:
+        _say(f"error: a model failed in {len(summary.failed_models)} (variable, window) pair(s), the rest "
+             f"counted (first: {summary.failed_models[0]}); see {path}")
         return EXIT_FAILED
     return 0
 

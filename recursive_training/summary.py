@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any, Collection, Iterable
+from typing import TYPE_CHECKING, Collection, Iterable
 
 from analytics import TrustEstimate
 
 from .outcomes import BatchResult
+from .records import ModelSummary, PairSummary
 from .retrodiction import pool_scores
+
+if TYPE_CHECKING:
+    from .records import RunSummary
 
 __all__ = ["summarise", "format_trust_table"]
 
 
-def summarise(results: Iterable[BatchResult], trust: Iterable[TrustEstimate],
-              keep: Collection[tuple[str, str]]) -> dict[str, Any]:
+def summarise(results: Iterable[BatchResult], trust: Iterable[TrustEstimate], keep: Collection[tuple[str, str]],
+              ) -> tuple[dict[str, dict[str, PairSummary]], dict[str, ModelSummary], tuple[str, ...]]:
     """Pooled scores per (variable, spec) and per spec, with trust, for the pairs in ``keep``.
 
     Windows are pooled in time order, and each (window, span, variable, spec)
@@ -47,61 +51,52 @@ def summarise(results: Iterable[BatchResult], trust: Iterable[TrustEstimate],
                 scores[key].append(outcome.score)
                 fallbacks[key] += outcome.status == "fallback"
     estimates = {(e.variable, e.spec): e for e in trust}
-    per_variable: dict[str, dict[str, Any]] = defaultdict(dict)
+    per_variable: dict[str, dict[str, PairSummary]] = defaultdict(dict)
     for key in sorted(set(scores) | set(skipped) | set(failed)):
         variable, spec = key
-        estimate = estimates.get(key)
-        per_variable[variable][spec] = {
-            "windows_scored": len(scores[key]),
-            "windows_by_fallback": fallbacks[key],
-            "windows_skipped": len(skipped[key]),
-            "windows_failed": len(failed[key]),
-            "skipped": skipped[key][:5],
-            "failed": failed[key][:5],
-            "scores": pool_scores(scores[key]).to_dict() if scores[key] else None,
-            "trust": None if estimate is None else estimate.to_dict(),
-        }
-    per_model: dict[str, Any] = {}
+        per_variable[variable][spec] = PairSummary(
+            windows_scored=len(scores[key]), windows_by_fallback=fallbacks[key],
+            windows_skipped=len(skipped[key]), windows_failed=len(failed[key]),
+            skipped=tuple(skipped[key][:5]), failed=tuple(failed[key][:5]),
+            scores=pool_scores(scores[key]) if scores[key] else None, trust=estimates.get(key))
+    per_model: dict[str, ModelSummary] = {}
     for spec in sorted({m for _, m in scores}):
         spec_scores = [s for (_, m), group in scores.items() if m == spec for s in group]
         spec_trust = [estimates[k].mean for k in scores if k[1] == spec and k in estimates]
-        per_model[spec] = {
-            "scores": pool_scores(spec_scores).to_dict(),
-            "mean_trust": sum(spec_trust) / len(spec_trust) if spec_trust else None,
-            "variables": len({v for (v, m) in scores if m == spec}),
-        }
-    failures = [f"{variable} / {spec} {where}" for (variable, spec), wheres in sorted(failed.items())
-                for where in wheres]
-    return {"variables": dict(per_variable), "models": per_model, "failed_models": failures}
+        per_model[spec] = ModelSummary(scores=pool_scores(spec_scores),
+                                       mean_trust=sum(spec_trust) / len(spec_trust) if spec_trust else None,
+                                       variables=len({v for (v, m) in scores if m == spec}))
+    failures = tuple(f"{variable} / {spec} {where}" for (variable, spec), wheres in sorted(failed.items())
+                     for where in wheres)
+    return dict(per_variable), per_model, failures
 
 
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
-def format_trust_table(summary: dict[str, Any]) -> str:
+def format_trust_table(summary: "RunSummary") -> str:
     """A plain-text table: one row per (variable, model spec), most trusted first, under its context."""
     header = ("variable", "model", "trust", "95% interval", "succ/fail", "deff", "MASE", "skill", "windows")
     rows = []
-    for variable, models in sorted(summary["variables"].items()):
-        ordered = sorted(models.items(), key=lambda item: -((item[1]["trust"] or {}).get("mean") or 0.0))
-        for model, entry in ordered:
-            trust, scores = entry["trust"] or {}, entry["scores"] or {}
-            interval = f"[{_fmt(trust.get('low'), '.3f')}, {_fmt(trust.get('high'), '.3f')}]" if trust else "-"
-            counts = f"{trust['successes']}/{trust['failures']}" if trust else "-"
-            notes = [f"{entry[f'windows_{kind}']} {label}" for kind, label in
-                     (("by_fallback", "by fallback"), ("skipped", "skipped"), ("failed", "failed"))
-                     if entry.get(f"windows_{kind}")]
-            windows = f"{entry['windows_scored']}" + (f" ({', '.join(notes)})" if notes else "")
-            rows.append((variable, model, _fmt(trust.get("mean"), ".3f"), interval, counts,
-                         _fmt(trust.get("design_effect"), ".1f"), _fmt(scores.get("mase"), ".3f"),
-                         _fmt(scores.get("skill"), "+.3f"), windows))
+    for variable, pairs in sorted(summary.variables.items()):
+        ordered = sorted(pairs.items(), key=lambda item: -(item[1].trust.mean if item[1].trust else 0.0))
+        for model, pair in ordered:
+            trust, scores = pair.trust, pair.scores
+            interval = f"[{_fmt(trust.low, '.3f')}, {_fmt(trust.high, '.3f')}]" if trust else "-"
+            counts = f"{trust.successes}/{trust.failures}" if trust else "-"
+            notes = [f"{count} {label}" for count, label in
+                     ((pair.windows_by_fallback, "by fallback"), (pair.windows_skipped, "skipped"),
+                      (pair.windows_failed, "failed")) if count]
+            windows = f"{pair.windows_scored}" + (f" ({', '.join(notes)})" if notes else "")
+            rows.append((variable, model, _fmt(trust and trust.mean, ".3f"), interval, counts,
+                         _fmt(trust and trust.design_effect, ".1f"), _fmt(scores and scores.mase, ".3f"),
+                         _fmt(scores and scores.skill, "+.3f"), windows))
     if not rows:
         return "no (variable, model) pair was scored"
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    context = summary.get("context")
-    if context:
-        lines.insert(0, f"scored by {context}; trained by {summary.get('schedule')}")
+    if summary.context:
+        lines.insert(0, f"scored by {summary.context}; trained by {summary.schedule}")
     return "\n".join(lines)

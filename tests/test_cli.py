@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from recursive_training import read_results
+
 from .conftest import PYTHON, REPO, daily_frame
 
 pytestmark = pytest.mark.cluster
@@ -147,9 +149,9 @@ def test_mixed_frequencies_run_with_the_default_lookback(tmp_path):
     done = cli("run", "--store", "store", "--start", "2012-01-01", "--model", "naive,ar(order=2)", "--workers", "0",
                "--no-progress", "--output-dir", "runs", "--horizon", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    summary = json.loads(next((tmp_path / "runs").glob("*/results.json")).read_text())["summary"]
-    assert set(summary["variables"]) == {"weekly", "monthly", "quarterly"}
-    assert all(entry["windows_scored"] > 0 for entry in summary["variables"]["quarterly"].values())
+    summary = read_results(next((tmp_path / "runs").glob("*/results.json"))).summary
+    assert set(summary.variables) == {"weekly", "monthly", "quarterly"}
+    assert all(pair.windows_scored > 0 for pair in summary.variables["quarterly"].values())
 
 
 def test_log_dir_holds_the_coordinators_and_dasks_messages(workspace):

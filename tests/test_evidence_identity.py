@@ -86,10 +86,10 @@ def test_a_resume_with_a_model_added_scores_only_that_model(store_dir, tmp_path)
     trust_after = trust_table(tmp_path / "trust.sqlite")
     assert {k: v for k, v in trust_after.items() if k.spec != "seasonal_naive"} == trust_before
     summary = grown.get_results_summary()
-    assert set(summary["variables"]["walk"]) == {"naive", "ar(order=2)", "seasonal_naive"}
+    assert set(summary.variables["walk"]) == {"naive", "ar(order=2)", "seasonal_naive"}
     dropped = run(store_dir, tmp_path, start="2020-04-01", end="2020-07-01", run_id="grow", resume=True,
                   models=["naive"])  # removing a model just stops it
-    assert dropped.batches == [] and set(dropped.get_results_summary()["variables"]["walk"]) == {"naive"}
+    assert dropped.batches == [] and set(dropped.get_results_summary().variables["walk"]) == {"naive"}
     assert trust_table(tmp_path / "trust.sqlite") == trust_after
 
 
@@ -121,15 +121,15 @@ def test_a_resume_that_would_change_forecasts_is_refused_naming_the_option(store
 
 def test_two_specs_of_one_family_and_two_horizons_keep_separate_posteriors(store_dir, tmp_path):
     both = run(store_dir, tmp_path, start="2020-04-01", end="2020-08-01", models=["ar(order=1)", "ar(order=6)"])
-    entries = both.get_results_summary()["variables"]["seasonal"]
+    entries = both.get_results_summary().variables["seasonal"]
     assert set(entries) == {"ar(order=1)", "ar(order=6)"}
-    assert entries["ar(order=1)"]["trust"]["mean"] != entries["ar(order=6)"]["trust"]["mean"]
+    assert entries["ar(order=1)"].trust.mean != entries["ar(order=6)"].trust.mean
     longer = run(store_dir, tmp_path, start="2020-04-01", end="2020-08-01", models=["ar(order=1)"], horizon=5)
-    five = longer.get_results_summary()["variables"]["seasonal"]["ar(order=1)"]["trust"]
-    three = entries["ar(order=1)"]["trust"]
-    assert three["context"].startswith("horizon=3,") and five["context"].startswith("horizon=5,")
+    five = longer.get_results_summary().variables["seasonal"]["ar(order=1)"].trust
+    three = entries["ar(order=1)"].trust
+    assert three.key.context.startswith("horizon=3,") and five.key.context.startswith("horizon=5,")
     alone = run(store_dir, tmp_path / "alone", start="2020-04-01", end="2020-08-01", models=["ar(order=1)"],
-                horizon=5).get_results_summary()["variables"]["seasonal"]["ar(order=1)"]["trust"]
+                horizon=5).get_results_summary().variables["seasonal"]["ar(order=1)"].trust
     assert five == alone  # the horizon-3 evidence in the same database did not pool into it
 
 
@@ -194,22 +194,23 @@ def test_a_model_that_raises_fails_alone_and_a_fallback_scores_in_its_place(stor
     monkeypatch.setattr(models.AutoRegressive, "fit", fails_on_the_seasonal_series)
     window = {"start": "2020-04-01", "end": "2020-07-01"}
     hurt = run(store_dir, tmp_path / "hurt", **window, run_id="hurt").get_results_summary()
-    seasonal = hurt["variables"]["seasonal"]
-    assert seasonal["ar(order=2)"]["windows_failed"] == 4 and seasonal["ar(order=2)"]["windows_scored"] == 0
-    assert "FloatingPointError: ill-conditioned design" in seasonal["ar(order=2)"]["failed"][0]
-    assert seasonal["naive"]["windows_scored"] == 4  # the rest of each batch still scored and counted
-    assert hurt["variables"]["walk"]["ar(order=2)"]["windows_scored"] == 4
-    assert len(hurt["failed_models"]) == 4 and hurt["batches"]["failed"] == 0
+    seasonal = hurt.variables["seasonal"]
+    assert seasonal["ar(order=2)"].windows_failed == 4 and seasonal["ar(order=2)"].windows_scored == 0
+    assert "FloatingPointError: ill-conditioned design" in seasonal["ar(order=2)"].failed[0]
+    assert seasonal["naive"].windows_scored == 4  # the rest of each batch still scored and counted
+    assert hurt.variables["walk"]["ar(order=2)"].windows_scored == 4
+    assert len(hurt.failed_models) == 4 and hurt.batches.failed == 0
     keys = {(k.variable, k.spec) for k in trust_table(tmp_path / "hurt" / "trust.sqlite")}
     assert ("seasonal", "ar(order=2)") not in keys and ("walk", "ar(order=2)") in keys
 
     before = trust_table(tmp_path / "hurt" / "trust.sqlite")
     rescued = run(store_dir, tmp_path / "hurt", **window, run_id="rescued",
                   fallback_model="naive").get_results_summary()
-    entry = rescued["variables"]["seasonal"]["ar(order=2)"]
-    assert entry["windows_scored"] == entry["windows_by_fallback"] == 4 and entry["windows_failed"] == 0
-    assert entry["scores"] == rescued["variables"]["seasonal"]["naive"]["scores"]  # naive's forecasts exactly
-    assert rescued["failed_models"] == []
+    entry = rescued.variables["seasonal"]["ar(order=2)"]
+    assert entry.windows_scored == entry.windows_by_fallback == 4 and entry.windows_failed == 0
+    naive = rescued.variables["seasonal"]["naive"]
+    assert entry.scores.to_dict() == naive.scores.to_dict()  # naive's forecasts exactly
+    assert rescued.failed_models == ()
     # the fallback's evidence is naive's own, which the database holds already: trust is unchanged
     assert trust_table(tmp_path / "hurt" / "trust.sqlite") == before
 
@@ -217,4 +218,4 @@ def test_a_model_that_raises_fails_alone_and_a_fallback_scores_in_its_place(stor
     healed = run(store_dir, tmp_path / "hurt", **window, run_id="hurt", resume=True)
     assert {v for b in healed.batches for v in b.variables} == {"seasonal"}
     assert all(b.models == ("ar(order=2)",) for b in healed.batches)
-    assert healed.get_results_summary()["variables"]["seasonal"]["ar(order=2)"]["windows_scored"] == 4
+    assert healed.get_results_summary().variables["seasonal"]["ar(order=2)"].windows_scored == 4

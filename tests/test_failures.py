@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from recursive_training import ParallelTrainingCoordinator, TrainingConfig
+from recursive_training import BatchStatus, ParallelTrainingCoordinator, TrainingConfig
 from recursive_training.data import RecursiveDataStore
 from recursive_training.metrics import MetricsStore
 
@@ -36,14 +36,15 @@ def test_a_failing_batch_is_retried_then_recorded(tmp_path, store, workers):
     (store / "data" / "variable=walk" / "part-0.parquet").write_bytes(b"not parquet")
     coordinator = ParallelTrainingCoordinator(config_for(tmp_path, store, retries=2, workers=workers))
     summary = coordinator.start_training()
-    assert summary["batches"]["total"] == 12
-    assert summary["batches"]["completed"] == 8 and summary["batches"]["failed"] == 4
-    failed = summary["failed_batches"]
-    assert {b.batch_id for b in coordinator.batches if "walk" in b.variables} == {f["batch_id"] for f in failed}
+    assert summary.batches.total == 12
+    assert summary.batches.completed == 8 and summary.batches.failed == 4
+    failed = summary.failed_batches
+    assert {b.batch_id for b in coordinator.batches if "walk" in b.variables} == {f.batch_id for f in failed}
     for failure in failed:
-        assert failure["attempts"] == 3  # the first try and two retries
-        assert failure["error"].startswith("StoreCorruptError: ") and "variable=walk" in failure["error"]
-    assert set(summary["variables"]) == {"seasonal", "sine"}
+        assert failure.status is BatchStatus.FAILED and failure.variables == ("walk",)
+        assert failure.attempts == 3  # the first try and two retries, by the one policy on both executors
+        assert failure.error.startswith("StoreCorruptError: ") and "variable=walk" in failure.error
+    assert set(summary.variables) == {"seasonal", "sine"}
     journal = [json.loads(line) for line in (coordinator.config.run_dir / "journal.jsonl").read_text().splitlines()]
     assert sorted(r["status"] for r in journal[1:]) == ["done"] * 8 + ["failed"] * 4
 
@@ -55,10 +56,10 @@ def test_a_hung_batch_times_out_and_frees_its_worker(tmp_path, store):
     config = config_for(tmp_path, store, batch_timeout_seconds=3.0, retries=0, start="2020-11-01",
                         workers=2, store_kind="streaming")
     summary = ParallelTrainingCoordinator(config).start_training()
-    counts = summary["batches"]
-    assert (counts["total"], counts["completed"], counts["failed"]) == (6, 4, 2)
-    assert all("BatchTimeoutError: timed out after 3 s" in f["error"] for f in summary["failed_batches"])
-    assert set(summary["variables"]) == {"seasonal", "walk"}
+    counts = summary.batches
+    assert (counts.total, counts.completed, counts.failed) == (6, 4, 2)
+    assert all("BatchTimeoutError: timed out after 3 s" in f.error for f in summary.failed_batches)
+    assert set(summary.variables) == {"seasonal", "walk"}
 
 
 def test_100k_metrics_from_workers_all_arrive(tmp_path):
@@ -70,8 +71,8 @@ def test_100k_metrics_from_workers_all_arrive(tmp_path):
     config = config_for(tmp_path, root, start="2020-06-01", end="2024-04-01", batch_size_days=200,
                         variables_per_batch=5, models=("naive", "seasonal_naive", "ar"), horizon=3)
     summary = ParallelTrainingCoordinator(config).start_training()
-    assert summary["batches"]["failed"] == 0
-    sent = summary["metrics"]["sent"]
+    assert summary.batches.failed == 0
+    sent = summary.metrics.sent
     assert sent >= 100_000
     with MetricsStore(config.metrics_db_path) as store:
-        assert store.count(run_id=config.resolved_run_id()) == sent == summary["metrics"]["stored"]
+        assert store.count(run_id=config.resolved_run_id()) == sent == summary.metrics.stored

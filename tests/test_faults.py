@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from recursive_training import ParallelTrainingCoordinator, TrainingConfig
+from recursive_training import ParallelTrainingCoordinator, TrainingConfig, read_results
 from recursive_training.base import ConfigError
 from recursive_training.run_lock import RunLock
 
@@ -80,9 +80,9 @@ def test_a_damaged_result_in_the_journal_is_named_and_repaired(workspace):
     assert repaired.returncode == 0, repaired.stderr
     assert "dropped 1 damaged journal line(s) (3)" in repaired.stderr
     assert list((workspace / "dmg" / "dmg").glob("journal.jsonl.damaged-*"))
-    summary = json.loads((workspace / "dmg" / "dmg" / "results.json").read_text())["summary"]
-    assert summary["batches"]["not_run"] == 0 and summary["batches"]["failed"] == 0
-    assert summary["batches"]["total"] - summary["batches"]["resumed"] == 1  # only the dropped batch again
+    counts = read_results(workspace / "dmg" / "dmg" / "results.json").summary.batches
+    assert counts.not_run == 0 and counts.failed == 0
+    assert counts.total - counts.resumed == 1  # only the dropped batch again
 
 
 def test_a_locked_trust_database_ends_the_run_with_one_error_and_loses_nothing(workspace, monkeypatch):

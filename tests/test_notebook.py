@@ -22,7 +22,8 @@ def test_walkthrough_executes(tmp_path):
     # 01-01..01-23 (66 origins), five whole windows (180 each) and 11-19..12-01 (36). Each whole window
     # is over 1/8 of the work left when it starts, so it is halved (2 + 1 variables; 62.5 origins a
     # piece allow no more); the two short spans cannot be halved: 5 x 2 + 2 batches
-    assert "'total': 12, 'completed': 12, 'resumed': 0, 'failed': 0" in text
+    assert "BatchCounts(total=12, completed=12, resumed=0, failed=0, not_run=0)" in text
+    assert ": 12 of 12 batches done, 0 failed, 0 not run" in text  # print(summary)
     for variable in ("retail_sales", "stock_index", "sensor_reading"):
         assert variable in text
     assert "plot saved to" in text

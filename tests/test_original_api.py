@@ -87,7 +87,7 @@ def test_the_readme_python_example_runs_as_a_script_without_a_main_guard(tmp_pat
     readme = (REPO / "README.md").read_text()
     example = re.search(r"### Python\n\n```python\n(.*?)```", readme, re.S).group(1)
     assert "__main__" not in example
-    (tmp_path / "example.py").write_text(example + '\nprint("trust", summary["variables"]["retail_sales"]["ar"]["trust"]["mean"])\n')
+    (tmp_path / "example.py").write_text(example + '\nprint("trust", summary.variables["retail_sales"]["ar"].trust.mean)\n')
     RecursiveDataStore(tmp_path / "my-store", create=True).ingest(REPO / "data" / "sample.csv")
     for stdin in (False, True):
         done = run_script(tmp_path / "example.py", tmp_path, stdin=stdin)
@@ -130,7 +130,7 @@ def test_the_convenience_function_finds_the_store_in_the_environment(tmp_path):
         "from recursive_training.parallel_trainer import run_parallel_retrodiction_training\n"
         "results = run_parallel_retrodiction_training(variables=['var1', 'var2'], start_time=datetime(2022, 3, 1),\n"
         "    end_time=datetime(2022, 6, 1), max_workers=2, output_file='training_results_example.json')\n"
-        "print(results['batches'])\n")
+        "print(results.batches)\n")
     done = run_script(script, tmp_path, env={"RECURSIVE_TRAINING_STORE": str(store)})
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "training_results_example.json").read_text())
@@ -155,10 +155,9 @@ def test_prepare_training_batches_takes_the_original_arguments(tmp_path):
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # no origin scored twice
     calls = []
     summary = coordinator.start_training(calls.append)
-    assert summary["batches"]["completed"] == 3
+    assert summary.batches.completed == 3
     assert set(calls[-1]) >= {"completed", "total", "failed", "completed_percentage", "batch_id",
                               "elapsed_seconds", "eta_seconds"}
     assert calls[0]["batch_id"] is None and calls[0]["eta_seconds"] is None
     assert calls[-1]["completed"] == calls[-1]["total"] == 3 and calls[-1]["eta_seconds"] == 0.0
-    windows_trained = summary["variables"]["var1"]["naive"]["scores"]
-    assert windows_trained["n_origins"] > 0
+    assert summary.variables["var1"]["naive"].scores.n_origins > 0

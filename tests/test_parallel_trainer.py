@@ -16,6 +16,7 @@ from recursive_training import (
 )
 from recursive_training.base import ConfigError, DataError, UnknownVariableError
 from recursive_training.metrics import MetricsStore
+from recursive_training.records import SCHEMA_VERSION, BatchCounts, read_results
 
 from .conftest import longhand_design_effect
 
@@ -70,84 +71,86 @@ def finished_run(tmp_path_factory):
 
 def test_every_batch_completes_with_progress(finished_run):
     _, _, summary, calls = finished_run
-    assert summary["batches"] == {"total": 8, "completed": 8, "resumed": 0, "failed": 0, "not_run": 0}
+    assert summary.batches == BatchCounts(total=8, completed=8, resumed=0, failed=0, not_run=0)
     assert calls[0][0] == 0 and calls[0][2] is None
     assert [c[0] for c in calls[1:]] == list(range(1, 9)) and all(c[1] == 8 for c in calls)
-    assert summary["dashboard_link"].startswith("http://127.0.0.1:")
+    assert summary.dashboard_link.startswith("http://127.0.0.1:")
 
 
 def test_naive_scores_match_an_independent_loop(finished_run):
     _, frame, summary, _ = finished_run
     for variable in ("walk", "seasonal", "sine"):
         mae, successes, failures = loop_naive_scores(frame, variable)
-        entry = summary["variables"][variable]["naive"]
-        assert entry["scores"]["mae"] == pytest.approx(mae, rel=1e-12)
-        assert (entry["scores"]["successes"], entry["scores"]["failures"]) == (successes, failures)
+        scores = summary.variables[variable]["naive"].scores
+        assert scores.mae == pytest.approx(mae, rel=1e-12)
+        assert (scores.successes, scores.failures) == (successes, failures)
 
 
 def test_trust_is_the_beta_posterior_of_all_outcomes_over_the_design_effect(finished_run):
     tmp_path, _, summary, _ = finished_run
-    results = json.loads((tmp_path / "runs" / summary["run_id"] / "results.json").read_text())
-    for variable, models in summary["variables"].items():
-        for model, entry in models.items():
+    results = json.loads((tmp_path / "runs" / summary.run_id / "results.json").read_text())  # the file as written
+    for variable, pairs in summary.variables.items():
+        for model, pair in pairs.items():
             scored = [(b["result"]["window_index"], o["score"]) for b in results["batches"]
                       for o in b["result"]["outcomes"] if (o["variable"], o["model"]) == (variable, model)]
             s, f = sum(x["successes"] for _, x in scored), sum(x["failures"] for _, x in scored)
             d = longhand_design_effect([(w, x["successes"], x["n"]) for w, x in scored])  # one entry per window
-            assert entry["trust"]["design_effect"] == pytest.approx(d, rel=1e-9)
-            assert entry["trust"]["alpha"] == pytest.approx(1 + s / d) and entry["trust"]["beta"] == pytest.approx(1 + f / d)
-            assert entry["trust"]["mean"] == pytest.approx((1 + s / d) / (2 + (s + f) / d))
-            assert (entry["trust"]["successes"], entry["trust"]["failures"]) == (s, f)
+            trust = pair.trust
+            assert trust.design_effect == pytest.approx(d, rel=1e-9)
+            assert trust.alpha == pytest.approx(1 + s / d) and trust.beta == pytest.approx(1 + f / d)
+            assert trust.mean == pytest.approx((1 + s / d) / (2 + (s + f) / d))
+            assert (trust.successes, trust.failures) == (s, f)
     with OptimizedTrustTracker(tmp_path / "runs" / "trust.sqlite") as tracker:
         assert len(tracker.estimates()) == 9
 
 
 def test_seasonal_models_earn_more_trust_than_naive_on_seasonal_data(finished_run):
     _, _, summary, _ = finished_run
-    seasonal = summary["variables"]["seasonal"]
-    assert seasonal["ar"]["trust"]["mean"] > seasonal["naive"]["trust"]["mean"] + 0.2
-    assert summary["models"]["ar"]["scores"]["skill"] > 0
+    seasonal = summary.variables["seasonal"]
+    assert seasonal["ar"].trust.mean > seasonal["naive"].trust.mean + 0.2
+    assert summary.per_model["ar"].scores.skill > 0
 
 
 def test_parallel_results_equal_an_in_process_run(finished_run):
     tmp_path, _, summary, _ = finished_run
-    results = json.loads((tmp_path / "runs" / summary["run_id"] / "results.json").read_text())
-    config = TrainingConfig.from_mapping({**results["config"], "workers": 0, "output_dir": tmp_path / "serial"})
+    results = read_results(tmp_path / "runs" / summary.run_id / "results.json")
+    config = TrainingConfig.from_mapping({**results.config, "workers": 0, "output_dir": tmp_path / "serial"})
     serial = ParallelTrainingCoordinator(config).start_training()
-    assert serial["dashboard_link"] is None and serial["batches"]["completed"] == 8
-    assert serial["variables"] == summary["variables"]  # every score and trust posterior, bit for bit
-    assert serial["metrics"]["stored"] == serial["metrics"]["sent"] == summary["metrics"]["sent"]
-    journal = (tmp_path / "serial" / summary["run_id"] / "journal.jsonl").read_text().splitlines()
+    assert serial.dashboard_link is None and serial.batches.completed == 8
+    assert serial.to_dict()["variables"] == summary.to_dict()["variables"]  # every score and posterior, bit for bit
+    assert serial.metrics.stored == serial.metrics.sent == summary.metrics.sent
+    journal = (tmp_path / "serial" / summary.run_id / "journal.jsonl").read_text().splitlines()
     assert len(journal) == 1 + 8
 
 
 def test_metrics_arrive_in_the_store(finished_run):
     tmp_path, _, summary, _ = finished_run
-    assert summary["metrics"]["sent"] > 500
-    assert summary["metrics"]["stored"] == summary["metrics"]["sent"]
-    results = json.loads((tmp_path / "runs" / summary["run_id"] / "results.json").read_text())
+    assert summary.metrics.sent > 500
+    assert summary.metrics.stored == summary.metrics.sent
+    results = read_results(tmp_path / "runs" / summary.run_id / "results.json")
     with MetricsStore(tmp_path / "runs" / "metrics.sqlite") as store:
-        by_batch = store.counts_by_batch(summary["run_id"])
-        assert by_batch == {b["batch_id"]: b["result"]["metrics_sent"] for b in results["batches"]}
-        mae = store.query(run_id=summary["run_id"], variable="walk", model="naive", name="mae")
+        by_batch = store.counts_by_batch(summary.run_id)
+        assert by_batch == {b.batch_id: b.result.metrics_sent for b in results.batches}
+        mae = store.query(run_id=summary.run_id, variable="walk", model="naive", name="mae")
         assert len(mae) == 4
 
 
 def test_each_batch_reports_peak_memory(finished_run):
     tmp_path, _, summary, _ = finished_run
-    results = json.loads((tmp_path / "runs" / summary["run_id"] / "results.json").read_text())
-    for batch in results["batches"]:
-        assert batch["result"]["peak_memory_mib"] > 50  # a worker with numpy, pandas, torch loaded
-        assert batch["result"]["peak_memory_mib"] >= batch["result"]["memory_increase_mib"] >= 0
-        assert batch["result"]["worker"].startswith("tcp://127.0.0.1:")
-    assert summary["peak_memory_mib"] == max(b["result"]["peak_memory_mib"] for b in results["batches"])
+    results = read_results(tmp_path / "runs" / summary.run_id / "results.json")
+    for batch in results.batches:
+        assert batch.result.peak_memory_mib > 50  # a worker with numpy, pandas, torch loaded
+        assert batch.result.peak_memory_mib >= batch.result.memory_increase_mib >= 0
+        assert batch.result.worker.startswith("tcp://127.0.0.1:")
+    assert summary.peak_memory_mib == max(b.result.peak_memory_mib for b in results.batches)
 
 
 def test_journal_holds_every_batch_and_rerun_needs_resume(finished_run):
     tmp_path, _, summary, _ = finished_run
-    journal = tmp_path / "runs" / summary["run_id"] / "journal.jsonl"
+    journal = tmp_path / "runs" / summary.run_id / "journal.jsonl"
     records = [json.loads(line) for line in journal.read_text().splitlines()]
-    assert records[0]["kind"] == "run" and records[0]["run_id"] == summary["run_id"]
+    assert all(r["schema"] == SCHEMA_VERSION for r in records)
+    assert records[0]["kind"] == "run" and records[0]["run_id"] == summary.run_id
     assert records[0]["models"] == ["naive", "ar", "mlp(epochs=30,lags=7)"]
     assert records[0]["procedure"]["horizon"] == HORIZON and records[0]["procedure"]["batch_size_days"] == 60
     assert sorted(r["batch_id"] for r in records[1:]) == sorted(summary_batches(tmp_path, summary))
@@ -155,14 +158,13 @@ def test_journal_holds_every_batch_and_rerun_needs_resume(finished_run):
         run_parallel_retrodiction_training(None, START, END, tmp_path / "store", **run_options(tmp_path))
     resumed = run_parallel_retrodiction_training(None, START, END, tmp_path / "store",
                                                  **run_options(tmp_path, resume=True))
-    assert resumed["batches"]["resumed"] == 8 and resumed["dashboard_link"] is None  # no cluster needed
-    assert resumed["variables"] == summary["variables"]  # trust not counted twice
+    assert resumed.batches.resumed == 8 and resumed.dashboard_link is None  # no cluster needed
+    assert resumed.to_dict()["variables"] == summary.to_dict()["variables"]  # trust not counted twice
     assert len(journal.read_text().splitlines()) == 1 + 8
 
 
 def summary_batches(tmp_path, summary):
-    results = json.loads((tmp_path / "runs" / summary["run_id"] / "results.json").read_text())
-    return [b["batch_id"] for b in results["batches"]]
+    return [b.batch_id for b in read_results(tmp_path / "runs" / summary.run_id / "results.json").batches]
 
 
 def test_preflight_errors(finished_run):
@@ -189,15 +191,15 @@ def test_stop_training_keeps_finished_batches_and_cancels_the_rest(tmp_path, sto
             coordinator.stop_training()
 
     summary = coordinator.start_training(stop_after_two)
-    counts = summary["batches"]
-    assert counts["total"] == 93 and counts["failed"] == 0
-    assert 2 <= counts["completed"] < 10 and counts["not_run"] == 93 - counts["completed"]
+    counts = summary.batches
+    assert counts.total == 93 and counts.failed == 0
+    assert 2 <= counts.completed < 10 and counts.not_run == 93 - counts.completed
     assert coordinator._client is None and coordinator._cluster is None  # shut down
     journal = (config.run_dir / "journal.jsonl").read_text().splitlines()
-    assert len(journal) == 1 + counts["completed"]
+    assert len(journal) == 1 + counts.completed
     path = coordinator.save_results_to_file()
-    statuses = [b["status"] for b in json.loads(path.read_text())["batches"]]
-    assert statuses.count("done") == counts["completed"] and statuses.count("not run") == counts["not_run"]
+    statuses = [b["status"] for b in json.loads(path.read_text())["batches"]]  # as the file spells them
+    assert statuses.count("done") == counts.completed and statuses.count("not run") == counts.not_run
 
 
 def test_the_dashboard_counts_finished_batches_until_the_run_ends(tmp_path, store_dir):

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from recursive_training import read_results
+
 from .conftest import daily_frame, dask_processes
 from .test_cli import cli
 
@@ -62,7 +64,7 @@ def test_the_plan_follows_the_real_cluster_and_a_given_client_stays_open(tmp_pat
                                               "batch_size_days": 90})
         coordinator = ParallelTrainingCoordinator(config, client=client)
         summary = coordinator.start_training()
-        assert coordinator.task_slots == 3 and summary["batches"]["completed"] == len(coordinator.batches)
+        assert coordinator.task_slots == 3 and summary.batches.completed == len(coordinator.batches)
         store = open_store(store_dir)
         infos = [store.info(v) for v in store.variables]
         for_three, _ = plan_batches(infos, config.start, config.end, config.window_grid, None, 3, 1)
@@ -91,5 +93,5 @@ def test_runs_sharing_a_scheduler_keep_their_metrics_apart(tmp_path, store_dir):
     for name in runs:
         db = sqlite3.connect(tmp_path / name / "metrics.sqlite")
         stored = dict(db.execute("SELECT run_id, COUNT(*) FROM metrics GROUP BY run_id").fetchall())
-        sent = json.loads((tmp_path / name / name / "results.json").read_text())["summary"]["metrics"]
-        assert stored == {name: sent["sent"]} and sent["stored"] == sent["sent"]
+        metrics = read_results(tmp_path / name / name / "results.json").summary.metrics
+        assert stored == {name: metrics.sent} and metrics.stored == metrics.sent

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from analytics import OptimizedTrustTracker
+from recursive_training import BatchStatus, RunResults, read_results
 
 from .conftest import PYTHON, REPO, daily_frame
 from .test_cli import cli
@@ -55,25 +56,26 @@ def wait_for_batches(journal: Path, count: int, process: subprocess.Popen, timeo
         time.sleep(0.05)
 
 
-def results(workspace: Path, output: str) -> dict:
-    return json.loads((workspace / output / "long" / "results.json").read_text())
+def results(workspace: Path, output: str) -> RunResults:
+    return read_results(workspace / output / "long" / "results.json")
 
 
 def assert_same_trust(workspace: Path, output: str) -> None:
-    got, want = results(workspace, output)["summary"], results(workspace, "reference")["summary"]
-    assert got["batches"]["completed"] == want["batches"]["completed"] == got["batches"]["total"]
-    for variable, models in want["variables"].items():
-        for model, entry in models.items():
-            mine = got["variables"][variable][model]
-            assert mine["scores"] == entry["scores"]
+    got, want = results(workspace, output).summary, results(workspace, "reference").summary
+    assert got.batches.completed == want.batches.completed == got.batches.total
+    for variable, pairs in want.variables.items():
+        for model, entry in pairs.items():
+            mine = got.variables[variable][model]
+            assert mine.scores.to_dict() == entry.scores.to_dict()
             for field in ("alpha", "beta", "mean", "low", "high"):
-                assert mine["trust"][field] == pytest.approx(entry["trust"][field], rel=1e-12), (variable, model)
+                assert getattr(mine.trust, field) == pytest.approx(getattr(entry.trust, field), rel=1e-12), \
+                    (variable, model)
             counts = ("successes", "failures", "origins", "windows")
-            assert [mine["trust"][c] for c in counts] == [entry["trust"][c] for c in counts]
-            assert entry["trust"]["origins"] == entry["scores"]["n_origins"]  # each forecast once
+            assert [getattr(mine.trust, c) for c in counts] == [getattr(entry.trust, c) for c in counts]
+            assert entry.trust.origins == entry.scores.n_origins  # each forecast once
     with OptimizedTrustTracker(workspace / output / "trust.sqlite", decay_half_life_days=90) as tracker:
         assert sum(e.origins for e in tracker.estimates()) == sum(
-            e["scores"]["n_origins"] for m in want["variables"].values() for e in m.values())
+            e.scores.n_origins for pairs in want.variables.values() for e in pairs.values())
 
 
 def test_sigkill_of_the_coordinator_then_resume(workspace):
@@ -106,9 +108,9 @@ def test_ctrl_c_stops_keeps_finished_work_and_says_how_to_resume(workspace):
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("interrupted: ") and "of 69 batches finished" in last and "--resume" in last
     partial = results(workspace, "interrupted")
-    statuses = [b["status"] for b in partial["batches"]]
-    assert statuses.count("done") == partial["summary"]["batches"]["completed"] >= 3
-    assert statuses.count("not run") > 0 and statuses.count("failed") == 0
+    statuses = [b.status for b in partial.batches]
+    assert statuses.count(BatchStatus.DONE) == partial.summary.batches.completed >= 3
+    assert statuses.count(BatchStatus.NOT_RUN) > 0 and statuses.count(BatchStatus.FAILED) == 0
     assert "variable" in stdout  # the partial trust table
 
     resumed = cli(*RUN, "--output-dir", "interrupted", "--resume", cwd=workspace)
@@ -128,7 +130,7 @@ def test_sigterm_stops_like_ctrl_c_and_exits_143(workspace):
     assert last.startswith("terminated (SIGTERM): ") and "of 69 batches finished" in last
     assert f"continue with: {PYTHON} " in last and last.endswith("--resume")  # the interpreter that ran it
     partial = results(workspace, "terminated")
-    assert partial["summary"]["batches"]["completed"] >= 3 and "variable" in stdout
+    assert partial.summary.batches.completed >= 3 and "variable" in stdout
     resumed = cli(*RUN, "--output-dir", "terminated", "--resume", cwd=workspace)
     assert resumed.returncode == 0, resumed.stderr
     assert_same_trust(workspace, "terminated")

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from recursive_training import ParallelTrainingCoordinator, TrainingConfig
+from recursive_training import ParallelTrainingCoordinator, TrainingConfig, read_results
 from recursive_training.data import RecursiveDataStore
 
 from .conftest import daily_frame, dask_processes
@@ -29,14 +29,14 @@ def undisturbed(tmp_path_factory):
     store = tmp_path / "store"
     RecursiveDataStore(store, create=True).ingest(daily_frame())
     summary = ParallelTrainingCoordinator(config_for(tmp_path, store, "undisturbed")).start_training()
-    assert summary["batches"]["completed"] == summary["batches"]["total"] == 27
+    assert summary.batches.completed == summary.batches.total == 27
     return tmp_path, store, summary
 
 
 def assert_same_outcome(summary, reference):
-    assert summary["batches"]["completed"] == reference["batches"]["completed"]
-    assert summary["batches"]["failed"] == 0
-    assert summary["variables"] == reference["variables"]  # every score and every trust posterior
+    assert summary.batches.completed == reference.batches.completed
+    assert summary.batches.failed == 0
+    assert summary.to_dict()["variables"] == reference.to_dict()["variables"]  # every score and trust posterior
 
 
 def test_sigkill_of_a_remote_worker(undisturbed):
@@ -49,7 +49,7 @@ def test_sigkill_of_a_remote_worker(undisturbed):
             if batch is None or killed:
                 return
             names = {a: w["name"] for a, w in coordinator.client.scheduler_info()["workers"].items()}
-            victim = next(name for addr, name in names.items() if addr != batch.results["worker"])
+            victim = next(name for addr, name in names.items() if addr != batch.result.worker)
             cluster.workers[victim].send_signal(signal.SIGKILL)
             killed.append(victim)
 
@@ -68,7 +68,7 @@ def test_sigkill_of_a_local_worker_restarted_by_its_nanny(undisturbed):
         if batch is None or killed:
             return
         pids = coordinator.client.run(os.getpid)
-        victim = next(addr for addr in pids if addr != batch.results["worker"])
+        victim = next(addr for addr in pids if addr != batch.result.worker)
         os.kill(pids[victim], signal.SIGKILL)
         killed.append(pids[victim])
 
@@ -104,11 +104,11 @@ def test_losing_the_scheduler_mid_run_is_one_line_and_resumable(tmp_path, store_
     assert "Traceback" not in stderr and "CommClosedError" not in stderr, stderr
     last = stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: lost the scheduler at {cluster.address} mid-run; ") and last.endswith("--resume")
-    summary = json.loads((tmp_path / "runs" / "lost" / "results.json").read_text())["summary"]
-    assert summary["batches"]["failed"] == 0 and summary["batches"]["not_run"] > 0  # not run, not failed
+    summary = read_results(tmp_path / "runs" / "lost" / "results.json").summary
+    assert summary.batches.failed == 0 and summary.batches.not_run > 0  # not run, not failed
     with dask_processes(tmp_path, workers=2) as fresh:  # a new cluster; the same run resumes on it
         resumed = subprocess.run([*command(fresh.address), "--resume"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     done = [json.loads(line)["batch_id"] for line in journal.read_text().splitlines()
             if json.loads(line).get("status") == "done"]
-    assert len(done) == len(set(done)) == summary["batches"]["total"]  # every batch once
+    assert len(done) == len(set(done)) == summary.batches.total  # every batch once

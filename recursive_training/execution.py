@@ -1,0 +1,274 @@
+"""Run batches, on a Dask cluster or in this process, under one retry policy.
+
+An executor only runs attempts and hands each batch's final outcome to a
+:class:`BatchSink`. Which batches to run is the planner's business, and what
+happens to an outcome (journal, trust, metrics) the recorder's; so a new kind
+of cluster needs only a client, and a new executor only these two methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence
+
+from .base import BatchTimeoutError, RetrodictionError, one_line, require_int
+from .batching import TrainingBatch
+from .config import TrainingConfig
+from .metrics import METRICS_TOPIC, dask_event_sender
+from .outcomes import BatchResult
+from .worker_task import process_batch, single_threaded_torch, torch_threads_for
+
+__all__ = ["AttemptLog", "BatchExecutor", "BatchSink", "DaskExecutor", "InProcessExecutor", "RetryPolicy", "ATTEMPTS_TOPIC",
+           "POLL_SECONDS", "_dask_process_batch_task"]
+
+logger = logging.getLogger(__name__)
+
+ATTEMPTS_TOPIC = "retrodiction-attempts"
+POLL_SECONDS = 0.2  # how soon a stop request or a batch timeout is acted on; results wake the loop at once
+IN_PROCESS = "in-process"
+
+
+class BatchSink(Protocol):
+    """Where an executor hands each batch's final outcome, once per batch."""
+
+    def batch_done(self, batch: TrainingBatch, result: BatchResult) -> None: ...
+
+    def batch_failed(self, batch: TrainingBatch, error: BaseException) -> None: ...
+
+
+class BatchExecutor(Protocol):
+    """Runs batches and reports each one's final outcome to a sink; what a new executor implements."""
+
+    lost_scheduler: bool  # the run ended because the cluster went away: unfinished batches are "not run"
+
+    def run(self, batches: Sequence[TrainingBatch], sink: BatchSink) -> None: ...
+
+    def wake(self) -> None:
+        """Make ``run`` notice the stop flag soon; safe from a signal handler."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a batch whose code raised runs again: the same rule on a cluster and in-process.
+
+    Only errors raised by the batch itself are retried. A timeout, a batch
+    that kept killing its workers, or one the cluster cancelled is final: a
+    retry would only repeat the damage.
+    """
+
+    retries: int
+
+    def __post_init__(self) -> None:
+        require_int("retries", self.retries, minimum=0)
+
+    def again(self, attempts: int) -> bool:
+        """Another attempt after ``attempts`` failed ones?"""
+        return attempts <= self.retries
+
+
+class AttemptLog:
+    """Attempts per batch and when the latest started, wherever it ran.
+
+    On a cluster the workers announce each attempt on ``ATTEMPTS_TOPIC``, so
+    reruns after a lost worker count too, and a batch is timed from when it
+    really started, not from when it was queued.
+    """
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.counts: dict[str, int] = {}
+        self.running: dict[str, tuple[float, str]] = {}  # batch id -> (monotonic start, worker)
+        self._lock = threading.Lock()
+
+    def started(self, batch_id: str, worker: str) -> None:
+        with self._lock:
+            self.counts[batch_id] = self.counts.get(batch_id, 0) + 1
+            self.running[batch_id] = (time.monotonic(), worker)
+
+    def queued(self, batch_id: str) -> None:
+        """A retry waits for a worker: its clock starts when it does."""
+        with self._lock:
+            self.running.pop(batch_id, None)
+
+    def __call__(self, event: tuple[float, dict]) -> None:
+        """A worker's announcement (a Dask topic handler); other runs' are ignored."""
+        message = event[1]
+        if message.get("run_id") == self.run_id:
+            self.started(message["batch_id"], message["worker"])
+
+    def start_of(self, batch_id: str) -> tuple[float, str] | None:
+        with self._lock:
+            return self.running.get(batch_id)
+
+
+def _dask_process_batch_task(batch: TrainingBatch, config: TrainingConfig) -> BatchResult:
+    """The task Dask runs for each batch: top level, so it pickles by reference.
+
+    It first announces the attempt (see :class:`AttemptLog`).
+    """
+    from distributed import get_worker
+
+    worker = get_worker()
+    worker.log_event(ATTEMPTS_TOPIC, {"run_id": config.resolved_run_id(), "batch_id": batch.batch_id,
+                                      "worker": worker.address})
+    if any(spec.entry.needs_torch for spec in config.retrodiction.models):
+        single_threaded_torch()  # a worker the preparation plugin has not reached yet
+    return process_batch(batch, config, dask_event_sender(METRICS_TOPIC), worker=worker.address)
+
+
+class InProcessExecutor:
+    """``workers = 0``: the batches one after another in this process, without Dask.
+
+    For debugging (breakpoints work) and as the serial side of the benches.
+    There is no timeout: nothing could interrupt a hung batch here.
+    """
+
+    lost_scheduler = False  # there is no scheduler to lose
+
+    def __init__(self, config: TrainingConfig, policy: RetryPolicy, attempts: AttemptLog,
+                 send_metrics: Callable[[dict], None], stopping: threading.Event) -> None:
+        self.config, self.policy, self.attempts = config, policy, attempts
+        self._send_metrics, self._stopping = send_metrics, stopping
+
+    def run(self, batches: Sequence[TrainingBatch], sink: BatchSink) -> None:
+        with torch_threads_for(self.config.retrodiction):  # as on a worker: the same numbers, the same speed
+            for batch in batches:
+                if self._stopping.is_set():
+                    return
+                self._run_one(batch, sink)
+
+    def _run_one(self, batch: TrainingBatch, sink: BatchSink) -> None:
+        tries = 0
+        while True:
+            tries += 1
+            self.attempts.started(batch.batch_id, IN_PROCESS)
+            try:
+                result = process_batch(batch, self.config, self._send_metrics, worker=IN_PROCESS)
+            except Exception as exc:  # a failing batch is recorded, like a failed Dask task
+                if self.policy.again(tries):
+                    continue
+                sink.batch_failed(batch, exc)
+                return
+            sink.batch_done(batch, result)
+            return
+
+    def wake(self) -> None:
+        """Nothing to wake: the loop checks the stop flag between batches."""
+        return None
+
+
+class DaskExecutor:
+    """Batches as Dask tasks on ``client``'s cluster, collected as they finish.
+
+    Each future reports itself to a queue when it finishes, so the loop
+    sleeps until there is work for it, and wakes at least every
+    ``POLL_SECONDS`` to act on stop requests and timeouts. Metrics the
+    workers publish reach ``send_metrics`` when they are this run's.
+    """
+
+    def __init__(self, client: Any, config: TrainingConfig, policy: RetryPolicy, attempts: AttemptLog,
+                 send_metrics: Callable[[dict], None], stopping: threading.Event) -> None:
+        self.client, self.config, self.policy, self.attempts = client, config, policy, attempts
+        self.run_id = config.resolved_run_id()
+        self.lost_scheduler = False  # True once the scheduler went away mid-run
+        self._stopping = stopping
+        self._futures: dict[Any, TrainingBatch] = {}
+        self._submitted: dict[str, int] = {}
+        self._finished: queue.SimpleQueue = queue.SimpleQueue()  # futures as they finish; None only wakes
+
+        def this_runs_metrics(event: tuple[float, dict]) -> None:  # the topic is shared by every run
+            if event[1].get("run_id") == self.run_id:
+                send_metrics(event[1])
+
+        client.subscribe_topic(METRICS_TOPIC, this_runs_metrics)
+        client.subscribe_topic(ATTEMPTS_TOPIC, attempts)
+
+    def wake(self) -> None:
+        """Wake the result loop (``SimpleQueue.put`` is reentrant: safe from a signal handler)."""
+        self._finished.put(None)
+
+    def run(self, batches: Sequence[TrainingBatch], sink: BatchSink) -> None:
+        for batch in batches:
+            self._submit(batch)
+        finished: list[Any] = []
+        try:
+            self._collect(sink, finished)
+        finally:
+            for future in finished:  # recorded already; the workers may drop their copies now
+                future.release()
+
+    def _submit(self, batch: TrainingBatch) -> None:
+        tries = self._submitted[batch.batch_id] = self._submitted.get(batch.batch_id, 0) + 1
+        self.attempts.queued(batch.batch_id)
+        key = f"retrodict-{self.run_id}-{batch.batch_id}" + (f"-try{tries}" if tries > 1 else "")
+        future = self.client.submit(_dask_process_batch_task, batch, self.config, key=key, pure=False)
+        self._futures[future] = batch
+        future.add_done_callback(self._finished.put)
+
+    def _collect(self, sink: BatchSink, finished: list[Any]) -> None:
+        """Until every batch has its final outcome, the run is stopped, or the scheduler is gone.
+
+        Finished futures are held in ``finished`` until the run ends, so the
+        dashboard counts them as done.
+        """
+        from distributed import KilledWorker
+
+        while self._futures:
+            if self._stopping.is_set():
+                self.client.cancel(list(self._futures))
+                return
+            self._expire_hung_batches(sink)
+            try:
+                future = self._finished.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                continue
+            batch = self._futures.get(future)
+            if batch is None:  # a wake-up, or a batch that timed out earlier and is already recorded
+                continue
+            if future.status != "finished" and self._scheduler_gone():
+                self.lost_scheduler = True  # the unfinished batches stay "not run": a resume runs them
+                return
+            if future.status == "finished":
+                try:
+                    result = future.result()
+                except OSError:  # the result was there, but the way to it broke: the scheduler is gone
+                    self.lost_scheduler = True
+                    return
+            del self._futures[future]
+            finished.append(future)
+            if future.status == "finished":
+                sink.batch_done(batch, result)
+            elif future.status == "error":
+                error = future.exception()
+                if not isinstance(error, KilledWorker) and self.policy.again(self._submitted[batch.batch_id]):
+                    self._submit(batch)
+                else:
+                    sink.batch_failed(batch, error)
+            else:  # cancelled or lost by the cluster, not by us: a resume runs it again
+                sink.batch_failed(batch, RetrodictionError(f"the cluster reported the batch {future.status}"))
+
+    def _scheduler_gone(self) -> bool:
+        """True once the client has lost its scheduler (it cancels every future then)."""
+        return self.client.status not in ("running", "newly-created")
+
+    def _expire_hung_batches(self, sink: BatchSink) -> None:
+        """Turn a batch running past its timeout into a failure and free its worker."""
+        limit = self.config.batch_timeout_seconds
+        if limit is None:
+            return
+        now = time.monotonic()
+        for future, batch in list(self._futures.items()):
+            started = self.attempts.start_of(batch.batch_id)
+            if started is None or now - started[0] <= limit or future.done():
+                continue
+            del self._futures[future]
+            self.client.cancel([future])
+            sink.batch_failed(batch, BatchTimeoutError(f"timed out after {limit:g} s on {started[1]}"))
+            try:  # the stuck thread cannot be interrupted; a nanny can restart its process
+                self.client.restart_workers([started[1]], timeout=30, raise_for_error=False)
+            except Exception as exc:  # no nanny (dask worker --no-nanny): the worker stays busy
+                logger.info("could not restart worker %s: %s", started[1], one_line(exc))
