@@ -124,3 +124,32 @@ def test_torch_fit_leaves_global_rng_alone():
     ModelSpec.create("mlp", epochs=2).build().fit(np.arange(60.0))
     assert torch.equal(torch.rand(3), expected)
     assert math.isfinite(float(expected.sum()))
+
+
+@pytest.mark.parametrize("name", ["mlp", "lstm"])
+def test_our_adam_trains_exactly_as_torch_optim_adam(name):
+    """The hand-written update (which spares every process torch.optim's import of torch._dynamo)
+    must be torch's own, bit for bit, over a real training run."""
+    import torch
+
+    from recursive_training.retrodiction.adam import Adam
+
+    spec = ModelSpec.create(name, lags=10, hidden_size=8, epochs=1, seed=3)
+    inputs = torch.as_tensor(np.sin(np.arange(200.0) / 5).reshape(20, 10), dtype=torch.float32)
+    targets = torch.as_tensor(np.cos(np.arange(20.0)), dtype=torch.float32)
+    trained = []
+    for optimiser_class in (Adam, torch.optim.Adam):
+        model = spec.build()
+        torch.manual_seed(3)
+        net = model._build()
+        initial = [p.detach().clone() for p in net.parameters()]
+        optimiser = optimiser_class(net.parameters(), lr=0.01)
+        for _ in range(60):
+            optimiser.zero_grad()
+            loss = torch.nn.functional.mse_loss(model._step(net, inputs), targets)
+            loss.backward()
+            optimiser.step()
+        trained.append([p.detach().clone() for p in net.parameters()])
+    ours, theirs = trained
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    assert not any(torch.equal(a, b) for a, b in zip(ours, initial, strict=True))  # training moved every weight

@@ -15,6 +15,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
 
 from ..base import InsufficientDataError, ModelError
+from .adam import Adam
 from .models import lag_matrix
 
 __all__ = ["MLPForecaster", "LSTMForecaster"]
@@ -59,7 +60,7 @@ class _LaggedTorchForecaster(ABC):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             net = self._build()
-            optimiser = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
+            optimiser = Adam(net.parameters(), lr=self.learning_rate)
             loss_fn = nn.MSELoss()
             for _ in range(self.epochs):
                 optimiser.zero_grad()
