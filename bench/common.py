@@ -8,11 +8,12 @@ for context only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,22 @@ if str(REPO) not in sys.path:  # run as `python bench/x.py` from a clone
     sys.path.insert(0, str(REPO))
 
 from recursive_training.batching import TrainingBatch  # noqa: E402
+from recursive_training.config import TrainingConfig  # noqa: E402
 from recursive_training.data import RecursiveDataStore  # noqa: E402
+
+
+@contextlib.contextmanager
+def local_client(config: TrainingConfig) -> Iterator[Any]:
+    """One local cluster, set up as a run sets up its own, for every run of a bench that times batches only:
+    a cluster per run would cost seconds each and measure nothing the bench reports."""
+    from recursive_training.cluster import connect, disconnect, main_script_hidden
+
+    with main_script_hidden():
+        client, cluster = connect(config)
+        try:
+            yield client
+        finally:
+            disconnect(client, cluster)
 
 
 def arguments(description: str) -> argparse.Namespace:

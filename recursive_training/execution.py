@@ -50,6 +50,9 @@ class BatchExecutor(Protocol):
     def wake(self) -> None:
         """Make ``run`` notice the stop flag soon; safe from a signal handler."""
 
+    def close(self) -> None:
+        """Let go of what the executor holds on the cluster; the client itself is the caller's."""
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -160,6 +163,10 @@ class InProcessExecutor:
         """Nothing to wake: the loop checks the stop flag between batches."""
         return None
 
+    def close(self) -> None:
+        """Nothing held."""
+        return None
+
 
 class DaskExecutor:
     """Batches as Dask tasks on ``client``'s cluster, collected as they finish.
@@ -190,6 +197,13 @@ class DaskExecutor:
     def wake(self) -> None:
         """Wake the result loop (``SimpleQueue.put`` is reentrant: safe from a signal handler)."""
         self._finished.put(None)
+
+    def close(self) -> None:
+        """Stop listening on the run's topics: a client that outlives the run must not feed closed stores."""
+        if self._scheduler_gone():  # nothing to tell a scheduler that is gone
+            return
+        for topic in (METRICS_TOPIC, ATTEMPTS_TOPIC):
+            self.client.unsubscribe_topic(topic)
 
     def run(self, batches: Sequence[TrainingBatch], sink: BatchSink) -> None:
         for batch in batches:

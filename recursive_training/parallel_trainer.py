@@ -255,6 +255,8 @@ class ParallelTrainingCoordinator:
     def _close_run(self, *, failing: bool) -> None:
         """Flush trust, read it back, close the stores and the cluster: every step is tried."""
         steps = self._recorder.closing_steps(self.trust_keys(), lambda trust: setattr(self, "trust", trust))
+        if self._executor is not None:
+            steps.insert(0, self._executor.close)
         run_every([*steps, self._disconnect], failing=failing)
 
     def _lose_scheduler(self) -> None:
@@ -370,6 +372,7 @@ def run_parallel_retrodiction_training(
     progress_callback: ProgressCallback | None = None,
     output_file: str | Path | None = None,
     config: Mapping[str, Any] | None = None,
+    client: Any = None,
     **options: Any,
 ) -> RunSummary:
     """One call: build the config, run every batch, save results, return the summary.
@@ -377,7 +380,8 @@ def run_parallel_retrodiction_training(
     The store is ``store_path``, else the original config dict's
     ``data_store_config.base_path``, else ``RECURSIVE_TRAINING_STORE``.
     ``output_file`` is where the results JSON goes (default:
-    OUTPUT_DIR/RUN_ID/results.json). ``options`` takes any other
+    OUTPUT_DIR/RUN_ID/results.json). ``client`` is an existing Dask client
+    to run on (left open). ``options`` takes any other
     :class:`TrainingConfig` or :class:`RetrodictionSettings` field by name
     (``models``, ``horizon``, ``output_dir``, ``resume``, ...).
     """
@@ -388,7 +392,7 @@ def run_parallel_retrodiction_training(
         "dashboard_port": dask_dashboard_port, "scheduler_address": scheduler_address,
         **({"output": output_file} if output_file is not None else {}), **options,
     })
-    coordinator = ParallelTrainingCoordinator(settings)
+    coordinator = ParallelTrainingCoordinator(settings, client=client)
     summary = coordinator.start_training(progress_callback)
     coordinator.save_results_to_file()
     return summary

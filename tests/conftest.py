@@ -46,6 +46,20 @@ def store_dir(tmp_path: Path, frame: pd.DataFrame) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def shared_client() -> Iterator[object]:
+    """One 2-worker LocalCluster for the tests that neither kill nor restart its workers.
+
+    Starting a cluster costs seconds; runs given ``client=`` share this one, as
+    a notebook user's runs share their client (each run leaves it open).
+    """
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+        yield client
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

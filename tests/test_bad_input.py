@@ -131,6 +131,7 @@ def test_bad_input(workspace, args, message):
     assert not (workspace.parent / "etc").exists()
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler(workspace):
     port = free_port()
     done = cli(*RUN, "--scheduler", f"tcp://127.0.0.1:{port}", cwd=workspace)

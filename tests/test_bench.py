@@ -25,6 +25,7 @@ SCRIPTS = {
 LINE = re.compile(r"^TARGET (?P<name>.+?)\s+measured\s+(?P<value>[-+0-9.e]+)\S*\s+target (<=|>=|in) (\S+|\[\S+ \S+\])\s+(PASS|FAIL)")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_bench_script_runs_tiny(script, tmp_path):
     done = subprocess.run([PYTHON, str(REPO / "bench" / script), "--tiny", "--workdir", str(tmp_path)],

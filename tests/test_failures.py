@@ -32,9 +32,10 @@ def config_for(tmp_path, store, **extra):
 
 
 @pytest.mark.parametrize("workers", [2, 0], ids=["cluster", "in-process"])
-def test_a_failing_batch_is_retried_then_recorded(tmp_path, store, workers):
+def test_a_failing_batch_is_retried_then_recorded(tmp_path, store, workers, shared_client):
     (store / "data" / "variable=walk" / "part-0.parquet").write_bytes(b"not parquet")
-    coordinator = ParallelTrainingCoordinator(config_for(tmp_path, store, retries=2, workers=workers))
+    coordinator = ParallelTrainingCoordinator(config_for(tmp_path, store, retries=2, workers=workers),
+                                              client=shared_client if workers else None)
     summary = coordinator.start_training()
     assert summary.batches.total == 12
     assert summary.batches.completed == 8 and summary.batches.failed == 4
@@ -49,6 +50,7 @@ def test_a_failing_batch_is_retried_then_recorded(tmp_path, store, workers):
     assert sorted(r["status"] for r in journal[1:]) == ["done"] * 8 + ["failed"] * 4
 
 
+@pytest.mark.slow
 def test_a_hung_batch_times_out_and_frees_its_worker(tmp_path, store):
     victim = store / "data" / "variable=sine" / "part-0.parquet"
     victim.unlink()
@@ -62,7 +64,7 @@ def test_a_hung_batch_times_out_and_frees_its_worker(tmp_path, store):
     assert set(summary.variables) == {"seasonal", "walk"}
 
 
-def test_100k_metrics_from_workers_all_arrive(tmp_path):
+def test_100k_metrics_from_workers_all_arrive(tmp_path, shared_client):
     root = tmp_path / "store"
     frame = daily_frame(1700)
     for i in range(22):  # 25 variables
@@ -70,7 +72,7 @@ def test_100k_metrics_from_workers_all_arrive(tmp_path):
     RecursiveDataStore(root, create=True).ingest(frame)
     config = config_for(tmp_path, root, start="2020-06-01", end="2024-04-01", batch_size_days=200,
                         variables_per_batch=5, models=("naive", "seasonal_naive", "ar"), horizon=3)
-    summary = ParallelTrainingCoordinator(config).start_training()
+    summary = ParallelTrainingCoordinator(config, client=shared_client).start_training()
     assert summary.batches.failed == 0
     sent = summary.metrics.sent
     assert sent >= 100_000

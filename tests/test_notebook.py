@@ -11,6 +11,7 @@ from .conftest import REPO
 pytestmark = pytest.mark.cluster
 
 
+@pytest.mark.slow
 def test_walkthrough_executes(tmp_path):
     notebook = nbformat.read(REPO / "notebooks" / "walkthrough.ipynb", as_version=4)
     NotebookClient(notebook, timeout=300, kernel_name="python3",

@@ -83,6 +83,7 @@ def run_script(path: Path, cwd: Path, *, stdin: bool = False, env: dict | None =
                           input=path.read_text() if stdin else None, env={**os.environ, **(env or {})})
 
 
+@pytest.mark.slow
 def test_the_readme_python_example_runs_as_a_script_without_a_main_guard(tmp_path):
     readme = (REPO / "README.md").read_text()
     example = re.search(r"### Python\n\n```python\n(.*?)```", readme, re.S).group(1)

@@ -55,7 +55,7 @@ def loop_naive_scores(frame: pd.DataFrame, variable: str) -> tuple[float, int, i
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def finished_run(tmp_path_factory, shared_client):
     from recursive_training.data import RecursiveDataStore
 
     from .conftest import daily_frame
@@ -65,7 +65,8 @@ def finished_run(tmp_path_factory):
     RecursiveDataStore(tmp_path / "store", create=True).ingest(frame)
     calls = []
     summary = run_parallel_retrodiction_training(
-        None, START, END, tmp_path / "store", progress_callback=lambda *a: calls.append(a), **run_options(tmp_path))
+        None, START, END, tmp_path / "store", progress_callback=lambda *a: calls.append(a), client=shared_client,
+        **run_options(tmp_path))
     return tmp_path, frame, summary, calls
 
 
@@ -202,13 +203,12 @@ def test_stop_training_keeps_finished_batches_and_cancels_the_rest(tmp_path, sto
     assert statuses.count("done") == counts.completed and statuses.count("not run") == counts.not_run
 
 
-def test_the_dashboard_counts_finished_batches_until_the_run_ends(tmp_path, store_dir):
+def test_the_dashboard_counts_finished_batches_until_the_run_ends(tmp_path, store_dir, shared_client):
     """Finished futures are held until the end, so the scheduler (and the Progress panel) shows done / total."""
     config = TrainingConfig.from_mapping({
         "store_path": store_dir, "start": "2020-06-01", "end": "2020-09-01", "batch_size_days": 30,
-        "variables_per_batch": 1, "models": ("naive",), "dashboard_port": 0, "workers": 1,
-        "output_dir": tmp_path / "runs"})
-    coordinator = ParallelTrainingCoordinator(config)
+        "variables_per_batch": 1, "models": ("naive",), "output_dir": tmp_path / "runs"})
+    coordinator = ParallelTrainingCoordinator(config, client=shared_client)
     seen = []
 
     def count_on_scheduler(done, total, batch):
@@ -224,6 +224,7 @@ def test_the_dashboard_counts_finished_batches_until_the_run_ends(tmp_path, stor
     assert seen[-1] == (len(coordinator.batches), len(coordinator.batches))
 
 
+@pytest.mark.slow
 def test_workers_that_join_later_are_prepared_too(tmp_path, store_dir):
     """A worker the cluster adds mid-run gets single-threaded torch and the warm-up, like the first ones;
     a run in this process leaves the caller's torch threads as they were."""

@@ -21,6 +21,7 @@ def scheduler_with_two_workers(tmp_path):
     assert all(p.poll() is not None for p in cluster.workers.values())
 
 
+@pytest.mark.slow
 def test_cli_run_on_remote_scheduler_matches_local_cluster(tmp_path, scheduler_with_two_workers):
     frame = daily_frame(400)
     frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "wide.csv", index=False)

@@ -17,12 +17,13 @@ from recursive_training import BatchStatus, RunResults, read_results
 from .conftest import PYTHON, REPO, daily_frame
 from .test_cli import cli
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
-RUN = ["run", "--store", "store", "--start", "2020-05-01", "--end", "2021-08-01", "--batch-size-days", "20",
-       "--variables-per-batch", "1", "--model", "naive,ar,mlp", "--epochs", "300", "--lags", "14",
+RUN = ["run", "--store", "store", "--start", "2020-05-01", "--end", "2021-01-01", "--batch-size-days", "20",
+       "--variables-per-batch", "1", "--model", "naive,ar,mlp", "--epochs", "200", "--lags", "14",
        "--lookback", "120", "--decay-half-life-days", "90", "--dashboard-port", "0", "--no-progress",
        "--run-id", "long"]
+BATCHES = 39  # 13 windows of 20 days on the grid from 1970 meet the range, x 3 variables
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def test_sigkill_of_the_coordinator_then_resume(workspace):
     os.killpg(process.pid, signal.SIGKILL)  # the coordinator and its local cluster, mid-run
     process.wait(30)
     finished_before = {r["batch_id"] for r in batch_lines(journal)}
-    assert 4 <= len(finished_before) < 69
+    assert 4 <= len(finished_before) < BATCHES
 
     again = cli(*RUN, "--output-dir", "killed", cwd=workspace)
     assert again.returncode == 1 and "--resume" in again.stderr  # never silently recomputes
@@ -93,7 +94,7 @@ def test_sigkill_of_the_coordinator_then_resume(workspace):
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(finished_before)} already done" in resumed.stderr
     done_ids = [r["batch_id"] for r in batch_lines(journal) if r["status"] == "done"]
-    assert len(done_ids) == len(set(done_ids)) == 69  # no batch computed twice
+    assert len(done_ids) == len(set(done_ids)) == BATCHES  # no batch computed twice
     assert_same_trust(workspace, "killed")
 
 
@@ -106,7 +107,7 @@ def test_ctrl_c_stops_keeps_finished_work_and_says_how_to_resume(workspace):
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
-    assert last.startswith("interrupted: ") and "of 69 batches finished" in last and "--resume" in last
+    assert last.startswith("interrupted: ") and f"of {BATCHES} batches finished" in last and "--resume" in last
     partial = results(workspace, "interrupted")
     statuses = [b.status for b in partial.batches]
     assert statuses.count(BatchStatus.DONE) == partial.summary.batches.completed >= 3
@@ -127,7 +128,7 @@ def test_sigterm_stops_like_ctrl_c_and_exits_143(workspace):
     assert process.returncode == 143, stderr
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
-    assert last.startswith("terminated (SIGTERM): ") and "of 69 batches finished" in last
+    assert last.startswith("terminated (SIGTERM): ") and f"of {BATCHES} batches finished" in last
     assert f"continue with: {PYTHON} " in last and last.endswith("--resume")  # the interpreter that ran it
     partial = results(workspace, "terminated")
     assert partial.summary.batches.completed >= 3 and "variable" in stdout

@@ -49,6 +49,7 @@ def make_certificates(folder: Path, prefix: str) -> tuple[Path, Path, Path]:
     return paths
 
 
+@pytest.mark.slow
 def test_run_over_tls(tmp_path):
     frame = daily_frame(300)
     frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "wide.csv", index=False)

@@ -24,11 +24,12 @@ def config_for(tmp_path, store, name, **extra):
 
 
 @pytest.fixture(scope="module")
-def undisturbed(tmp_path_factory):
+def undisturbed(tmp_path_factory, shared_client):
     tmp_path = tmp_path_factory.mktemp("loss")
     store = tmp_path / "store"
     RecursiveDataStore(store, create=True).ingest(daily_frame())
-    summary = ParallelTrainingCoordinator(config_for(tmp_path, store, "undisturbed")).start_training()
+    summary = ParallelTrainingCoordinator(config_for(tmp_path, store, "undisturbed"),
+                                          client=shared_client).start_training()
     assert summary.batches.completed == summary.batches.total == 27
     return tmp_path, store, summary
 
@@ -39,6 +40,7 @@ def assert_same_outcome(summary, reference):
     assert summary.to_dict()["variables"] == reference.to_dict()["variables"]  # every score and trust posterior
 
 
+@pytest.mark.slow
 def test_sigkill_of_a_remote_worker(undisturbed):
     tmp_path, store, reference = undisturbed
     with dask_processes(tmp_path, nanny=False) as cluster:
@@ -59,6 +61,7 @@ def test_sigkill_of_a_remote_worker(undisturbed):
     assert sum(coordinator.attempts.counts.values()) > 27  # the kill interrupted a running batch
 
 
+@pytest.mark.slow
 def test_sigkill_of_a_local_worker_restarted_by_its_nanny(undisturbed):
     tmp_path, store, reference = undisturbed
     coordinator = ParallelTrainingCoordinator(config_for(tmp_path, store, "local"))
@@ -78,6 +81,7 @@ def test_sigkill_of_a_local_worker_restarted_by_its_nanny(undisturbed):
     assert sum(coordinator.attempts.counts.values()) > 27
 
 
+@pytest.mark.slow
 def test_losing_the_scheduler_mid_run_is_one_line_and_resumable(tmp_path, store_dir):
     import json
     import subprocess
@@ -87,8 +91,8 @@ def test_losing_the_scheduler_mid_run_is_one_line_and_resumable(tmp_path, store_
 
     def command(address):
         return [PYTHON, str(REPO / "run_training.py"), "run", "--store", str(store_dir), "--start", "2020-05-01",
-                "--end", "2021-03-01", "--batch-size-days", "20", "--variables-per-batch", "1", "--model",
-                "naive,mlp", "--epochs", "300", "--scheduler", address, "--no-progress", "--output-dir",
+                "--end", "2020-11-01", "--batch-size-days", "20", "--variables-per-batch", "1", "--model",
+                "naive,mlp", "--epochs", "150", "--scheduler", address, "--no-progress", "--output-dir",
                 str(tmp_path / "runs"), "--run-id", "lost"]
 
     journal = tmp_path / "runs" / "lost" / "journal.jsonl"
