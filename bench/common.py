@@ -35,11 +35,11 @@ def local_client(config: TrainingConfig) -> Iterator[Any]:
     from recursive_training.cluster import connect, disconnect, main_script_hidden
 
     with main_script_hidden():
-        client, cluster = connect(config)
+        connection = connect(config)
         try:
-            yield client
+            yield connection.client
         finally:
-            disconnect(client, cluster)
+            disconnect(connection.client, connection.cluster)
 
 
 def arguments(description: str) -> argparse.Namespace:

@@ -13,7 +13,9 @@ import logging
 import signal
 import sys
 import threading
+import time
 import warnings
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import dask
@@ -22,14 +24,25 @@ from .base import ClusterError, one_line
 from .config import TrainingConfig
 from .retrodiction import RetrodictionSettings
 
-__all__ = ["connect", "disconnect", "local_cluster_settings", "main_script_hidden", "prepare_worker",
+__all__ = ["Connection", "connect", "disconnect", "local_cluster_settings", "main_script_hidden", "prepare_worker",
            "task_slots", "WORKER_MALLOC_TRIM_BYTES"]
 
 logger = logging.getLogger(__name__)
 
 
-def connect(config: TrainingConfig, client: Any = None) -> tuple[Any, Any]:
-    """A connected client, and the LocalCluster it owns (None for a remote scheduler or a given client).
+@dataclass(frozen=True)
+class Connection:
+    """A connected client, the LocalCluster it owns (None for a remote scheduler or a given client),
+    and what reaching the cluster and preparing its workers cost."""
+
+    client: Any
+    cluster: Any
+    start_seconds: float
+    warm_up_seconds: float
+
+
+def connect(config: TrainingConfig, client: Any = None) -> Connection:
+    """Start or reach the cluster, and prepare its workers (see :func:`prepare_worker`).
 
     ``client`` is an existing Dask client (any cluster: local, remote,
     dask-jobqueue); it is prepared like our own and left open.
@@ -40,6 +53,7 @@ def connect(config: TrainingConfig, client: Any = None) -> tuple[Any, Any]:
 
     cluster = None
     given = client is not None
+    started = time.perf_counter()
     try:
         if given:
             pass
@@ -60,13 +74,14 @@ def connect(config: TrainingConfig, client: Any = None) -> tuple[Any, Any]:
                         target.setLevel(level)
             _report_port_moves(caught, config.dashboard_port)
             client = Client(cluster)
+        reached = time.perf_counter()
         client.register_plugin(WorkerPreparation(config.retrodiction))
     except (OSError, TimeoutError, ValueError, RuntimeError) as exc:
         if not given:
             disconnect(client, cluster)
         where = "the given client's cluster" if given else config.scheduler_address or "a local cluster"
         raise ClusterError(f"cannot connect to {where}: {one_line(exc)}") from None
-    return client, cluster
+    return Connection(client, cluster, reached - started, time.perf_counter() - reached)
 
 
 keep_dask_logs = False  # the CLI sets it with --log-level or --log-dir; else a local cluster is quiet

@@ -106,6 +106,7 @@ class ParallelTrainingCoordinator:
         self._executor: BatchExecutor | None = None
         self._stopping = threading.Event()
         self._report: ProgressCallback = lambda done, total, batch: None
+        self._batches_started = 0.0
 
     def _configure(self, config: TrainingConfig) -> None:
         """Take ``config``; the run id, recorder and attempt log follow from it."""
@@ -175,7 +176,10 @@ class ParallelTrainingCoordinator:
     def _connect(self) -> None:
         self._hidden_script = main_script_hidden()
         self._hidden_script.__enter__()  # until disconnect: nannies start workers again after a loss
-        self._client, self._cluster = connect(self.config, self._given_client)
+        connection = connect(self.config, self._given_client)
+        self._client, self._cluster = connection.client, connection.cluster
+        self.timings.update(cluster_start_seconds=connection.start_seconds,
+                            warm_up_seconds=connection.warm_up_seconds)
         self.dashboard_link = self._client.dashboard_link
         logger.info("connected to %s (dashboard %s)", self._client.scheduler.address, self.dashboard_link)
 
@@ -193,6 +197,7 @@ class ParallelTrainingCoordinator:
         started = time.perf_counter()
         self._report = progress_reporter(progress_callback, lambda: sum(b.failed for b in self.batches))
         self.prepare_training_batches()
+        self.timings["planning_seconds"] = time.perf_counter() - started
         self._refuse_foreign_results(self.config.results_path)  # before any work, not after it
         lock = RunLock(self.config.run_dir, self.run_id)
         lock.acquire()
@@ -223,13 +228,15 @@ class ParallelTrainingCoordinator:
                 self.warnings.append(warning)
             self._report(self._done_count(), self._total_count(), None)
             if self.batches and not self._stopping.is_set():
-                run_started = time.perf_counter()
+                self._batches_started = time.perf_counter()
                 self._executor.run(largest_first(self.batches, self._infos, config.retrodiction.step), self)
-                self.timings["batches_seconds"] = time.perf_counter() - run_started
+                waiting_started = time.perf_counter()
+                self.timings["batches_seconds"] = waiting_started - self._batches_started
                 if self._executor.lost_scheduler:
                     self._lose_scheduler()
                 self.metrics = recorder.wait_for_metrics(
                     {bid: r.metrics_sent for bid, r in self.results.items() if bid not in self.resumed})
+                self.timings["metrics_wait_seconds"] = time.perf_counter() - waiting_started
                 if self.metrics.error:
                     self.warnings.append(f"{self.metrics.error}; the results and trust are complete, the live "
                                          f"metrics are not ({self.metrics.stored} of {self.metrics.sent} stored)")
@@ -254,10 +261,14 @@ class ParallelTrainingCoordinator:
 
     def _close_run(self, *, failing: bool) -> None:
         """Flush trust, read it back, close the stores and the cluster: every step is tried."""
+        started = time.perf_counter()
         steps = self._recorder.closing_steps(self.trust_keys(), lambda trust: setattr(self, "trust", trust))
         if self._executor is not None:
             steps.insert(0, self._executor.close)
-        run_every([*steps, self._disconnect], failing=failing)
+        try:
+            run_every([*steps, self._disconnect], failing=failing)
+        finally:
+            self.timings["close_seconds"] = time.perf_counter() - started
 
     def _lose_scheduler(self) -> None:
         self.scheduler_lost = (f"lost the scheduler at {self._client.scheduler.address} mid-run; "
@@ -272,6 +283,7 @@ class ParallelTrainingCoordinator:
         logger.debug("batch %s done on %s in %.2f s", batch.batch_id, result.worker, result.processing_time)
         batch.result, batch.error = result, None
         self.results[batch.batch_id] = result
+        self.timings.setdefault("first_result_seconds", time.perf_counter() - self._batches_started)
         self._report(self._done_count(), self._total_count(), batch)
 
     def batch_failed(self, batch: TrainingBatch, error: BaseException) -> None:

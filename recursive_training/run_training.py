@@ -254,6 +254,9 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
 
     config = TrainingConfig.from_mapping(options)
     coordinator = ParallelTrainingCoordinator(config)
+    startup = _seconds_since_process_start()
+    if startup is not None:
+        coordinator.timings["startup_seconds"] = startup
     # Dask's own messages (reconnects, restarts, retries) are not for users: every failure is
     # reported once, in the summary and the exit status; --log-level shows them
     _set_dask_log_level(logging.CRITICAL)
@@ -312,6 +315,20 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
              f"counted (first: {summary.failed_models[0]}); see {path}")
         return EXIT_FAILED
     return 0
+
+
+def _seconds_since_process_start() -> float | None:
+    """Interpreter start and imports until the run is configured, to the kernel's 10 ms tick (None off Linux).
+
+    From /proc: the process's start in clock ticks since boot against the
+    uptime now (psutil's create_time adds the boot time, known to 1 s only).
+    """
+    try:
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
 
 
 def _terminate_now(signum: int, frame: Any) -> None:

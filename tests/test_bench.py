@@ -17,6 +17,8 @@ SCRIPTS = {
     "bench_overhead.py": ["Dask overhead, default batch sizing", "tiny batches are warned about"],
     "bench_store.py": ["targeted load vs whole data set", "second load hits the cache", "streaming peak / chunk size"],
     "bench_scaling.py": ["time x2 variables", "time x2 windows"],
+    "bench_end_to_end.py": ["end to end, 30-second job, 2 workers", "end to end, long job, 2 workers",
+                            "fresh 2-worker cluster ready for torch", "closing a 2-worker run"],
     "bench_memory.py": ["worker memory growth, batch 10 -> 100"],
     "bench_calibration.py": [f"95% coverage {m} h={h}{kind}" for m in ("naive", "seasonal_naive", "ar")
                              for h in (1, 7, 13)
