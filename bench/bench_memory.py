@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from bench_parallel import standard_config
-from common import arguments, build_store, info, report, synthetic_frame
+from common import arguments, build_store, info, local_client, report, synthetic_frame
 
 from recursive_training import ParallelTrainingCoordinator
 
@@ -26,9 +26,10 @@ def main() -> None:
     config = standard_config(store, work / "run", args.tiny, workers=1, batch_size_days=365 * 3 / n_batches,
                              variables_per_batch=2, start="2017-01-01", end="2020-01-01",
                              epochs=5 if args.tiny else 100)
-    coordinator = ParallelTrainingCoordinator(config)
     order = []
-    coordinator.start_training(lambda done, total, batch: batch is not None and order.append(batch.batch_id))
+    with local_client(config) as client:  # every batch on the worker, none in this process during start-up
+        coordinator = ParallelTrainingCoordinator(config, client=client)
+        coordinator.start_training(lambda done, total, batch: batch is not None and order.append(batch.batch_id))
     peaks = [coordinator.results[batch_id].peak_memory_mib for batch_id in order]
     late = min(100, len(peaks)) - 1
     info(f"one worker, {len(peaks)} batches: peak {peaks[9]:.1f} MiB after batch 10, "

@@ -27,7 +27,7 @@ from .base import ClusterError, one_line
 from .config import TrainingConfig
 from .retrodiction import RetrodictionSettings
 
-__all__ = ["Connection", "connect", "disconnect", "local_cluster_settings", "main_script_hidden", "prepare_worker",
+__all__ = ["Connection", "connect", "start_fork_server", "disconnect", "local_cluster_settings", "main_script_hidden", "prepare_worker",
            "task_slots", "WORKER_MALLOC_TRIM_BYTES"]
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def connect(config: TrainingConfig, client: Any = None) -> Connection:
         else:
             with _children_ignore_sigint(), dask.config.set(local_cluster_settings(config)), \
                     warnings.catch_warnings(record=True) as caught, \
-                    dask.config.set(_fork_server_settings(config.retrodiction)):
+                    dask.config.set(start_fork_server(config)):
                 warnings.simplefilter("always")
                 levels = _dask_log_levels()  # silence_logs below silences this process's Dask loggers too
                 cluster = LocalCluster(
@@ -153,8 +153,9 @@ WORKER_MALLOC_TRIM_BYTES = 64 * 2**20
 WORKER_PRELOAD = ("distributed", "recursive_training.worker_task", "recursive_training.worker_plugin")
 
 
-def _fork_server_settings(settings: RetrodictionSettings) -> dict[str, Any]:
-    """Fork local workers from a server that has already imported what every worker imports.
+def start_fork_server(config: TrainingConfig) -> dict[str, Any]:
+    """Fork local workers from a server that has already imported what every worker imports;
+    return the Dask settings that use it.
 
     Spawned workers each import distributed, pandas and torch themselves:
     seconds of CPU per worker while the cluster starts, and closing waited
@@ -165,19 +166,23 @@ def _fork_server_settings(settings: RetrodictionSettings) -> dict[str, Any]:
     pre-spawn environment (one BLAS thread, the glibc trim threshold), which
     forked workers inherit as spawned ones did. A fork server this process
     already runs (an earlier run's) is used as it is; where there are no fork
-    servers (Windows), workers are spawned as before.
+    servers (Windows), workers are spawned as before. Called from the main
+    thread, the server ignores Ctrl-C, and so do the workers forked from it.
     """
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return {}
     from multiprocessing import forkserver
 
-    needs_torch = any(spec.entry.needs_torch for spec in settings.models)
-    environ = {name: str(value) for name, value in dask.config.get("distributed.nanny.pre-spawn-environ").items()}
+    needs_torch = any(spec.entry.needs_torch for spec in config.retrodiction.models)
+    with dask.config.set(local_cluster_settings(config)):
+        pre_spawn = dask.config.get("distributed.nanny.pre-spawn-environ")
+    environ = {name: str(value) for name, value in pre_spawn.items()}
     saved = {name: os.environ.get(name) for name in environ}
     os.environ.update(environ)
     try:
         multiprocessing.set_forkserver_preload([*WORKER_PRELOAD, *(["torch"] if needs_torch else [])])
-        forkserver.ensure_running()
+        with _children_ignore_sigint():
+            forkserver.ensure_running()
     finally:
         for name, value in saved.items():
             if value is None:

@@ -22,7 +22,8 @@ from .metrics import METRICS_TOPIC, dask_event_sender
 from .outcomes import BatchResult
 from .worker_task import process_batch, single_threaded_torch, torch_threads_for
 
-__all__ = ["AttemptLog", "BatchExecutor", "BatchSink", "DaskExecutor", "InProcessExecutor", "RetryPolicy", "ATTEMPTS_TOPIC",
+__all__ = ["AttemptLog", "BatchExecutor", "BatchSink", "DaskExecutor", "HandoverExecutor", "InProcessExecutor",
+           "RetryPolicy", "ATTEMPTS_TOPIC",
            "POLL_SECONDS", "_dask_process_batch_task"]
 
 logger = logging.getLogger(__name__)
@@ -145,19 +146,24 @@ class InProcessExecutor:
                 self._run_one(batch, sink)
 
     def _run_one(self, batch: TrainingBatch, sink: BatchSink) -> None:
+        try:
+            result = self.attempt(batch)
+        except Exception as exc:  # a failing batch is recorded, like a failed Dask task
+            sink.batch_failed(batch, exc)
+        else:
+            sink.batch_done(batch, result)
+
+    def attempt(self, batch: TrainingBatch) -> BatchResult:
+        """``batch``'s result, tried again as the policy allows; the last error if every try failed."""
         tries = 0
         while True:
             tries += 1
             self.attempts.started(batch.batch_id, IN_PROCESS)
             try:
-                result = process_batch(batch, self.config, self._send_metrics, worker=IN_PROCESS)
-            except Exception as exc:  # a failing batch is recorded, like a failed Dask task
-                if self.policy.again(tries):
-                    continue
-                sink.batch_failed(batch, exc)
-                return
-            sink.batch_done(batch, result)
-            return
+                return process_batch(batch, self.config, self._send_metrics, worker=IN_PROCESS)
+            except Exception:
+                if not self.policy.again(tries):
+                    raise
 
     def wake(self) -> None:
         """Nothing to wake: the loop checks the stop flag between batches."""
@@ -286,3 +292,86 @@ class DaskExecutor:
                 self.client.restart_workers([started[1]], timeout=30, raise_for_error=False)
             except Exception as exc:  # no nanny (dask worker --no-nanny): the worker stays busy
                 logger.info("could not restart worker %s: %s", started[1], one_line(exc))
+
+
+class HandoverExecutor:
+    """Start a cluster in the background and compute in this process until it is ready; hand the rest over.
+
+    A local cluster takes seconds to start, mostly one core importing what
+    the workers need; the other core would idle. The smallest batches run
+    here meanwhile (a ready cluster then waits at most for one small batch),
+    and the cluster gets the others once it is ready. Each batch goes to
+    exactly one side, taken from one list in this thread, so nothing is
+    computed or counted twice. A batch here runs in a helper thread under
+    the run's batch timeout, as on a worker: one that hangs is recorded as
+    timed out and abandoned (its thread cannot be interrupted; a daemon, it
+    never holds up the exit), and the rest go to the cluster.
+    """
+
+    def __init__(self, in_process: InProcessExecutor, start_cluster: Callable[[], DaskExecutor],
+                 stopping: threading.Event) -> None:
+        self.in_process = in_process
+        self.cluster: DaskExecutor | None = None
+        self.handed_over: list[TrainingBatch] = []
+        self._start_cluster, self._stopping = start_cluster, stopping
+
+    @property
+    def lost_scheduler(self) -> bool:
+        return self.cluster is not None and self.cluster.lost_scheduler
+
+    def run(self, batches: Sequence[TrainingBatch], sink: BatchSink) -> None:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                self.cluster = self._start_cluster()
+            except BaseException as exc:  # raised in the caller's thread below
+                failure.append(exc)
+            finally:
+                ready.set()
+
+        starter = threading.Thread(target=start, name="start-cluster", daemon=True)
+        starter.start()
+        remaining = list(batches)  # largest first: take from the end
+        with torch_threads_for(self.in_process.config.retrodiction):
+            while remaining and not ready.is_set() and not self._stopping.is_set():
+                if not self._run_here(remaining.pop(), sink):
+                    break
+        starter.join()
+        if failure:
+            raise failure[0]
+        self.handed_over = remaining
+        if remaining and not self._stopping.is_set():
+            self.cluster.run(remaining, sink)
+
+    def _run_here(self, batch: TrainingBatch, sink: BatchSink) -> bool:
+        """Run ``batch`` in a helper thread under the batch timeout; False if it hung."""
+        outcome: list[BatchResult | BaseException] = []
+
+        def attempt() -> None:
+            try:
+                outcome.append(self.in_process.attempt(batch))
+            except Exception as exc:
+                outcome.append(exc)
+
+        helper = threading.Thread(target=attempt, name=f"batch-{batch.batch_id}", daemon=True)
+        helper.start()
+        limit = self.in_process.config.batch_timeout_seconds
+        helper.join(limit)
+        if not outcome:
+            sink.batch_failed(batch, BatchTimeoutError(f"timed out after {limit:g} s {IN_PROCESS}"))
+            return False
+        if isinstance(outcome[0], BaseException):
+            sink.batch_failed(batch, outcome[0])
+        else:
+            sink.batch_done(batch, outcome[0])
+        return True
+
+    def wake(self) -> None:
+        if self.cluster is not None:
+            self.cluster.wake()
+
+    def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.close()

@@ -22,10 +22,18 @@ from analytics import TrustEstimate, TrustKey
 
 from .base import ConfigError, DataError, one_line, require_float
 from .batching import TrainingBatch
-from .cluster import connect, disconnect, main_script_hidden, task_slots
+from .cluster import connect, disconnect, main_script_hidden, start_fork_server, task_slots
 from .config import TrainingConfig
 from .data import VariableInfo, open_store
-from .execution import AttemptLog, BatchExecutor, DaskExecutor, InProcessExecutor, RetryPolicy, _dask_process_batch_task
+from .execution import (
+    AttemptLog,
+    BatchExecutor,
+    DaskExecutor,
+    HandoverExecutor,
+    InProcessExecutor,
+    RetryPolicy,
+    _dask_process_batch_task,
+)
 from .original_api import options_from_original_config, progress_reporter
 from .outcomes import BatchResult
 from .planning import Unit, check_procedure, largest_first, plan_run, remaining_work, small_batch_warning
@@ -102,7 +110,7 @@ class ParallelTrainingCoordinator:
         self._cluster: Any = None
         self._hidden_script: Any = None
         self._done_units: set[Unit] = set()
-        self.task_slots = self.config.workers  # batches at a time, as planned; the real count once connected
+        self.task_slots = self.config.workers  # batches at a time: as planned, then the real count once connected
         self._executor: BatchExecutor | None = None
         self._stopping = threading.Event()
         self._report: ProgressCallback = lambda done, total, batch: None
@@ -147,13 +155,19 @@ class ParallelTrainingCoordinator:
         if not variables:
             raise DataError(f"store {config.store_path} holds no variables")
         self._infos = {name: store.info(name) for name in variables}
-        return self._plan(config.workers)
+        # our own local cluster's task slots are known now; another cluster's once connected
+        self.task_slots = config.workers * (config.threads_per_worker if self._own_cluster() else 1)
+        return self._plan(self.task_slots)
 
     def _plan(self, workers: int) -> list[TrainingBatch]:
         """The batches still to run, sized for ``workers`` batches at a time."""
         batches, self._typical_origins = plan_run(self.config, list(self._infos.values()), workers)
         self.batches = remaining_work(batches, self._done_units, self._spec_ids())
         return self.batches
+
+    def _own_cluster(self) -> bool:
+        """This run starts its own LocalCluster: not in-process, no scheduler address, no client given."""
+        return self.config.workers > 0 and not self.config.scheduler_address and self._given_client is None
 
     def _spec_ids(self) -> tuple[str, ...]:
         return tuple(spec.id for spec in self.config.retrodiction.models)
@@ -211,18 +225,16 @@ class ParallelTrainingCoordinator:
     def _train_locked(self) -> None:
         self._restore_from_journal()
         config = self.config
-        in_process = config.workers == 0 and not config.scheduler_address and self._given_client is None
         logger.info("run %s: %d batches to run, %d read back from the journal; trust in %s", self.run_id,
                     len(self.batches), len(self.resumed), config.trust_db_path)
         recorder = self._recorder
         try:
             recorder.open()
             recorder.replay(self.results[batch_id] for batch_id in self.resumed)
+            in_process = config.workers == 0 and not config.scheduler_address and self._given_client is None
             if self.batches and not self._stopping.is_set():
-                connect_started = time.perf_counter()
                 self._executor = self._start_executor(in_process)
                 recorder.begin(RunHeader(self.run_id, config.procedure(), self._spec_ids()))
-                self.timings["connect_seconds"] = time.perf_counter() - connect_started
             warning = None if in_process else small_batch_warning(self._typical_origins, len(self.batches))
             if warning:
                 self.warnings.append(warning)
@@ -246,17 +258,29 @@ class ParallelTrainingCoordinator:
         self._close_run(failing=False)
 
     def _start_executor(self, in_process: bool) -> BatchExecutor:
-        """The executor for this run; on a cluster, the plan is resized for its real task slots."""
+        """In-process; our own local cluster, started in the background while the first batches run here;
+        or the cluster we are given or sent to."""
         policy = RetryPolicy(self.config.retries)
-        if in_process:
-            return InProcessExecutor(self.config, policy, self.attempts, self._recorder.receive_metrics,
+        if in_process or self._own_cluster():
+            here = InProcessExecutor(self.config, policy, self.attempts, self._recorder.receive_metrics,
                                      self._stopping)
+            if in_process:
+                return here
+            start_fork_server(self.config)  # from this thread: the workers ignore Ctrl-C
+            return HandoverExecutor(here, lambda: self._start_cluster(policy), self._stopping)
+        return self._start_cluster(policy)
+
+    def _start_cluster(self, policy: RetryPolicy) -> DaskExecutor:
+        """Connect and prepare the workers; the plan is resized if the cluster has other task slots than planned."""
+        connect_started = time.perf_counter()
         self._connect()
         executor = DaskExecutor(self._client, self.config, policy, self.attempts, self._recorder.receive_metrics,
                                 self._stopping)
-        self.task_slots = task_slots(self._client)
-        if self.task_slots != self.config.workers and self.config.variables_per_batch is None:
-            self._plan(self.task_slots)
+        slots = task_slots(self._client)
+        if slots != self.task_slots and self.config.variables_per_batch is None:  # never for our own cluster
+            self.task_slots = slots
+            self._plan(slots)
+        self.timings["connect_seconds"] = time.perf_counter() - connect_started
         return executor
 
     def _close_run(self, *, failing: bool) -> None:

@@ -265,6 +265,7 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
         _say(f"log: {log_file}")
     bar = ProgressBar() if show_progress else None
     shown_warnings: list[str] = []
+    shown_dashboard: list[str] = []
 
     def progress(done: int, total: int, batch: Any) -> None:
         if batch is None:
@@ -272,8 +273,9 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
             for warning in coordinator.warnings:
                 _say(f"warning: {warning}")
             shown_warnings.extend(coordinator.warnings)
-            if coordinator.dashboard_link:
-                _say(_dashboard_hint(coordinator.dashboard_link, config.scheduler_address is None))
+        if coordinator.dashboard_link and not shown_dashboard:  # a local cluster may come up after the start
+            shown_dashboard.append(coordinator.dashboard_link)
+            _say(_dashboard_hint(coordinator.dashboard_link, config.scheduler_address is None))
         if bar is not None:
             bar(done, total, batch)
 

@@ -245,3 +245,26 @@ def test_workers_that_join_later_are_prepared_too(tmp_path, store_dir):
     in_process = dataclasses.replace(config, workers=0, output_dir=tmp_path / "serial")
     ParallelTrainingCoordinator(in_process).start_training()
     assert torch.get_num_threads() == before
+
+
+def test_batches_run_here_while_the_cluster_starts_are_computed_and_counted_once(tmp_path, store_dir):
+    """Our own local cluster starts in the background while the smallest batches run in this process;
+    the cluster gets only the rest, so every batch runs once and the trust is that of a run wholly in-process."""
+    options = {"store_path": store_dir, "start": "2020-05-01", "end": "2021-05-01", "batch_size_days": 14,
+               "variables_per_batch": 1, "models": ("naive", "mlp"), "epochs": 40, "lookback": 100,
+               "dashboard_port": 0}
+    coordinator = ParallelTrainingCoordinator(TrainingConfig.from_mapping(
+        {**options, "workers": 2, "output_dir": tmp_path / "handover"}))
+    summary = coordinator.start_training()
+    where = {batch_id: result.worker for batch_id, result in coordinator.results.items()}
+    here = {b for b, worker in where.items() if worker == "in-process"}
+    assert here and len(here) < len(where) == summary.batches.total == summary.batches.completed
+    assert all(worker.startswith("tcp://127.0.0.1:") for b, worker in where.items() if b not in here)
+    assert set(coordinator.attempts.counts) == set(where) and set(coordinator.attempts.counts.values()) == {1}
+    journal = [json.loads(line) for line in (coordinator.config.run_dir / "journal.jsonl").read_text().splitlines()]
+    done = [r["batch_id"] for r in journal if r.get("status") == "done"]
+    assert sorted(done) == sorted(where)  # each batch journalled once
+    assert summary.timings["connect_seconds"] > 0 and summary.dashboard_link  # the cluster did start
+    serial = ParallelTrainingCoordinator(TrainingConfig.from_mapping(
+        {**options, "workers": 0, "output_dir": tmp_path / "serial"})).start_training()
+    assert serial.to_dict()["variables"] == summary.to_dict()["variables"]  # counted once, bit for bit
