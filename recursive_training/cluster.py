@@ -27,8 +27,8 @@ from .base import ClusterError, one_line
 from .config import TrainingConfig
 from .retrodiction import RetrodictionSettings
 
-__all__ = ["Connection", "connect", "start_fork_server", "disconnect", "local_cluster_settings", "main_script_hidden", "prepare_worker",
-           "task_slots", "WORKER_MALLOC_TRIM_BYTES"]
+__all__ = ["Connection", "connect", "disconnect", "local_cluster_settings", "main_script_hidden", "prepare_worker",
+           "start_fork_server", "task_slots", "WORKER_MALLOC_TRIM_BYTES", "WORKER_PRELOAD"]
 
 logger = logging.getLogger(__name__)
 

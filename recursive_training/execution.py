@@ -23,8 +23,7 @@ from .outcomes import BatchResult
 from .worker_task import process_batch, single_threaded_torch, torch_threads_for
 
 __all__ = ["AttemptLog", "BatchExecutor", "BatchSink", "DaskExecutor", "HandoverExecutor", "InProcessExecutor",
-           "RetryPolicy", "ATTEMPTS_TOPIC",
-           "POLL_SECONDS", "_dask_process_batch_task"]
+           "RetryPolicy", "ATTEMPTS_TOPIC", "POLL_SECONDS", "_dask_process_batch_task"]
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +311,6 @@ class HandoverExecutor:
                  stopping: threading.Event) -> None:
         self.in_process = in_process
         self.cluster: DaskExecutor | None = None
-        self.handed_over: list[TrainingBatch] = []
         self._start_cluster, self._stopping = start_cluster, stopping
 
     @property
@@ -341,7 +339,6 @@ class HandoverExecutor:
         starter.join()
         if failure:
             raise failure[0]
-        self.handed_over = remaining
         if remaining and not self._stopping.is_set():
             self.cluster.run(remaining, sink)
 
