@@ -136,17 +136,13 @@ def prepare_worker(settings: RetrodictionSettings) -> None:
     """Pay each worker's one-time costs while the cluster starts, not in its first batch.
 
     Importing torch and its first training step (lazy initialisation of
-    autograd and the optimiser) take over a second per process.
+    autograd) take over a second per process.
     """
-    from .worker_task import single_threaded_torch
+    from .worker_task import single_threaded_torch, warm_up
 
     if any(spec.entry.needs_torch for spec in settings.models):
         single_threaded_torch()
-    warmed = set()
-    for spec in settings.models:
-        if spec.entry.warm_up is not None and spec.family not in warmed:
-            spec.entry.warm_up(spec.parameters)
-            warmed.add(spec.family)
+    warm_up(settings)
 
 
 WORKER_MALLOC_TRIM_BYTES = 64 * 2**20

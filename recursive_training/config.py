@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +21,17 @@ import pandas as pd
 import yaml
 
 from .base import ConfigError, require_float, require_int, to_utc_naive
+
+AUTO = "auto"  # workers: in-process or one per core, by the size of the plan
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the system tells)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 from .data.store_kinds import STORE_KINDS
 from .retrodiction import RetrodictionSettings, WindowGrid
 
-__all__ = ["TrainingConfig", "load_config_file"]
+__all__ = ["AUTO", "TrainingConfig", "available_cores", "load_config_file"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,7 @@ class TrainingConfig:
     ``variables`` empty means every variable in the store;
     ``variables_per_batch`` None lets the coordinator choose (see planning.py);
     ``workers`` 0 runs the batches one by one in this process, without Dask;
+    "auto" decides by the plan's size (see :class:`~recursive_training.execution.AutoExecutor`);
     ``batch_limit`` N runs only the first N batches in time order.
     Windows lie on a fixed grid: ``batch_size_days`` from ``window_anchor``,
     or calendar ``window_period`` windows (month, quarter, year).
@@ -50,7 +59,7 @@ class TrainingConfig:
     batch_limit: int | None = None
     store_kind: str = "optimized"
     retrodiction: RetrodictionSettings = field(default_factory=RetrodictionSettings)
-    workers: int = 2
+    workers: int | str = 2  # or "auto"
     threads_per_worker: int = 1
     scheduler_address: str | None = None
     dashboard_host: str = "127.0.0.1"
@@ -96,7 +105,8 @@ class TrainingConfig:
             raise ConfigError(f"option 'store_kind': unknown {self.store_kind!r}; choose from {', '.join(STORE_KINDS)}")
         if not isinstance(self.retrodiction, RetrodictionSettings):
             raise ConfigError("option 'retrodiction' must be RetrodictionSettings")
-        require_int("workers", self.workers, minimum=0)  # 0: run batches in this process
+        if self.workers != AUTO:
+            require_int("workers", self.workers, minimum=0)  # 0: run batches in this process
         require_int("threads_per_worker", self.threads_per_worker, minimum=1)
         require_int("dashboard_port", self.dashboard_port, minimum=0)
         if self.dashboard_port > 65535:

@@ -20,14 +20,16 @@ from .batching import TrainingBatch
 from .config import TrainingConfig
 from .metrics import METRICS_TOPIC, dask_event_sender
 from .outcomes import BatchResult
-from .worker_task import process_batch, single_threaded_torch, torch_threads_for
+from .worker_task import process_batch, single_threaded_torch, torch_threads_for, warm_up
 
-__all__ = ["AttemptLog", "BatchExecutor", "BatchSink", "DaskExecutor", "HandoverExecutor", "InProcessExecutor",
+__all__ = ["AttemptLog", "AutoExecutor", "BatchExecutor", "BatchSink", "DaskExecutor", "HandoverExecutor",
+           "InProcessExecutor", "CLUSTER_START_SECONDS",
            "RetryPolicy", "ATTEMPTS_TOPIC", "POLL_SECONDS", "_dask_process_batch_task"]
 
 logger = logging.getLogger(__name__)
 
 ATTEMPTS_TOPIC = "retrodiction-attempts"
+CLUSTER_START_SECONDS = 3.0  # starting and closing a 2-worker local cluster here (bench/bench_end_to_end.py)
 POLL_SECONDS = 0.2  # how soon a stop request or a batch timeout is acted on; results wake the loop at once
 IN_PROCESS = "in-process"
 
@@ -372,3 +374,52 @@ class HandoverExecutor:
     def close(self) -> None:
         if self.cluster is not None:
             self.cluster.close()
+
+
+class AutoExecutor:
+    """``workers = "auto"``: one batch here, then the rest here or on a local cluster, whichever is sooner.
+
+    After the used families' one-time warm-up, the smallest batch runs here
+    and its time per variable prices the rest. A local cluster of one worker
+    per core would save about ``1 - 1/cores`` of that and costs about
+    ``CLUSTER_START_SECONDS`` to start and close: it is started (with the
+    start-up head start of :class:`HandoverExecutor`) only when it pays.
+    The choice is announced in one line.
+    """
+
+    def __init__(self, in_process: InProcessExecutor, handover: Callable[[], HandoverExecutor], cores: int,
+                 announce: Callable[[str], None], stopping: threading.Event) -> None:
+        self.in_process, self.cores = in_process, cores
+        self.delegate: HandoverExecutor | None = None
+        self._handover, self._announce, self._stopping = handover, announce, stopping
+
+    @property
+    def lost_scheduler(self) -> bool:
+        return self.delegate is not None and self.delegate.lost_scheduler
+
+    def run(self, batches: Sequence[TrainingBatch], sink: BatchSink) -> None:
+        remaining = list(batches)  # largest first: the probe is the last
+        probe = remaining.pop()
+        with torch_threads_for(self.in_process.config.retrodiction):
+            warm_up(self.in_process.config.retrodiction)
+            started = time.perf_counter()
+            self.in_process.run([probe], sink)
+            per_variable = (time.perf_counter() - started) / len(probe.variables)
+        left = per_variable * sum(len(batch.variables) for batch in remaining)
+        if self.cores > 1 and left * (1 - 1 / self.cores) > CLUSTER_START_SECONDS:
+            self._announce(f"workers auto: about {left:.0f} s of batches left, so a local cluster of "
+                           f"{self.cores} workers")
+            self.delegate = self._handover()
+            self.delegate.run(remaining, sink)
+        else:
+            self._announce(f"workers auto: about {left:.1f} s of batches left, too little for a cluster to "
+                           "pay for its start; running them in this process")
+            self.in_process.run(remaining, sink)
+
+    def wake(self) -> None:
+        if self.delegate is not None:
+            self.delegate.wake()
+
+    def close(self) -> None:
+        if self.delegate is not None:
+            self.delegate.close()

@@ -23,10 +23,11 @@ from analytics import TrustEstimate, TrustKey
 from .base import ConfigError, DataError, one_line, require_float
 from .batching import TrainingBatch
 from .cluster import connect, disconnect, main_script_hidden, start_fork_server, task_slots
-from .config import TrainingConfig
+from .config import AUTO, TrainingConfig, available_cores
 from .data import VariableInfo, open_store
 from .execution import (
     AttemptLog,
+    AutoExecutor,
     BatchExecutor,
     DaskExecutor,
     HandoverExecutor,
@@ -92,12 +93,17 @@ class ParallelTrainingCoordinator:
             "dashboard_port": dask_dashboard_port,
             "scheduler_address": scheduler_address,
         }
-        self._configure(dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None}))
+        config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        self._auto = config.workers == AUTO  # decided once the first batch has run: see AutoExecutor
+        if self._auto:
+            config = dataclasses.replace(config, workers=available_cores())
+        self._configure(config)
         self.batches: list[TrainingBatch] = []
         self.results: dict[str, BatchResult] = {}
         self.resumed: set[str] = set()  # ids of results read back from the journal
         self.dashboard_link: str | None = None
         self.warnings: list[str] = []
+        self.notes: list[str] = []  # choices the run made, such as --workers auto's
         self.timings: dict[str, float] = {}
         self._infos: dict[str, VariableInfo] = {}
         self._typical_origins = 0.0
@@ -267,8 +273,18 @@ class ParallelTrainingCoordinator:
             if in_process:
                 return here
             start_fork_server(self.config)  # from this thread: the workers ignore Ctrl-C
-            return HandoverExecutor(here, lambda: self._start_cluster(policy), self._stopping)
+
+            def handover() -> HandoverExecutor:
+                return HandoverExecutor(here, lambda: self._start_cluster(policy), self._stopping)
+
+            if self._auto:
+                return AutoExecutor(here, handover, self.config.workers, self._note, self._stopping)
+            return handover()
         return self._start_cluster(policy)
+
+    def _note(self, text: str) -> None:
+        logger.info(text)
+        self.notes.append(text)
 
     def _start_cluster(self, policy: RetryPolicy) -> DaskExecutor:
         """Connect and prepare the workers; the plan is resized if the cluster has other task slots than planned."""

@@ -52,7 +52,10 @@ RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, Any, str], ...] = (
     ("--fallback-model", "fallback_model", str, "a model spec that scores in place of a model that raises (as statsforecast's fallback_model)"),
     ("--store-kind", "store_kind", str, "base, optimized or streaming (default optimized)"),
     ("--batch-limit", "batch_limit", int, "run only the first N batches in time order"),
-    (("--workers", "--max-workers"), "workers", int, "local Dask worker processes, one thread each (default 2); 0 runs in this process, without Dask"),
+    (("--workers", "--max-workers"), "workers", lambda text: _workers(text),
+     "local Dask worker processes, one thread each (default 2); 0 runs in this process, without Dask; "
+     "auto runs one batch here, then the rest here if a cluster would not pay for its start, else on "
+     "one worker per core"),
     (("--threads-per-worker", "--dask-threads-per-worker"), "threads_per_worker", int, "threads of each local worker (default 1; torch models use one each)"),
     (("--scheduler", "--dask-scheduler-address"), "scheduler_address", str, "address of a running Dask scheduler instead of a local cluster"),
     (("--dashboard-port", "--dask-dashboard-port"), "dashboard_port", int, "local dashboard port, 0 = any free one (default 8787)"),
@@ -266,6 +269,12 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
     bar = ProgressBar() if show_progress else None
     shown_warnings: list[str] = []
     shown_dashboard: list[str] = []
+    shown_notes: list[str] = []
+
+    def show_new_notes() -> None:  # choices the run made, such as --workers auto's
+        for note in coordinator.notes[len(shown_notes):]:
+            shown_notes.append(note)
+            _say(note)
 
     def progress(done: int, total: int, batch: Any) -> None:
         if batch is None:
@@ -273,6 +282,7 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
             for warning in coordinator.warnings:
                 _say(f"warning: {warning}")
             shown_warnings.extend(coordinator.warnings)
+        show_new_notes()
         if coordinator.dashboard_link and not shown_dashboard:  # a local cluster may come up after the start
             shown_dashboard.append(coordinator.dashboard_link)
             _say(_dashboard_hint(coordinator.dashboard_link, config.scheduler_address is None))
@@ -294,6 +304,7 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    show_new_notes()
     path = coordinator.save_results_to_file()
     print(format_trust_table(summary))
     for warning in coordinator.warnings[len(shown_warnings):]:  # what the run learned on the way
@@ -317,6 +328,16 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
              f"counted (first: {summary.failed_models[0]}); see {path}")
         return EXIT_FAILED
     return 0
+
+
+def _workers(text: str) -> int | str:
+    """--workers: a whole number or auto."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or auto, got {text!r}") from None
 
 
 def _seconds_since_process_start() -> float | None:

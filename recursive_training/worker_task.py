@@ -25,7 +25,7 @@ from .metrics import AsyncMetricsCollector
 from .outcomes import BatchResult, VariableOutcome
 from .retrodiction import ModelSpec, RetrodictionSettings, WindowForecast, retrodict_window
 
-__all__ = ["process_batch", "single_threaded_torch", "torch_threads_for"]
+__all__ = ["process_batch", "single_threaded_torch", "torch_threads_for", "warm_up"]
 
 
 def single_threaded_torch() -> None:
@@ -33,6 +33,15 @@ def single_threaded_torch() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def warm_up(settings: RetrodictionSettings) -> None:
+    """Each used family's one-time costs (imports, lazy initialisation), once per family."""
+    warmed = set()
+    for spec in settings.models:
+        if spec.entry.warm_up is not None and spec.family not in warmed:
+            spec.entry.warm_up(spec.parameters)
+            warmed.add(spec.family)
 
 
 @contextlib.contextmanager

@@ -164,3 +164,14 @@ def test_log_dir_holds_the_coordinators_and_dasks_messages(workspace):
     assert "INFO recursive_training.parallel_trainer: run logged: 1 batches to run" in log  # --batch-limit 1
     assert "INFO distributed." in log  # the scheduler's own messages
     assert "log: logs/logged.log" in done.stderr and "INFO" not in done.stderr  # the file, not the terminal
+
+
+def test_workers_auto_prints_its_choice_in_one_line(workspace):
+    done = cli("run", "--store", "store", "--start", "2020-11-01", "--end", "2020-12-01", "--model", "naive",
+               "--workers", "auto", "--no-progress", "--output-dir", "auto", cwd=workspace)
+    assert done.returncode == 0, done.stderr
+    choice = [line for line in done.stderr.splitlines() if line.startswith("workers auto: ")]
+    assert len(choice) == 1 and choice[0].endswith("running them in this process")
+    assert "Dask dashboard" not in done.stderr
+    wrong = cli("run", "--store", "store", "--workers", "fast", cwd=workspace)
+    assert wrong.returncode == 2 and "expected a whole number or auto, got 'fast'" in wrong.stderr

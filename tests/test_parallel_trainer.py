@@ -268,3 +268,26 @@ def test_batches_run_here_while_the_cluster_starts_are_computed_and_counted_once
     serial = ParallelTrainingCoordinator(TrainingConfig.from_mapping(
         {**options, "workers": 0, "output_dir": tmp_path / "serial"})).start_training()
     assert serial.to_dict()["variables"] == summary.to_dict()["variables"]  # counted once, bit for bit
+
+
+def test_workers_auto_keeps_a_small_plan_here_and_gives_a_large_one_a_cluster(tmp_path, store_dir):
+    """One batch runs here first; its time prices the rest against starting a cluster (about 3 s)."""
+    from recursive_training.config import available_cores
+
+    if available_cores() < 2:
+        pytest.skip("one core: a cluster never pays")
+    small = ParallelTrainingCoordinator(TrainingConfig.from_mapping({
+        "store_path": store_dir, "start": "2020-11-01", "end": "2021-01-01", "batch_size_days": 30,
+        "models": ("naive",), "workers": "auto", "output_dir": tmp_path / "small"}))
+    small.start_training()
+    assert small.dashboard_link is None and len(small.notes) == 1 and "in this process" in small.notes[0]
+    assert {r.worker for r in small.results.values()} == {"in-process"}
+    large = ParallelTrainingCoordinator(TrainingConfig.from_mapping({
+        "store_path": store_dir, "start": "2020-05-01", "end": "2021-05-01", "batch_size_days": 14,
+        "variables_per_batch": 1, "models": ("mlp",), "epochs": 150, "lookback": 120, "dashboard_port": 0,
+        "workers": "auto", "output_dir": tmp_path / "large"}))
+    summary = large.start_training()
+    assert len(large.notes) == 1 and f"a local cluster of {available_cores()} workers" in large.notes[0]
+    workers = [r.worker for r in large.results.values()]
+    assert workers.count("in-process") >= 1 and any(w.startswith("tcp://") for w in workers)
+    assert summary.batches.completed == summary.batches.total and set(large.attempts.counts.values()) == {1}
