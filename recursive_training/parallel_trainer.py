@@ -272,9 +272,9 @@ class ParallelTrainingCoordinator:
                                      self._stopping)
             if in_process:
                 return here
-            start_fork_server(self.config)  # from this thread: the workers ignore Ctrl-C
 
-            def handover() -> HandoverExecutor:
+            def handover() -> HandoverExecutor:  # called from this thread
+                start_fork_server(self.config)  # from the main thread: the workers ignore Ctrl-C
                 return HandoverExecutor(here, lambda: self._start_cluster(policy), self._stopping)
 
             if self._auto:
