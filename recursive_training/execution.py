@@ -295,7 +295,25 @@ class DaskExecutor:
                 logger.info("could not restart worker %s: %s", started[1], one_line(exc))
 
 
-class HandoverExecutor:
+class _Delegating:
+    """Passes wake-ups, closing and a lost scheduler on to the executor it handed the run to, once there is one."""
+
+    delegate: BatchExecutor | None = None
+
+    @property
+    def lost_scheduler(self) -> bool:
+        return self.delegate is not None and self.delegate.lost_scheduler
+
+    def wake(self) -> None:
+        if self.delegate is not None:
+            self.delegate.wake()
+
+    def close(self) -> None:
+        if self.delegate is not None:
+            self.delegate.close()
+
+
+class HandoverExecutor(_Delegating):
     """Start a cluster in the background and compute in this process until it is ready; hand the rest over.
 
     A local cluster takes seconds to start, mostly one core importing what
@@ -312,12 +330,7 @@ class HandoverExecutor:
     def __init__(self, in_process: InProcessExecutor, start_cluster: Callable[[], DaskExecutor],
                  stopping: threading.Event) -> None:
         self.in_process = in_process
-        self.cluster: DaskExecutor | None = None
         self._start_cluster, self._stopping = start_cluster, stopping
-
-    @property
-    def lost_scheduler(self) -> bool:
-        return self.cluster is not None and self.cluster.lost_scheduler
 
     def run(self, batches: Sequence[TrainingBatch], sink: BatchSink) -> None:
         ready = threading.Event()
@@ -325,7 +338,7 @@ class HandoverExecutor:
 
         def start() -> None:
             try:
-                self.cluster = self._start_cluster()
+                self.delegate = self._start_cluster()
             except BaseException as exc:  # raised in the caller's thread below
                 failure.append(exc)
             finally:
@@ -342,7 +355,7 @@ class HandoverExecutor:
         if failure:
             raise failure[0]
         if remaining and not self._stopping.is_set():
-            self.cluster.run(remaining, sink)
+            self.delegate.run(remaining, sink)
 
     def _run_here(self, batch: TrainingBatch, sink: BatchSink) -> bool:
         """Run ``batch`` in a helper thread under the batch timeout; False if it hung."""
@@ -367,16 +380,8 @@ class HandoverExecutor:
             sink.batch_done(batch, outcome[0])
         return True
 
-    def wake(self) -> None:
-        if self.cluster is not None:
-            self.cluster.wake()
 
-    def close(self) -> None:
-        if self.cluster is not None:
-            self.cluster.close()
-
-
-class AutoExecutor:
+class AutoExecutor(_Delegating):
     """``workers = "auto"``: one batch here, then the rest here or on a local cluster, whichever is sooner.
 
     After the used families' one-time warm-up, the smallest batch runs here
@@ -390,12 +395,7 @@ class AutoExecutor:
     def __init__(self, in_process: InProcessExecutor, handover: Callable[[], HandoverExecutor], cores: int,
                  announce: Callable[[str], None], stopping: threading.Event) -> None:
         self.in_process, self.cores = in_process, cores
-        self.delegate: HandoverExecutor | None = None
         self._handover, self._announce, self._stopping = handover, announce, stopping
-
-    @property
-    def lost_scheduler(self) -> bool:
-        return self.delegate is not None and self.delegate.lost_scheduler
 
     def run(self, batches: Sequence[TrainingBatch], sink: BatchSink) -> None:
         remaining = list(batches)  # largest first: the probe is the last
@@ -415,11 +415,3 @@ class AutoExecutor:
             self._announce(f"workers auto: about {left:.1f} s of batches left, too little for a cluster to "
                            "pay for its start; running them in this process")
             self.in_process.run(remaining, sink)
-
-    def wake(self) -> None:
-        if self.delegate is not None:
-            self.delegate.wake()
-
-    def close(self) -> None:
-        if self.delegate is not None:
-            self.delegate.close()
