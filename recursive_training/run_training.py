@@ -28,6 +28,16 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM: what timeout, SLURM preemption and container stops send
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "data" / "sample.csv"
 
+def _workers(text: str) -> int | str:
+    """--workers: a whole number or auto."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or auto, got {text!r}") from None
+
+
 # (flags, config key, type, help); every one also settable in a config file under its key. Later
 # flags of a tuple are the original tool's names for the same option.
 RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, Any, str], ...] = (
@@ -52,7 +62,7 @@ RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, Any, str], ...] = (
     ("--fallback-model", "fallback_model", str, "a model spec that scores in place of a model that raises (as statsforecast's fallback_model)"),
     ("--store-kind", "store_kind", str, "base, optimized or streaming (default optimized)"),
     ("--batch-limit", "batch_limit", int, "run only the first N batches in time order"),
-    (("--workers", "--max-workers"), "workers", lambda text: _workers(text),
+    (("--workers", "--max-workers"), "workers", _workers,
      "local Dask worker processes, one thread each (default 2); 0 runs in this process, without Dask; "
      "auto runs one batch here, then the rest here if a cluster would not pay for its start, else on "
      "one worker per core"),
@@ -328,16 +338,6 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
              f"counted (first: {summary.failed_models[0]}); see {path}")
         return EXIT_FAILED
     return 0
-
-
-def _workers(text: str) -> int | str:
-    """--workers: a whole number or auto."""
-    if text == "auto":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number or auto, got {text!r}") from None
 
 
 def _seconds_since_process_start() -> float | None:
