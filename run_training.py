@@ -1,9 +1,7 @@
 #!/usr/bin/env python3
 """Entry point: ``python run_training.py --help``."""
 
-import sys
-
-from recursive_training.run_training import main
+from recursive_training.run_training import cli
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

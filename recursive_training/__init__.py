@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "TrainingConfig": ".config",
-    "load_config_file": ".config",
+    "load_config_file": ".config_file",
     "TrainingBatch": ".batching",
     "prepare_training_batches": ".batching",
     "ParallelTrainingCoordinator": ".parallel_trainer",

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
-import os
-import signal
 import sys
-import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -25,10 +21,11 @@ import dask
 
 from .base import ClusterError, one_line
 from .config import TrainingConfig
+from .fork_server import WORKER_MALLOC_TRIM_BYTES, children_ignore_sigint, start_fork_server
 from .retrodiction import RetrodictionSettings
 
 __all__ = ["Connection", "connect", "disconnect", "local_cluster_settings", "main_script_hidden", "prepare_worker",
-           "start_fork_server", "task_slots", "WORKER_MALLOC_TRIM_BYTES", "WORKER_PRELOAD"]
+           "task_slots"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +60,9 @@ def connect(config: TrainingConfig, client: Any = None) -> Connection:
         elif config.scheduler_address:
             client = Client(config.scheduler_address, timeout="10s", security=_security(config))
         else:
-            with _children_ignore_sigint(), dask.config.set(local_cluster_settings(config)), \
+            with children_ignore_sigint(), dask.config.set(local_cluster_settings(config)), \
                     warnings.catch_warnings(record=True) as caught, \
-                    dask.config.set(start_fork_server(config)):
+                    dask.config.set(start_fork_server(config.retrodiction.needs_torch)):
                 warnings.simplefilter("always")
                 levels = _dask_log_levels()  # silence_logs below silences this process's Dask loggers too
                 cluster = LocalCluster(
@@ -140,52 +137,9 @@ def prepare_worker(settings: RetrodictionSettings) -> None:
     """
     from .worker_task import single_threaded_torch, warm_up
 
-    if any(spec.entry.needs_torch for spec in settings.models):
+    if settings.needs_torch:
         single_threaded_torch()
     warm_up(settings)
-
-
-WORKER_MALLOC_TRIM_BYTES = 64 * 2**20
-WORKER_PRELOAD = ("distributed", "recursive_training.worker_task", "recursive_training.worker_plugin")
-
-
-def start_fork_server(config: TrainingConfig) -> dict[str, Any]:
-    """Fork local workers from a server that has already imported what every worker imports;
-    return the Dask settings that use it.
-
-    Spawned workers each import distributed, pandas and torch themselves:
-    seconds of CPU per worker while the cluster starts, and closing waited
-    for each to finalise torch. Forked from multiprocessing's fork server,
-    they share one import made in the background, start ready for torch,
-    and exit at once (closing a 2-worker cluster: 0.8 s before, 0.05 s
-    after; bench/bench_end_to_end.py). The server starts with Dask's
-    pre-spawn environment (one BLAS thread, the glibc trim threshold), which
-    forked workers inherit as spawned ones did. A fork server this process
-    already runs (an earlier run's) is used as it is; where there are no fork
-    servers (Windows), workers are spawned as before. Called from the main
-    thread, the server ignores Ctrl-C, and so do the workers forked from it.
-    """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return {}
-    from multiprocessing import forkserver
-
-    needs_torch = any(spec.entry.needs_torch for spec in config.retrodiction.models)
-    with dask.config.set(local_cluster_settings(config)):
-        pre_spawn = dask.config.get("distributed.nanny.pre-spawn-environ")
-    environ = {name: str(value) for name, value in pre_spawn.items()}
-    saved = {name: os.environ.get(name) for name in environ}
-    os.environ.update(environ)
-    try:
-        multiprocessing.set_forkserver_preload([*WORKER_PRELOAD, *(["torch"] if needs_torch else [])])
-        with _children_ignore_sigint():
-            forkserver.ensure_running()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    return {"distributed.worker.multiprocessing-method": "forkserver"}
 
 
 def local_cluster_settings(config: TrainingConfig) -> dict[str, Any]:
@@ -241,23 +195,3 @@ def main_script_hidden() -> Iterator[None]:
     finally:
         for name, value in saved.items():
             setattr(main, name, value)
-
-
-@contextlib.contextmanager
-def _children_ignore_sigint() -> Iterator[None]:
-    """Start worker processes with Ctrl-C ignored: the coordinator stops them itself.
-
-    A terminal's Ctrl-C reaches the whole process group; an ignored signal
-    stays ignored across exec, so local workers do not die mid-batch with
-    tracebacks while the coordinator is shutting down in order.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-

@@ -12,15 +12,14 @@ import dataclasses
 import hashlib
 import json
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
-import yaml
 
 from .base import ConfigError, require_float, require_int, to_utc_naive
+from .config_file import load_config_file
 
 AUTO = "auto"  # workers: in-process or one per core, by the size of the plan
 
@@ -29,9 +28,9 @@ def available_cores() -> int:
     """The cores this process may run on (its CPU affinity, where the system tells)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 from .data.store_kinds import STORE_KINDS
-from .retrodiction import RetrodictionSettings, WindowGrid
+from .retrodiction import RetrodictionSettings, WindowGrid, models_from_options
 
-__all__ = ["AUTO", "TrainingConfig", "available_cores", "load_config_file"]
+__all__ = ["AUTO", "TrainingConfig", "available_cores", "load_config_file"]  # the last from config_file.py
 
 
 @dataclass(frozen=True)
@@ -207,11 +206,11 @@ class TrainingConfig:
         settings_keys = set(RetrodictionSettings.field_names())
         top: dict[str, Any] = {}
         settings: dict[str, Any] = {}
-        sections: list[dict[str, Any]] = []
+        sections: Any = None
         for raw_key, value in values.items():
             key = str(raw_key).replace("-", "_")
             if key == "model":  # [model.LABEL] sections, one per spec
-                sections = _model_sections(value)
+                sections = value
             elif key in own:
                 top[key] = value
             elif key in settings_keys:
@@ -222,26 +221,8 @@ class TrainingConfig:
         if "store_path" not in top:
             raise ConfigError("option 'store_path' is required (the data store directory)")
         if "models" in settings or sections:
-            settings["models"] = (*_as_models(settings.get("models", ())), *sections)
+            settings["models"] = models_from_options(settings.get("models", ()), sections)
         return cls(retrodiction=RetrodictionSettings(**settings), **top)
-
-
-def _as_models(value: Any) -> tuple[Any, ...]:
-    """Spec strings (a list, or one comma-separated string) and spec mappings, as given."""
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, Mapping)) or hasattr(v, "family")
-                                                for v in value):
-        return tuple(value)
-    raise ConfigError("option 'models' must be a list of model specs or a comma-separated string")
-
-
-def _model_sections(sections: Any) -> list[dict[str, Any]]:
-    """``[model.LABEL]`` tables: the family is ``family`` or else the label itself."""
-    if not isinstance(sections, Mapping) or not all(isinstance(v, Mapping) for v in sections.values()):
-        raise ConfigError("option 'model' must hold one table per model, as [model.NAME]")
-    return [{"family": str(label), **table} if "family" not in table else dict(table)
-            for label, table in sections.items()]
 
 
 def _as_tuple(name: str, value: Any) -> tuple[str, ...]:
@@ -260,30 +241,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
-
-
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a TOML (.toml) or YAML (.yaml/.yml) file holding one flat mapping."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        text = path.read_text()
-        if suffix == ".toml":
-            data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text) or {}
-        else:
-            raise ConfigError(f"config file {path}: use a .toml, .yaml or .yml file")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        first_line = str(exc).strip().splitlines()[0]
-        raise ConfigError(f"config file {path}: malformed ({first_line})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path}: cannot read ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: must hold a mapping of option names to values")
-    nested = [k for k, v in data.items() if isinstance(v, dict) and k != "model"]
-    if nested:
-        raise ConfigError(f"config file {path}: option {nested[0]!r} is a table; keep options flat")
-    return data

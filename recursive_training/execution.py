@@ -120,7 +120,7 @@ def _dask_process_batch_task(batch: TrainingBatch, config: TrainingConfig) -> Ba
     worker = get_worker()
     worker.log_event(ATTEMPTS_TOPIC, {"run_id": config.resolved_run_id(), "batch_id": batch.batch_id,
                                       "worker": worker.address})
-    if any(spec.entry.needs_torch for spec in config.retrodiction.models):
+    if config.retrodiction.needs_torch:
         single_threaded_torch()  # a worker the preparation plugin has not reached yet
     return process_batch(batch, config, dask_event_sender(METRICS_TOPIC), worker=worker.address)
 

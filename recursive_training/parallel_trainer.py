@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from analytics import TrustEstimate, TrustKey
 
 from .base import ConfigError, DataError, one_line, require_float
 from .batching import TrainingBatch
-from .cluster import connect, disconnect, main_script_hidden, start_fork_server, task_slots
+from .cluster import connect, disconnect, main_script_hidden, task_slots
 from .config import AUTO, TrainingConfig, available_cores
 from .data import VariableInfo, open_store
 from .execution import (
@@ -35,6 +36,7 @@ from .execution import (
     RetryPolicy,
     _dask_process_batch_task,
 )
+from .fork_server import start_fork_server
 from .original_api import options_from_original_config, progress_reporter
 from .outcomes import BatchResult
 from .planning import Unit, check_procedure, largest_first, plan_run, remaining_work, small_batch_warning
@@ -273,14 +275,25 @@ class ParallelTrainingCoordinator:
             if in_process:
                 return here
 
-            def handover() -> HandoverExecutor:  # called from this thread
-                start_fork_server(self.config)  # from the main thread: the workers ignore Ctrl-C
-                return HandoverExecutor(here, lambda: self._start_cluster(policy), self._stopping)
+            def handover() -> BatchExecutor:  # called from this thread
+                start_fork_server(self.config.retrodiction.needs_torch)  # from the main thread: the workers ignore Ctrl-C
+                if self._head_start_pays():
+                    return HandoverExecutor(here, lambda: self._start_cluster(policy), self._stopping)
+                return self._start_cluster(policy)
 
             if self._auto:
                 return AutoExecutor(here, handover, self.config.workers, self._note, self._stopping)
             return handover()
         return self._start_cluster(policy)
+
+    def _head_start_pays(self) -> bool:
+        """Whether batches should run here while our cluster starts (see :class:`HandoverExecutor`).
+
+        Not when this process would first have to import torch: on 2 cores
+        that import takes as long as the whole cluster start, and it slows
+        the scheduler's start in this process (bench/bench_end_to_end.py).
+        """
+        return not self.config.retrodiction.needs_torch or "torch" in sys.modules
 
     def _note(self, text: str) -> None:
         logger.info(text)

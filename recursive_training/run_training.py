@@ -8,19 +8,21 @@ Ctrl-C, 143 when stopped by SIGTERM).
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import logging
 import os
 import shlex
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from .base import ConfigError, RetrodictionError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "cli", "main"]
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -200,7 +202,7 @@ def _catalog(args: argparse.Namespace) -> int:
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:
-    from .config import load_config_file
+    from .config_file import load_config_file
 
     given = vars(args).copy()
     for key in ("command", "progress", "use_dask", "log_level", "log_dir"):
@@ -258,8 +260,30 @@ def _set_dask_log_level(level: int) -> None:
             logging.getLogger(name).setLevel(level)
 
 
+def _start_workers_early(options: dict[str, Any]) -> None:
+    """Start the fork server of a local cluster's workers now, so that its imports overlap ours.
+
+    Only for a run that may start a local cluster (see fork_server.py). The
+    options are checked properly later, with the rest; here a doubt only
+    means the server starts when the cluster does.
+    """
+    from .fork_server import start_fork_server
+    from .retrodiction.specs import DEFAULT_MODELS, models_from_options, parse_model_specs, uses_torch
+
+    flat = {str(key).replace("-", "_"): value for key, value in options.items()}
+    if flat.get("workers") == 0 or flat.get("scheduler_address"):
+        return
+    try:
+        needs_torch = uses_torch(parse_model_specs(
+            models_from_options(flat.get("models", ()), flat.get("model")) or DEFAULT_MODELS))
+    except ConfigError:
+        return
+    start_fork_server(needs_torch)
+
+
 def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
              log_level: str | None = None, log_dir: Path | None = None) -> int:
+    _start_workers_early(options)
     from .config import TrainingConfig
     from .parallel_trainer import ParallelTrainingCoordinator
     from .progress import ProgressBar
@@ -388,6 +412,27 @@ def _demo(args: argparse.Namespace) -> int:
                "workers": args.workers, "dashboard_port": args.dashboard_port,
                "run_id": time.strftime("demo-%Y%m%d-%H%M%S")}
     return _execute(options, args.progress, "run the demo again to start over")
+
+
+def cli() -> None:
+    """The command's entry point: :func:`main`, then exit without tearing the interpreter down.
+
+    Finalising the modules of torch, pandas and Dask took about a second
+    after every run, with nothing left to do: by then every store, file and
+    cluster is closed. Exit handlers still run and output is flushed; only
+    if a thread that would hold up a normal exit is still alive does the
+    normal exit wait for it.
+    """
+    code = main()
+    if any(not thread.daemon for thread in threading.enumerate() if thread is not threading.main_thread()):
+        sys.exit(code)
+    atexit._run_exitfuncs()  # logging's shutdown and Dask's among them, as at a normal exit
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said on it
+            pass
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -47,7 +47,7 @@ def warm_up(settings: RetrodictionSettings) -> None:
 @contextlib.contextmanager
 def torch_threads_for(settings: RetrodictionSettings) -> Iterator[None]:
     """Single-threaded torch while batches run in the caller's process, as on a worker; restored after."""
-    if not any(spec.entry.needs_torch for spec in settings.models):
+    if not settings.needs_torch:
         yield
         return
     import torch

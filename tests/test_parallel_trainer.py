@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 
 import pandas as pd
 import pytest
@@ -18,7 +19,7 @@ from recursive_training.base import ConfigError, DataError, UnknownVariableError
 from recursive_training.metrics import MetricsStore
 from recursive_training.records import SCHEMA_VERSION, BatchCounts, read_results
 
-from .conftest import longhand_design_effect
+from .conftest import PYTHON, REPO, longhand_design_effect
 
 pytestmark = pytest.mark.cluster
 
@@ -249,7 +250,9 @@ def test_workers_that_join_later_are_prepared_too(tmp_path, store_dir):
 
 def test_batches_run_here_while_the_cluster_starts_are_computed_and_counted_once(tmp_path, store_dir):
     """Our own local cluster starts in the background while the smallest batches run in this process;
-    the cluster gets only the rest, so every batch runs once and the trust is that of a run wholly in-process."""
+    the cluster gets only the rest, so every batch runs once and the trust is that of a run wholly in-process.
+    (This process has torch already, so the head start pays: see the next test.)"""
+    import torch  # noqa: F401
     options = {"store_path": store_dir, "start": "2020-05-01", "end": "2021-05-01", "batch_size_days": 14,
                "variables_per_batch": 1, "models": ("naive", "mlp"), "epochs": 40, "lookback": 100,
                "dashboard_port": 0}
@@ -291,3 +294,22 @@ def test_workers_auto_keeps_a_small_plan_here_and_gives_a_large_one_a_cluster(tm
     workers = [r.worker for r in large.results.values()]
     assert workers.count("in-process") >= 1 and any(w.startswith("tcp://") for w in workers)
     assert summary.batches.completed == summary.batches.total and set(large.attempts.counts.values()) == {1}
+
+
+def test_a_torch_run_on_our_own_cluster_never_imports_torch_here(tmp_path, store_dir):
+    """Importing torch here for a head start took as long as the cluster's start on 2 cores: the workers
+    get every batch, and this process stays free of torch."""
+    code = f"""
+import sys
+from recursive_training import ParallelTrainingCoordinator, TrainingConfig
+coordinator = ParallelTrainingCoordinator(TrainingConfig.from_mapping({{
+    "store_path": {str(store_dir)!r}, "start": "2020-09-01", "end": "2021-01-01", "batch_size_days": 30,
+    "models": ("naive", "mlp"), "epochs": 2, "workers": 2, "dashboard_port": 0,
+    "output_dir": {str(tmp_path / "runs")!r}}}))
+summary = coordinator.start_training()
+workers = {{result.worker.split(":")[0] for result in coordinator.results.values()}}
+print(summary.batches.completed == summary.batches.total > 0, sorted(workers), "torch" in sys.modules)
+"""
+    done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "True ['tcp'] False"

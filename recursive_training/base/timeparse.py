@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["to_utc_naive"]
 
 
 def to_utc_naive(moment: object, option: str) -> pd.Timestamp:
-    """Parse a user-given time bound; aware times are converted to UTC."""
+    """Parse a user-given time bound; aware times are converted to UTC.
+
+    pandas is imported here, not with the module: the command line reads its
+    options before pandas is needed (see fork_server.py).
+    """
+    import pandas as pd
+
     try:
         stamp = pd.Timestamp(moment)
     except (ValueError, TypeError) as exc:

@@ -1,34 +1,52 @@
-"""Model families and specs, the rolling-origin engine and scoring; no Dask, no files."""
+"""Model families and specs, the rolling-origin engine and scoring; no Dask, no files.
 
-from .engine import WindowForecast, first_occurrences, forecast_origins, retrodict_window
-from .models import AutoRegressive, ForecastModel, Naive, SeasonalNaive
-from .scoring import WindowScore, naive_scale, pool_scores, score_window, success_mask
-from .settings import SCALE_RULE, RetrodictionSettings
-from .specs import MODEL_FAMILIES, ModelFamily, ModelSpec, parse_model_specs, split_spec_list
-from .windows import CALENDAR_PERIODS, GridWindow, WindowGrid
+Loaded lazily: the command line reads model specs (specs.py needs numpy
+only) before pandas is imported.
+"""
 
-__all__ = [
-    "AutoRegressive",
-    "CALENDAR_PERIODS",
-    "ForecastModel",
-    "GridWindow",
-    "MODEL_FAMILIES",
-    "ModelFamily",
-    "ModelSpec",
-    "Naive",
-    "RetrodictionSettings",
-    "SCALE_RULE",
-    "SeasonalNaive",
-    "WindowForecast",
-    "WindowGrid",
-    "WindowScore",
-    "first_occurrences",
-    "forecast_origins",
-    "naive_scale",
-    "parse_model_specs",
-    "pool_scores",
-    "retrodict_window",
-    "score_window",
-    "split_spec_list",
-    "success_mask",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "WindowForecast": ".engine",
+    "first_occurrences": ".engine",
+    "forecast_origins": ".engine",
+    "retrodict_window": ".engine",
+    "AutoRegressive": ".models",
+    "ForecastModel": ".models",
+    "Naive": ".models",
+    "SeasonalNaive": ".models",
+    "WindowScore": ".scoring",
+    "naive_scale": ".scoring",
+    "pool_scores": ".scoring",
+    "score_window": ".scoring",
+    "success_mask": ".scoring",
+    "SCALE_RULE": ".settings",
+    "RetrodictionSettings": ".settings",
+    "DEFAULT_MODELS": ".specs",
+    "MODEL_FAMILIES": ".specs",
+    "ModelFamily": ".specs",
+    "ModelSpec": ".specs",
+    "models_from_options": ".specs",
+    "parse_model_specs": ".specs",
+    "split_spec_list": ".specs",
+    "uses_torch": ".specs",
+    "CALENDAR_PERIODS": ".windows",
+    "GridWindow": ".windows",
+    "WindowGrid": ".windows",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

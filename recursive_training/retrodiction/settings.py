@@ -11,11 +11,13 @@ import pandas as pd
 
 from ..base import ConfigError, require_float, require_int
 from .specs import (
+    DEFAULT_MODELS,
     AutoRegressiveParameters,
     ModelSpec,
     SeasonalNaiveParameters,
     TorchParameters,
     parse_model_specs,
+    uses_torch,
 )
 
 __all__ = ["RetrodictionSettings", "SCALE_RULE", "LEGACY_MODEL_OPTIONS"]
@@ -40,7 +42,7 @@ class RetrodictionSettings:
     spec that scores in place of a model that raises.
     """
 
-    models: tuple[Any, ...] = ("naive", "seasonal_naive", "ar")
+    models: tuple[Any, ...] = DEFAULT_MODELS
     horizon: int = 7
     step: int = 1
     lookback: int | str = 365
@@ -78,6 +80,11 @@ class RetrodictionSettings:
     def run_options(self) -> dict[str, Any]:
         """The run-wide options that set a parameter a spec leaves out."""
         return {name: getattr(self, name) for name in LEGACY_MODEL_OPTIONS}
+
+    @property
+    def needs_torch(self) -> bool:
+        """Whether a model of the run is a torch one: workers then import and warm up torch first."""
+        return uses_torch(self.models)
 
     @property
     def fallback(self) -> ModelSpec | None:

@@ -28,9 +28,14 @@ __all__ = [
     "SeasonalNaiveParameters",
     "AutoRegressiveParameters",
     "TorchParameters",
+    "DEFAULT_MODELS",
+    "models_from_options",
     "parse_model_specs",
     "split_spec_list",
+    "uses_torch",
 ]
+
+DEFAULT_MODELS = ("naive", "seasonal_naive", "ar")
 
 
 @dataclass(frozen=True)
@@ -240,6 +245,27 @@ def _parse_one(text: str, defaults: Mapping[str, Any]) -> ModelSpec:
         except (SyntaxError, ValueError, AssertionError):
             raise ConfigError(f"model {text!r}: expected family(name=value, ...)") from None
     return family_of(name).spec(values, defaults)
+
+
+def uses_torch(specs: Sequence[ModelSpec]) -> bool:
+    return any(spec.entry.needs_torch for spec in specs)
+
+
+def models_from_options(listed: Any = (), sections: Any = None) -> tuple[Any, ...]:
+    """The models a run's options name, as given: the ``models`` option (a list, or one
+    comma-separated string), then the ``[model.LABEL]`` tables, whose family is ``family``
+    or else the label itself."""
+    if isinstance(listed, str):
+        listed = (listed,)
+    elif not isinstance(listed, (list, tuple)) or not all(
+            isinstance(v, (str, Mapping, ModelSpec)) for v in listed):
+        raise ConfigError("option 'models' must be a list of model specs or a comma-separated string")
+    if sections is None:
+        return tuple(listed)
+    if not isinstance(sections, Mapping) or not all(isinstance(v, Mapping) for v in sections.values()):
+        raise ConfigError("option 'model' must hold one table per model, as [model.NAME]")
+    return (*listed, *({"family": str(label), **table} if "family" not in table else dict(table)
+                       for label, table in sections.items()))
 
 
 def parse_model_specs(items: Sequence[Any], defaults: Mapping[str, Any] | None = None) -> tuple[ModelSpec, ...]:

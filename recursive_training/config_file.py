@@ -1,0 +1,44 @@
+"""Reading a run's options from a TOML or YAML file.
+
+Apart from config.py (which needs pandas) because the command line reads
+its options before anything heavy is imported (see fork_server.py).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .base import ConfigError
+
+__all__ = ["load_config_file"]
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML (.toml) or YAML (.yaml/.yml) file holding one flat mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text()
+        if suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"config file {path}: use a .toml, .yaml or .yml file")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"config file {path}: malformed ({first_line})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path}: cannot read ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: must hold a mapping of option names to values")
+    nested = [k for k, v in data.items() if isinstance(v, dict) and k != "model"]
+    if nested:
+        raise ConfigError(f"config file {path}: option {nested[0]!r} is a table; keep options flat")
+    return data

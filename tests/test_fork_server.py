@@ -1,0 +1,80 @@
+"""The local workers' fork server: started by the command line before its own heavy imports, with
+Dask's pre-spawn environment, and preloaded with what the run's workers need."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from .conftest import PYTHON, REPO
+
+pytestmark = pytest.mark.skipif(subprocess.run([PYTHON, "-c", "import multiprocessing as m; "
+                                                "assert 'forkserver' in m.get_all_start_methods()"]).returncode,
+                                reason="no fork server on this platform")
+
+HEAVY = ("pandas", "distributed", "torch", "pyarrow")
+
+
+def python(code: str, **env: str) -> str:
+    import os
+
+    done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
+                          env={**os.environ, **env}, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_the_command_line_starts_the_fork_server_before_any_heavy_import(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('models = ["naive", "mlp(hidden_size=8)"]\nhorizon = 3\n')
+    code = f"""
+import json, sys
+from multiprocessing import forkserver
+from recursive_training.run_training import _run_options, _start_workers_early, build_parser
+options = _run_options(build_parser().parse_args(["run", "--store", "s", "--config", {str(config)!r}]))
+_start_workers_early(options)
+pid = forkserver._forkserver._forkserver_pid
+environ = dict(line.split("=", 1) for line in open(f"/proc/{{pid}}/environ").read().split("\\0") if "=" in line)
+print(json.dumps({{"heavy": sorted(m for m in {HEAVY!r} if m in sys.modules), "pid": pid,
+                  "trim": environ.get("MALLOC_TRIM_THRESHOLD_"), "omp": environ.get("OMP_NUM_THREADS"),
+                  "preload": forkserver._forkserver._preload_modules}}))
+"""
+    seen = json.loads(python(code))
+    assert seen["heavy"] == []
+    assert seen["pid"] is not None
+    assert seen["trim"] == str(64 * 2**20) and seen["omp"] == "1"  # what glibc and BLAS read when they start
+    assert "torch" in seen["preload"]  # the config file names a torch model
+
+
+@pytest.mark.parametrize("flags, started", [(["--model", "ar"], "no torch"), (["--workers", "0"], "none"),
+                                             (["--scheduler", "tcp://127.0.0.1:1"], "none")])
+def test_the_fork_server_preloads_only_what_the_run_needs(flags, started):
+    code = f"""
+from multiprocessing import forkserver
+from recursive_training.run_training import _run_options, _start_workers_early, build_parser
+_start_workers_early(_run_options(build_parser().parse_args(["run", "--store", "s", *{flags!r}])))
+server = forkserver._forkserver
+print("none" if server._forkserver_pid is None else
+      "torch" if "torch" in server._preload_modules else "no torch")
+"""
+    assert python(code) == started
+
+
+def test_the_worker_environment_is_what_dasks_nanny_would_set_before_distributed_is_imported(tmp_path):
+    code = """
+import json, sys
+from recursive_training.fork_server import pre_spawn_environ
+early = pre_spawn_environ()
+assert "distributed" not in sys.modules
+import dask, distributed
+late = {name: str(value) for name, value in dask.config.get("distributed.nanny.pre-spawn-environ").items()}
+print(json.dumps([early, late]))
+"""
+    (tmp_path / "dask.yaml").write_text("distributed:\n  nanny:\n    pre-spawn-environ:\n      OMP_NUM_THREADS: 3\n")
+    early, late = json.loads(python(code, DASK_CONFIG=str(tmp_path)))
+    assert early["OMP_NUM_THREADS"] == "3"  # the user's Dask configuration wins over distributed's defaults
+    assert early.pop("MALLOC_TRIM_THRESHOLD_") == str(64 * 2**20)
+    late.pop("MALLOC_TRIM_THRESHOLD_")
+    assert early == late and early["MKL_NUM_THREADS"] == "1"
