@@ -11,26 +11,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
 
-from .base import ConfigError, require_float, require_int, to_utc_naive
+from .base import AUTO, ConfigError, available_cores, require_float, require_int, to_utc_naive
 from .config_file import load_config_file
-
-AUTO = "auto"  # workers: in-process or one per core, by the size of the plan
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity, where the system tells)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 from .data.store_kinds import STORE_KINDS
 from .retrodiction import RetrodictionSettings, WindowGrid, models_from_options
 
-__all__ = ["AUTO", "TrainingConfig", "available_cores", "load_config_file"]  # the last from config_file.py
+__all__ = ["AUTO", "TrainingConfig", "available_cores", "load_config_file"]  # AUTO, available_cores from base
 
 
 @dataclass(frozen=True)
@@ -58,7 +50,7 @@ class TrainingConfig:
     batch_limit: int | None = None
     store_kind: str = "optimized"
     retrodiction: RetrodictionSettings = field(default_factory=RetrodictionSettings)
-    workers: int | str = 2  # or "auto"
+    workers: int | str = AUTO  # or a count; 0 runs in this process
     threads_per_worker: int = 1
     scheduler_address: str | None = None
     dashboard_host: str = "127.0.0.1"

@@ -243,9 +243,8 @@ class ParallelTrainingCoordinator:
             if self.batches and not self._stopping.is_set():
                 self._executor = self._start_executor(in_process)
                 recorder.begin(RunHeader(self.run_id, config.procedure(), self._spec_ids()))
-            warning = None if in_process else small_batch_warning(self._typical_origins, len(self.batches))
-            if warning:
-                self.warnings.append(warning)
+            if not in_process and not self._auto:  # auto warns only if it chooses a cluster
+                self._warn_if_batches_are_small()
             self._report(self._done_count(), self._total_count(), None)
             if self.batches and not self._stopping.is_set():
                 self._batches_started = time.perf_counter()
@@ -277,6 +276,8 @@ class ParallelTrainingCoordinator:
 
             def handover() -> BatchExecutor:  # called from this thread
                 start_fork_server(self.config.retrodiction.needs_torch)  # from the main thread: the workers ignore Ctrl-C
+                if self._auto:
+                    self._warn_if_batches_are_small()
                 if self._head_start_pays():
                     return HandoverExecutor(here, lambda: self._start_cluster(policy), self._stopping)
                 return self._start_cluster(policy)
@@ -285,6 +286,11 @@ class ParallelTrainingCoordinator:
                 return AutoExecutor(here, handover, self.config.workers, self._note, self._stopping)
             return handover()
         return self._start_cluster(policy)
+
+    def _warn_if_batches_are_small(self) -> None:
+        warning = small_batch_warning(self._typical_origins, len(self.batches))
+        if warning:
+            self.warnings.append(warning)
 
     def _head_start_pays(self) -> bool:
         """Whether batches should run here while our cluster starts (see :class:`HandoverExecutor`).

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .base import ConfigError, RetrodictionError
+from .base import AUTO, ConfigError, RetrodictionError, available_cores
 
 __all__ = ["build_parser", "cli", "main"]
 
@@ -65,9 +65,9 @@ RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, Any, str], ...] = (
     ("--store-kind", "store_kind", str, "base, optimized or streaming (default optimized)"),
     ("--batch-limit", "batch_limit", int, "run only the first N batches in time order"),
     (("--workers", "--max-workers"), "workers", _workers,
-     "local Dask worker processes, one thread each (default 2); 0 runs in this process, without Dask; "
-     "auto runs one batch here, then the rest here if a cluster would not pay for its start, else on "
-     "one worker per core"),
+     "local Dask worker processes, one thread each, or auto (the default): one batch runs here, then "
+     "the rest here if a cluster would not pay for its start, else on one worker per core; 0 runs in "
+     "this process, without Dask"),
     (("--threads-per-worker", "--dask-threads-per-worker"), "threads_per_worker", int, "threads of each local worker (default 1; torch models use one each)"),
     (("--scheduler", "--dask-scheduler-address"), "scheduler_address", str, "address of a running Dask scheduler instead of a local cluster"),
     (("--dashboard-port", "--dask-dashboard-port"), "dashboard_port", int, "local dashboard port, 0 = any free one (default 8787)"),
@@ -162,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="ingest the bundled sample data and run a retrodiction on it")
     demo.add_argument("--output-dir", type=Path, default=Path(".demo"), help="where the demo store and runs go")
-    demo.add_argument("--workers", type=int, default=2,
-                      help="local Dask worker processes (default 2); 0 runs in this process, without Dask")
+    demo.add_argument("--workers", type=_workers, default=AUTO,
+                      help="local Dask worker processes, or auto (the default: in this process or one per "
+                           "core, whichever is sooner); 0 runs in this process, without Dask")
     demo.add_argument("--dashboard-port", type=int, default=8787,
                       help="local dashboard port, 0 = any free one (default 8787)")
     demo.add_argument("--no-progress", dest="progress", action="store_false", help="do not draw a progress bar")
@@ -271,7 +272,8 @@ def _start_workers_early(options: dict[str, Any]) -> None:
     from .retrodiction.specs import DEFAULT_MODELS, models_from_options, parse_model_specs, uses_torch
 
     flat = {str(key).replace("-", "_"): value for key, value in options.items()}
-    if flat.get("workers") == 0 or flat.get("scheduler_address"):
+    workers = flat.get("workers", AUTO)
+    if workers == 0 or flat.get("scheduler_address") or (workers == AUTO and available_cores() < 2):
         return
     try:
         needs_torch = uses_torch(parse_model_specs(

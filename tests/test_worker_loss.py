@@ -64,7 +64,7 @@ def test_sigkill_of_a_remote_worker(undisturbed):
 @pytest.mark.slow
 def test_sigkill_of_a_local_worker_restarted_by_its_nanny(undisturbed):
     tmp_path, store, reference = undisturbed
-    coordinator = ParallelTrainingCoordinator(config_for(tmp_path, store, "local"))
+    coordinator = ParallelTrainingCoordinator(config_for(tmp_path, store, "local", workers=2))
     killed = []
 
     def kill_the_other_worker(done, total, batch):

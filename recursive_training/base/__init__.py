@@ -18,11 +18,13 @@ from .errors import (
     UnknownVariableError,
     one_line,
 )
+from .machine import AUTO, available_cores
 from .sqlite_db import open_database
 from .timeparse import to_utc_naive
 from .validation import require_float, require_int
 
 __all__ = [
+    "AUTO",
     "BatchTimeoutError",
     "ClusterError",
     "ConfigError",
@@ -34,6 +36,7 @@ __all__ = [
     "StoreCorruptError",
     "TrustError",
     "UnknownVariableError",
+    "available_cores",
     "one_line",
     "open_database",
     "require_float",
