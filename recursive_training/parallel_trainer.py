@@ -165,7 +165,13 @@ class ParallelTrainingCoordinator:
         self._infos = {name: store.info(name) for name in variables}
         # our own local cluster's task slots are known now; another cluster's once connected
         self.task_slots = config.workers * (config.threads_per_worker if self._own_cluster() else 1)
-        return self._plan(self.task_slots)
+        self._plan(self.task_slots)
+        if not self._in_process() and not self._auto:  # auto warns only if it chooses a cluster
+            self._warn_if_batches_are_small()
+        return self.batches
+
+    def _in_process(self) -> bool:
+        return self.config.workers == 0 and not self.config.scheduler_address and self._given_client is None
 
     def _plan(self, workers: int) -> list[TrainingBatch]:
         """The batches still to run, sized for ``workers`` batches at a time."""
@@ -239,12 +245,9 @@ class ParallelTrainingCoordinator:
         try:
             recorder.open()
             recorder.replay(self.results[batch_id] for batch_id in self.resumed)
-            in_process = config.workers == 0 and not config.scheduler_address and self._given_client is None
             if self.batches and not self._stopping.is_set():
-                self._executor = self._start_executor(in_process)
+                self._executor = self._start_executor(self._in_process())
                 recorder.begin(RunHeader(self.run_id, config.procedure(), self._spec_ids()))
-            if not in_process and not self._auto:  # auto warns only if it chooses a cluster
-                self._warn_if_batches_are_small()
             self._report(self._done_count(), self._total_count(), None)
             if self.batches and not self._stopping.is_set():
                 self._batches_started = time.perf_counter()
@@ -289,7 +292,7 @@ class ParallelTrainingCoordinator:
 
     def _warn_if_batches_are_small(self) -> None:
         warning = small_batch_warning(self._typical_origins, len(self.batches))
-        if warning:
+        if warning and warning not in self.warnings:  # planning runs again when a run starts
             self.warnings.append(warning)
 
     def _head_start_pays(self) -> bool:

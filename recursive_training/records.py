@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from analytics import TrustEstimate
 
-from .base import DataError, RetrodictionError
+from .base import DataError, RetrodictionError, atomic_write_bytes
 from .outcomes import BatchResult
 from .retrodiction import WindowScore
 
@@ -296,9 +296,7 @@ def write_results(path: str | os.PathLike[str], results: RunResults) -> Path:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(json.dumps(results.to_dict(), indent=1, allow_nan=False))
-        tmp.replace(target)
+        atomic_write_bytes(target, json.dumps(results.to_dict(), indent=1, allow_nan=False).encode())
     except OSError as exc:
         raise RetrodictionError(f"cannot write results to {target}: {exc}") from None
     return target

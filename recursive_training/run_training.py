@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .base import AUTO, ConfigError, RetrodictionError, available_cores
+from .cli_models import add_models_parser, run_models
 
 __all__ = ["build_parser", "cli", "main"]
 
@@ -122,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Retrodiction on Dask: train on the past, forecast, score against what happened, "
                     "and learn which forecasts of each variable deserve trust.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                     help="what to do (each has its own --help)")
 
     ingest = commands.add_parser("ingest", help="validate CSV/Parquet files and add them to a store")
     ingest.add_argument("files", nargs="+", type=Path, metavar="FILE",
@@ -160,11 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="log the coordinator's and Dask's messages from this level on (default: errors only)")
     run.add_argument("--log-dir", type=Path, help="write the log to DIR/RUN_ID.log instead of the terminal")
 
+    add_models_parser(commands)
+
     demo = commands.add_parser("demo", help="ingest the bundled sample data and run a retrodiction on it")
     demo.add_argument("--output-dir", type=Path, default=Path(".demo"), help="where the demo store and runs go")
-    demo.add_argument("--workers", type=_workers, default=AUTO,
-                      help="local Dask worker processes, or auto (the default: in this process or one per "
-                           "core, whichever is sooner); 0 runs in this process, without Dask")
+    demo.add_argument("--workers", type=_workers, default=2,
+                      help="local Dask worker processes (default 2, so that there is a dashboard to watch; "
+                           "auto as for run); 0 runs in this process, without Dask")
     demo.add_argument("--dashboard-port", type=int, default=8787,
                       help="local dashboard port, 0 = any free one (default 8787)")
     demo.add_argument("--no-progress", dest="progress", action="store_false", help="do not draw a progress bar")
@@ -447,6 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ingest(args)
         if args.command == "catalog":
             return _catalog(args)
+        if args.command == "models":
+            return run_models(args)
         if args.command == "demo":
             return _demo(args)
         return _execute(_run_options(args), getattr(args, "progress", True), _resume_hint(),

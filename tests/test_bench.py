@@ -20,6 +20,7 @@ SCRIPTS = {
     "bench_end_to_end.py": ["end to end, 30-second job, 2 workers", "end to end, long job, 2 workers",
                             "fresh 2-worker cluster ready for torch", "closing a 2-worker run"],
     "bench_memory.py": ["worker memory growth, batch 10 -> 100"],
+    "bench_registry.py": ["registry listing, slowest filtered query"],
     "bench_calibration.py": [f"95% coverage {m} h={h}{kind}" for m in ("naive", "seasonal_naive", "ar")
                              for h in (1, 7, 13)
                              for kind in ([" (h <= m)" if h <= 12 else " (h > m)"] if m == "seasonal_naive" else [""])],

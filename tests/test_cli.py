@@ -109,11 +109,15 @@ def test_the_original_tools_flags_work(workspace):
 def test_every_option_of_every_command_has_help():
     from recursive_training.run_training import build_parser
 
-    parser = build_parser()
-    commands = next(a for a in parser._actions if a.dest == "command").choices
-    for name, sub in commands.items():
-        for action in sub._actions:
-            assert action.help, (name, action.option_strings or action.dest)
+    def check(parser, path):
+        for action in parser._actions:
+            assert action.help, (path, action.option_strings or action.dest)
+            subcommands = action.choices if isinstance(action.choices, dict) else {}
+            for name, sub in subcommands.items():
+                if hasattr(sub, "_actions"):  # a subcommand, at any depth (models list, ...)
+                    check(sub, f"{path} {name}")
+
+    check(build_parser(), "run_training.py")
 
 
 def test_a_busy_dashboard_port_is_one_line(workspace):

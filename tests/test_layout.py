@@ -11,14 +11,15 @@ from .conftest import PYTHON, REPO
 
 
 def test_core_packages_import_without_dask():
-    code = ("import sys, analytics, recursive_training.data, recursive_training.retrodiction; "
+    code = ("import sys, analytics, recursive_training.data, recursive_training.retrodiction, "
+            "recursive_training.registry; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
     done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("package", ["recursive_training", "recursive_training.data", "recursive_training.retrodiction",
-                                     "recursive_training.metrics", "analytics"])
+                                     "recursive_training.metrics", "recursive_training.registry", "analytics"])
 def test_public_api_is_declared_and_importable(package):
     module = importlib.import_module(package)
     assert module.__all__
@@ -33,6 +34,7 @@ ALLOWED = {
     "recursive_training.retrodiction": {"recursive_training.base"},
     "recursive_training.data": {"recursive_training.base"},
     "recursive_training.metrics": {"recursive_training.base"},
+    "recursive_training.registry": {"recursive_training.base", "recursive_training.retrodiction"},
 }
 
 

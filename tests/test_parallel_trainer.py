@@ -313,3 +313,15 @@ print(summary.batches.completed == summary.batches.total > 0, sorted(workers), "
     done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[-2] == "True ['tcp'] False"
+
+
+@pytest.mark.parametrize("workers, warned", [(2, True), (0, False), ("auto", False)])
+def test_tiny_batches_are_warned_about_when_planned_for_a_cluster(tmp_path, store_dir, workers, warned):
+    """The warning is about Dask's per-task overhead: given with the plan for a cluster, never in-process;
+    auto gives it only if it chooses a cluster (the test above)."""
+    coordinator = ParallelTrainingCoordinator(TrainingConfig.from_mapping({
+        "store_path": store_dir, "start": "2020-06-01", "end": "2020-08-01", "batch_size_days": 1,
+        "variables_per_batch": 1, "workers": workers, "output_dir": tmp_path}))
+    coordinator.prepare_training_batches()
+    coordinator.prepare_training_batches()  # a run plans again when it starts: still one warning
+    assert [w.startswith("batches are small") for w in coordinator.warnings] == ([True] if warned else [])

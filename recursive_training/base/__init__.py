@@ -4,7 +4,9 @@
 package imports nothing of the project (tests/test_layout.py checks it).
 """
 
+from .atomic import atomic_write_bytes
 from .errors import (
+    ArtifactIntegrityError,
     BatchTimeoutError,
     ClusterError,
     ConfigError,
@@ -12,9 +14,11 @@ from .errors import (
     IngestError,
     InsufficientDataError,
     ModelError,
+    RegistryError,
     RetrodictionError,
     StoreCorruptError,
     TrustError,
+    UnknownModelError,
     UnknownVariableError,
     one_line,
 )
@@ -25,6 +29,7 @@ from .validation import require_float, require_int
 
 __all__ = [
     "AUTO",
+    "ArtifactIntegrityError",
     "BatchTimeoutError",
     "ClusterError",
     "ConfigError",
@@ -32,10 +37,13 @@ __all__ = [
     "IngestError",
     "InsufficientDataError",
     "ModelError",
+    "RegistryError",
     "RetrodictionError",
     "StoreCorruptError",
     "TrustError",
+    "UnknownModelError",
     "UnknownVariableError",
+    "atomic_write_bytes",
     "available_cores",
     "one_line",
     "open_database",

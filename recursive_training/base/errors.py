@@ -19,6 +19,9 @@ __all__ = [
     "ClusterError",
     "BatchTimeoutError",
     "TrustError",
+    "RegistryError",
+    "UnknownModelError",
+    "ArtifactIntegrityError",
     "one_line",
 ]
 
@@ -65,6 +68,18 @@ class BatchTimeoutError(RetrodictionError):
 
 class TrustError(RetrodictionError):
     """The trust database cannot be opened or updated."""
+
+
+class RegistryError(RetrodictionError):
+    """The model registry cannot be opened, read or changed as asked."""
+
+
+class UnknownModelError(RegistryError):
+    """A model id was asked for that the registry does not hold."""
+
+
+class ArtifactIntegrityError(RegistryError):
+    """A registered model's file is missing, changed since it was registered, or unreadable: never loaded."""
 
 
 def one_line(exc: BaseException) -> str:

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..base import DataError, IngestError, StoreCorruptError, UnknownVariableError, to_utc_naive
+from ..base import DataError, IngestError, StoreCorruptError, UnknownVariableError, atomic_write_bytes, to_utc_naive
 from .ingest import read_source
 from .naming import variable_directory
 
@@ -61,15 +61,6 @@ class IngestReport:
     variables: tuple[str, ...]
     unchanged: int = 0
     replaced: int = 0
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _describe(name: str, path: str, timestamps: np.ndarray) -> VariableInfo:
@@ -120,7 +111,7 @@ class RecursiveDataStore:
 
     def _write_catalog(self) -> None:
         body = {"format_version": 1, "variables": {n: asdict(i) for n, i in sorted(self._catalog.items())}}
-        _atomic_write_bytes(self.root / CATALOG_NAME, json.dumps(body, indent=1).encode())
+        atomic_write_bytes(self.root / CATALOG_NAME, json.dumps(body, indent=1).encode())
 
     @property
     def variables(self) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ origins in one array operation is what makes rolling-origin backtests fast.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Mapping, Protocol
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -35,6 +35,15 @@ class ForecastModel(Protocol):
 
     def predict(self, y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray: ...
 
+    def state(self) -> dict[str, np.ndarray]:
+        """What ``fit`` learned, as named arrays (empty for a model that learns nothing): what the
+        model registry stores."""
+        ...
+
+    def with_state(self, state: Mapping[str, np.ndarray]) -> "ForecastModel":
+        """This model as fitted, from what :meth:`state` gave; a state of another shape is a ModelError."""
+        ...
+
 
 def lag_matrix(y: np.ndarray, origins: np.ndarray, width: int) -> np.ndarray:
     """Rows ``y[o - width + 1 .. o]`` in time order, one per origin.
@@ -45,21 +54,35 @@ def lag_matrix(y: np.ndarray, origins: np.ndarray, width: int) -> np.ndarray:
     return y[origins[:, None] + np.arange(1 - width, 1)]
 
 
-class Naive:
+class _FitFree:
+    """A model whose fit learns nothing: it has no state to store."""
+
+    name: str
+
+    def fit(self, y: np.ndarray) -> "_FitFree":
+        return self
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def with_state(self, state: Mapping[str, np.ndarray]) -> "_FitFree":
+        if state:
+            raise ModelError(f"{self.name} learns nothing, but a state of {sorted(state)} was given")
+        return self
+
+
+class Naive(_FitFree):
     """ŷ(t+k) = y(t)."""
 
     name = "naive"
     min_train = 2
     min_history = 1
 
-    def fit(self, y: np.ndarray) -> "Naive":
-        return self
-
     def predict(self, y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
         return np.repeat(y[origins][:, None], horizon, axis=1)
 
 
-class SeasonalNaive:
+class SeasonalNaive(_FitFree):
     """ŷ(t+k) = y(t + k − m·⌈k/m⌉): the value one season before each target."""
 
     name = "seasonal_naive"
@@ -68,9 +91,6 @@ class SeasonalNaive:
         self.season_length = season_length
         self.min_history = season_length
         self.min_train = season_length + 1
-
-    def fit(self, y: np.ndarray) -> "SeasonalNaive":
-        return self
 
     def predict(self, y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
         m = self.season_length
@@ -97,6 +117,18 @@ class AutoRegressive:
         lags = sliding_window_view(y[:-1], p)[:, ::-1]  # row t: y[t-1], ..., y[t-p]
         design = np.column_stack([np.ones(len(lags)), lags])
         self.coef, *_ = np.linalg.lstsq(design, y[p:], rcond=None)
+        return self
+
+    def state(self) -> dict[str, np.ndarray]:
+        if self.coef is None:
+            raise ModelError("ar model has no state before fit")
+        return {"coef": self.coef.copy()}
+
+    def with_state(self, state: Mapping[str, np.ndarray]) -> "AutoRegressive":
+        coef = np.asarray(state.get("coef", ()), dtype=float)
+        if set(state) != {"coef"} or coef.shape != (self.order + 1,) or not np.all(np.isfinite(coef)):
+            raise ModelError(f"ar({self.order}) needs a state of {self.order + 1} finite coefficients")
+        self.coef = coef
         return self
 
     def predict(self, y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:

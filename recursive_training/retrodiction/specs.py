@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
+import threading
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping, Sequence
 
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 DEFAULT_MODELS = ("naive", "seasonal_naive", "ar")
+_AST_LOCK = threading.Lock()  # ast.parse is not thread-safe in CPython 3.11 (SystemError; python/cpython#106905)
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,8 @@ def _parse_one(text: str, defaults: Mapping[str, Any]) -> ModelSpec:
         if not rest.endswith(")"):
             raise ConfigError(f"model {text!r}: expected family(name=value, ...)")
         try:
-            call = ast.parse(f"f({rest[:-1]})", mode="eval").body
+            with _AST_LOCK:
+                call = ast.parse(f"f({rest[:-1]})", mode="eval").body
             assert isinstance(call, ast.Call) and not call.args
             values = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
             if None in values:

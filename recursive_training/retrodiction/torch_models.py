@@ -8,6 +8,7 @@ a window through the network at once.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -68,6 +69,27 @@ class _LaggedTorchForecaster(ABC):
                 loss.backward()
                 optimiser.step()
         self.net = net.eval()
+        return self
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The network's weights (``net.`` + their state-dict names) and the standardisation."""
+        if self.net is None:
+            raise ModelError(f"{self.name} model has no state before fit")
+        weights = {f"net.{name}": tensor.detach().numpy().copy() for name, tensor in self.net.state_dict().items()}
+        return {"mean": np.array(self.mean), "std": np.array(self.std), **weights}
+
+    def with_state(self, state: Mapping[str, np.ndarray]) -> "_LaggedTorchForecaster":
+        net = self._build()
+        weights = {name.removeprefix("net."): torch.as_tensor(np.asarray(value))
+                   for name, value in state.items() if name.startswith("net.")}
+        try:
+            net.load_state_dict(weights, strict=True)
+            mean, std = float(state["mean"]), float(state["std"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise ModelError(f"{self.name} state does not fit this spec: {' '.join(str(exc).split())[:200]}") from None
+        if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+            raise ModelError(f"{self.name} state has an unusable standardisation (mean {mean}, std {std})")
+        self.net, self.mean, self.std = net.eval(), mean, std
         return self
 
     def predict(self, y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
