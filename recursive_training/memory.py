@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import threading
 
-from memory_profiler import memory_usage
-
 __all__ = ["PeakMemoryMonitor", "current_memory_mib"]
 
 
 def current_memory_mib() -> float:
-    """Resident set size of this process, MiB."""
+    """Resident set size of this process, MiB.
+
+    memory-profiler is imported here, not with the module: it imports
+    IPython where that is installed (0.15 s), which a coordinator that never
+    runs a batch itself should not pay.
+    """
+    from memory_profiler import memory_usage
+
     return float(memory_usage(-1, interval=0, timeout=None, max_usage=True))
 
 
