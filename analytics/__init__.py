@@ -1,9 +1,15 @@
 """Bayesian trust from retrodiction evidence; knows nothing of Dask or the store."""
 
 from .evidence import EvidenceBlock, TrustKey
-from .optimized_trust_tracker import SCHEMA_VERSION, OptimizedTrustTracker, StepTrust, TrustEstimate
+from .optimized_trust_tracker import (
+    SCHEMA_VERSION,
+    ForecastErrors,
+    OptimizedTrustTracker,
+    StepTrust,
+    TrustEstimate,
+)
 from .posterior import beta_interval, dependent_posterior, design_effect
 from .trust_update_buffer import TrustUpdateBuffer
 
-__all__ = ["EvidenceBlock", "OptimizedTrustTracker", "SCHEMA_VERSION", "StepTrust", "TrustEstimate", "TrustKey",
+__all__ = ["EvidenceBlock", "ForecastErrors", "OptimizedTrustTracker", "SCHEMA_VERSION", "StepTrust", "TrustEstimate", "TrustKey",
            "TrustUpdateBuffer", "beta_interval", "dependent_posterior", "design_effect"]

@@ -9,6 +9,7 @@ so the trust database can count it at most once.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,9 @@ class EvidenceBlock:
 
     ``counted`` is False for a point whose (target, forecast) pair an earlier
     origin already made; ``targets`` are the targets' timestamps (ns since
-    1970), by which decay dates evidence.
+    1970), by which decay dates evidence. ``errors`` are the signed errors
+    (forecast minus actual) from which forecast intervals are calibrated;
+    None in evidence recorded before they were kept.
     """
 
     key: TrustKey
@@ -51,6 +54,7 @@ class EvidenceBlock:
     success: np.ndarray  # (n, horizon) bool
     counted: np.ndarray  # (n, horizon) bool
     targets: np.ndarray  # (n, horizon) int64 ns since 1970
+    errors: np.ndarray | None = None  # (n, horizon) float64, forecast - actual
 
     @property
     def horizon(self) -> int:
@@ -68,6 +72,7 @@ class EvidenceBlock:
             "context": self.key.context, "window": int(self.window), "horizon": self.horizon,
             "times": times.tolist(), "origins": np.searchsorted(times, self.origins).tolist(),
             "success": _pack(self.success), "counted": _pack(self.counted),
+            **({} if self.errors is None else {"errors": _encode_floats(self.errors)}),
         }
 
     @classmethod
@@ -82,4 +87,14 @@ class EvidenceBlock:
             success=_unpack(data["success"], n, horizon),
             counted=_unpack(data["counted"], n, horizon),
             targets=times[index[:, None] + np.arange(1, horizon + 1)],
+            errors=_decode_floats(data["errors"], n, horizon) if "errors" in data else None,
         )
+
+
+def _encode_floats(values: np.ndarray) -> str:
+    """Exact and compact: the little-endian float64 bytes, base64 (a third of the text of decimal floats)."""
+    return base64.b64encode(np.ascontiguousarray(values, dtype="<f8").tobytes()).decode("ascii")
+
+
+def _decode_floats(text: str, rows: int, horizon: int) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f8").reshape(rows, horizon).copy()

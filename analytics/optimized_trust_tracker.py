@@ -29,9 +29,9 @@ from recursive_training.base import TrustError, open_database
 from .evidence import EvidenceBlock, TrustKey
 from .posterior import beta_interval, dependent_posterior
 
-__all__ = ["OptimizedTrustTracker", "TrustEstimate", "StepTrust", "SCHEMA_VERSION"]
+__all__ = ["ForecastErrors", "OptimizedTrustTracker", "TrustEstimate", "StepTrust", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = "2"  # 1: totals per (variable, model) and applied batch ids
+SCHEMA_VERSION = "3"  # 1: totals per (variable, model) and applied batch ids; 2: no errors column
 NS_PER_DAY = 86_400e9
 BUSY_TIMEOUT_SECONDS = 120.0  # how long a writer waits for another run's transaction
 
@@ -42,9 +42,24 @@ CREATE TABLE IF NOT EXISTS trust_keys (
     context TEXT NOT NULL, horizon INTEGER NOT NULL, UNIQUE (variable, spec, schedule, context));
 CREATE TABLE IF NOT EXISTS evidence (
     key_id INTEGER NOT NULL, origin INTEGER NOT NULL, grid_window INTEGER NOT NULL,
-    success BLOB NOT NULL, counted BLOB NOT NULL, targets BLOB NOT NULL,
+    success BLOB NOT NULL, counted BLOB NOT NULL, targets BLOB NOT NULL, errors BLOB,
     PRIMARY KEY (key_id, origin)) WITHOUT ROWID;
 """
+
+
+@dataclass(frozen=True, eq=False)
+class ForecastErrors:
+    """A key's stored forecast errors (forecast minus actual) by origin and horizon step, oldest first.
+
+    NaN where the evidence predates kept errors; ``counted`` marks the points
+    that are new evidence (a repeated (target, forecast) pair counts once).
+    """
+
+    key: TrustKey
+    origins: np.ndarray  # (n,) int64 ns since 1970
+    targets: np.ndarray  # (n, horizon) int64 ns since 1970
+    errors: np.ndarray  # (n, horizon) float64
+    counted: np.ndarray  # (n, horizon) bool
 
 
 @dataclass(frozen=True)
@@ -153,6 +168,8 @@ class OptimizedTrustTracker:
         except sqlite3.Error as exc:
             db.close()
             raise TrustError(f"{self._name} cannot be read ({exc}); it is damaged or not a trust database") from None
+        if version == "2":
+            version = self._add_errors_column(db)
         if version != SCHEMA_VERSION:
             db.close()
             if {"trust", "applied"} <= tables:
@@ -163,6 +180,23 @@ class OptimizedTrustTracker:
             found = f"schema version {version}" if version else f"tables {', '.join(sorted(tables)) or 'none'}"
             raise TrustError(f"{self._name} is not a trust database of this version ({found})")
         return db
+
+    def _add_errors_column(self, db: sqlite3.Connection) -> str | None:
+        """Version 2 kept no forecast errors: add the column (empty for the evidence already there, which a
+        rerun fills in) in one transaction, which another process may have done first."""
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            version = dict(db.execute("SELECT key, value FROM meta")).get("schema_version")
+            if version == "2":
+                db.execute("ALTER TABLE evidence ADD COLUMN errors BLOB")
+                db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+                version = SCHEMA_VERSION
+            db.commit()
+        except sqlite3.Error as exc:
+            db.rollback()
+            db.close()
+            raise TrustError(f"{self._name}: cannot add the forecast errors column ({exc})") from None
+        return version
 
     def _create_file(self) -> None:
         """Build the schema in a private file and link it into place, so a reader never sees a
@@ -200,11 +234,16 @@ class OptimizedTrustTracker:
                     success = np.packbits(block.success, axis=1)
                     counted = np.packbits(block.counted, axis=1)
                     targets = np.ascontiguousarray(block.targets, dtype=np.int64)
+                    errors = None if block.errors is None else np.ascontiguousarray(block.errors, dtype="<f8")
                     rows.extend((key_id, int(o), block.window, success[i].tobytes(), counted[i].tobytes(),
-                                 targets[i].tobytes()) for i, o in enumerate(block.origins))
+                                 targets[i].tobytes(), None if errors is None else errors[i].tobytes())
+                                for i, o in enumerate(block.origins))
                 before = self._db.total_changes
-                self._db.executemany("INSERT OR IGNORE INTO evidence VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.executemany("INSERT OR IGNORE INTO evidence VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
                 added = self._db.total_changes - before
+                # evidence kept before errors were: the same forecasts' errors fill it in, nothing else changes
+                self._db.executemany("UPDATE evidence SET errors = ? WHERE key_id = ? AND origin = ? "
+                                     "AND errors IS NULL", [(r[6], r[0], r[1]) for r in rows if r[6] is not None])
                 self._db.commit()
             except sqlite3.Error as exc:
                 self._db.rollback()
@@ -289,6 +328,30 @@ class OptimizedTrustTracker:
             step_hits = int(success[:, k].sum())
             steps.append((step_post, (step_hits, n - step_hits)))
         return (post, counts), steps
+
+    def forecast_errors(self, key: TrustKey) -> ForecastErrors:
+        """Every stored origin's forecast errors of ``key``, oldest first: what intervals are calibrated on."""
+        with self._lock:
+            try:
+                row = self._db.execute("SELECT key_id, horizon FROM trust_keys WHERE variable = ? AND spec = ? "
+                                       "AND schedule = ? AND context = ?",
+                                       (key.variable, key.spec, key.schedule, key.context)).fetchone()
+                rows = [] if row is None else self._db.execute(
+                    "SELECT origin, counted, targets, errors FROM evidence WHERE key_id = ? ORDER BY origin",
+                    (row[0],)).fetchall()
+            except sqlite3.Error as exc:
+                raise TrustError(f"{self._name}: cannot read ({exc})") from None
+        horizon = 0 if row is None else int(row[1])
+        n = len(rows)
+        counted = np.unpackbits(np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(n, -1),
+                                axis=1)[:, :horizon].astype(bool) if n else np.zeros((0, horizon), bool)
+        missing = np.full(horizon, np.nan).tobytes()
+        return ForecastErrors(
+            key=key, origins=np.array([r[0] for r in rows], dtype=np.int64),
+            targets=np.frombuffer(b"".join(r[2] for r in rows), np.int64).reshape(n, horizon),
+            errors=np.frombuffer(b"".join(missing if r[3] is None else r[3] for r in rows),
+                                 "<f8").reshape(n, horizon),
+            counted=counted)
 
     def estimate(self, variable: str, spec: str) -> TrustEstimate | None:
         """The one estimate of (variable, spec); an error if several schedules or contexts hold one."""

@@ -6,8 +6,7 @@ data, retrodiction) does not pull in Dask.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .base.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -37,12 +36,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'recursive_training' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

@@ -102,7 +102,8 @@ def _retrodict_one(variable: str, spec: ModelSpec, ts: np.ndarray, values: np.nd
         TrustKey(variable, used.id, config.schedule_id, settings.context_id), batch.window_index,
         origins=forecast.origins.astype("datetime64[ns]").view(np.int64),
         success=forecast.successes(settings.tolerance), counted=forecast.counted,
-        targets=forecast.target_times.astype("datetime64[ns]").view(np.int64))
+        targets=forecast.target_times.astype("datetime64[ns]").view(np.int64),
+        errors=forecast.forecasts - forecast.actuals)
     for name, value in score.to_dict().items():
         if value is not None:
             metrics.submit(variable, used.id, name, value)

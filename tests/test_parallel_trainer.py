@@ -6,6 +6,7 @@ import dataclasses
 import json
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -325,3 +326,24 @@ def test_tiny_batches_are_warned_about_when_planned_for_a_cluster(tmp_path, stor
     coordinator.prepare_training_batches()
     coordinator.prepare_training_batches()  # a run plans again when it starts: still one warning
     assert [w.startswith("batches are small") for w in coordinator.warnings] == ([True] if warned else [])
+
+
+def test_a_run_keeps_every_forecasts_error_once(tmp_path, store_dir, frame):
+    """The naive forecast from origin t is y(t), so its error at step k is y(t) - y(t + k), computed
+    here from the frame; a second run over the same range adds nothing."""
+    from analytics import OptimizedTrustTracker
+
+    options = {"store_path": store_dir, "start": "2020-06-01", "end": "2020-09-01", "batch_size_days": 30,
+               "models": ("naive",), "horizon": 3, "workers": 0}
+    first = ParallelTrainingCoordinator(TrainingConfig.from_mapping({**options, "output_dir": tmp_path / "a"}))
+    first.start_training()
+    ParallelTrainingCoordinator(TrainingConfig.from_mapping(  # another run id, the same trust database
+        {**options, "output_dir": tmp_path / "a", "run_id": "again"})).start_training()
+    values = frame.set_index("timestamp")["walk"]
+    with OptimizedTrustTracker(first.config.trust_db_path) as tracker:
+        key = next(k for k in tracker.keys() if k.variable == "walk")
+        kept = tracker.forecast_errors(key)
+    origins = pd.to_datetime(kept.origins)
+    assert len(origins) == len(set(origins)) == (pd.Timestamp("2020-09-01") - pd.Timestamp("2020-06-01")).days
+    expected = np.array([[values[t] - values[t + pd.Timedelta(days=k)] for k in (1, 2, 3)] for t in origins])
+    np.testing.assert_allclose(kept.errors, expected, rtol=0, atol=1e-12)

@@ -267,3 +267,64 @@ def test_the_light_quantile_functions_equal_scipy_stats():
     np.testing.assert_allclose(low, expected_low, rtol=1e-12)
     np.testing.assert_allclose(high, expected_high, rtol=1e-12)
     assert np.all(low < alpha / (alpha + beta)) and np.all(alpha / (alpha + beta) < high)
+
+
+def with_errors(evidence: EvidenceBlock, errors) -> EvidenceBlock:
+    import dataclasses
+
+    return dataclasses.replace(evidence, errors=np.asarray(errors, dtype=float))
+
+
+def test_forecast_errors_are_kept_once_per_forecast_and_round_trip_exactly():
+    tracker = OptimizedTrustTracker()
+    errors = [[0.1, -2.5], [1 / 3, 7e-300]]
+    assert tracker.apply([with_errors(block([0, 1], [[1, 1], [1, 0]]), errors)]) == 2
+    assert tracker.apply([with_errors(block([1, 2], [[1, 0], [0, 0]]), [[9.0, 9.0], [4.0, -4.0]])]) == 1
+    kept = tracker.forecast_errors(KEY)
+    np.testing.assert_array_equal(kept.origins, np.array([0, 1, 2]) * DAY_NS)
+    np.testing.assert_array_equal(kept.errors, [[0.1, -2.5], [1 / 3, 7e-300], [4.0, -4.0]])  # origin 1: the first
+    np.testing.assert_array_equal(kept.targets, (np.array([[1, 2], [2, 3], [3, 4]])) * DAY_NS)
+    assert kept.counted.all() and tracker.forecast_errors(TrustKey("y", "ar", "s", "c")).errors.shape == (0, 0)
+    back = EvidenceBlock.from_dict(with_errors(block([5, 6], [[1, 1], [0, 1]]), errors).to_dict())
+    np.testing.assert_array_equal(back.errors, errors)  # bit for bit through the journal's JSON
+    assert EvidenceBlock.from_dict(block([5], [[1, 1]]).to_dict()).errors is None
+
+
+def test_evidence_kept_without_errors_is_filled_in_by_a_rerun_and_counted_once():
+    tracker = OptimizedTrustTracker()
+    tracker.apply([block([0, 1], [[1, 1], [0, 1]])])  # journalled before errors were kept
+    assert np.isnan(tracker.forecast_errors(KEY).errors).all()
+    before = tracker.estimates()[0]
+    assert tracker.apply([with_errors(block([0, 1], [[1, 1], [0, 1]]), [[1.0, 2.0], [3.0, 4.0]])]) == 0
+    np.testing.assert_array_equal(tracker.forecast_errors(KEY).errors, [[1.0, 2.0], [3.0, 4.0]])
+    assert tracker.estimates()[0] == before  # the trust itself did not change
+
+
+def test_a_version_2_database_gains_the_errors_column_and_keeps_its_evidence(tmp_path):
+    db = tmp_path / "trust.sqlite"
+    old = sqlite3.connect(db)
+    old.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE trust_keys (
+            key_id INTEGER PRIMARY KEY, variable TEXT NOT NULL, spec TEXT NOT NULL, schedule TEXT NOT NULL,
+            context TEXT NOT NULL, horizon INTEGER NOT NULL, UNIQUE (variable, spec, schedule, context));
+        CREATE TABLE evidence (
+            key_id INTEGER NOT NULL, origin INTEGER NOT NULL, grid_window INTEGER NOT NULL,
+            success BLOB NOT NULL, counted BLOB NOT NULL, targets BLOB NOT NULL,
+            PRIMARY KEY (key_id, origin)) WITHOUT ROWID;
+        INSERT INTO meta VALUES ('schema_version', '2');
+    """)
+    old.execute("INSERT INTO trust_keys VALUES (1, ?, ?, ?, ?, 2)", (KEY.variable, KEY.spec, KEY.schedule, KEY.context))
+    old.execute("INSERT INTO evidence VALUES (1, 0, 0, ?, ?, ?)",  # origin day 0: both steps right
+                (np.packbits([[1, 1]], axis=1).tobytes(), np.packbits([[1, 1]], axis=1).tobytes(),
+                 (np.array([1, 2], dtype=np.int64) * DAY_NS).tobytes()))
+    old.commit()
+    old.close()
+    with OptimizedTrustTracker(db) as tracker:
+        assert sqlite3.connect(db).execute("SELECT value FROM meta").fetchone() == ("3",)
+        assert np.isnan(tracker.forecast_errors(KEY).errors).all()
+        assert tracker.apply([with_errors(block([0, 1], [[1, 1], [0, 1]]), [[0.5, 0.25], [2.0, 1.0]])]) == 1
+        reference = OptimizedTrustTracker()
+        reference.apply([block([0, 1], [[1, 1], [0, 1]])])
+        assert tracker.estimates() == reference.estimates()  # the old evidence counts, once
+        np.testing.assert_array_equal(tracker.forecast_errors(KEY).errors, [[0.5, 0.25], [2.0, 1.0]])

@@ -6,8 +6,7 @@ only) before pandas is imported.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..base.lazy import lazy_exports
 
 _EXPORTS = {
     "WindowForecast": ".engine",
@@ -41,12 +40,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
