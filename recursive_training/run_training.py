@@ -1,4 +1,4 @@
-"""The command line: ingest files, run a retrodiction, try the demo.
+"""The command line: ingest files, run a retrodiction, manage registered models, try the demo.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit
 (1 for bad input or failed batches, 2 for bad usage, 130 when interrupted by
