@@ -1,4 +1,4 @@
-"""The command line: ingest files, run a retrodiction, manage registered models, try the demo.
+"""The command line: ingest files, run a retrodiction, forecast, manage registered models, try the demo.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit
 (1 for bad input or failed batches, 2 for bad usage, 130 when interrupted by
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .base import AUTO, ConfigError, RetrodictionError, available_cores
+from .cli_forecast import add_forecast_parser, run_forecast
 from .cli_models import add_models_parser, run_models
 
 __all__ = ["build_parser", "cli", "main"]
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="log the coordinator's and Dask's messages from this level on (default: errors only)")
     run.add_argument("--log-dir", type=Path, help="write the log to DIR/RUN_ID.log instead of the terminal")
 
+    add_forecast_parser(commands)
     add_models_parser(commands)
 
     demo = commands.add_parser("demo", help="ingest the bundled sample data and run a retrodiction on it")
@@ -451,6 +453,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ingest(args)
         if args.command == "catalog":
             return _catalog(args)
+        if args.command == "forecast":
+            return run_forecast(args)
         if args.command == "models":
             return run_models(args)
         if args.command == "demo":

@@ -1,0 +1,50 @@
+"""``run_training.py forecast ...``: forecasts from the most trusted model of each variable."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_forecast_parser", "run_forecast"]
+
+
+def add_forecast_parser(commands: Any) -> None:
+    from .forecasting.rules import SELECTION_RULES
+
+    forecast = commands.add_parser("forecast", help="forecast with each variable's most trusted model, "
+                                                    "with intervals calibrated by retrodiction")
+    forecast.add_argument("--store", required=True, type=Path, help="store directory")
+    forecast.add_argument("--horizon", required=True, type=int, help="steps to forecast past the last observation")
+    forecast.add_argument("--output", required=True, type=Path,
+                          help="where the forecasts go: FILE.csv or FILE.parquet (one row per variable and time)")
+    forecast.add_argument("--output-dir", type=Path, default=Path("retrodiction-runs"),
+                          help="where the trust database and the registry are (default retrodiction-runs)")
+    forecast.add_argument("--trust-db", type=Path, help="trust database (default OUTPUT_DIR/trust.sqlite)")
+    forecast.add_argument("--variables", nargs="+", metavar="NAME", help="variables to forecast (default: all)")
+    choice = forecast.add_mutually_exclusive_group()
+    choice.add_argument("--model", metavar="SPEC", help="forecast every variable with this model spec")
+    choice.add_argument("--select", choices=SELECTION_RULES, default="trust-low",
+                        help="how the model is chosen: the highest lower trust bound (default), the highest "
+                             "trust mean, or the lowest MASE; ties by MASE")
+    forecast.add_argument("--min-origins", type=int, default=20,
+                          help="origins of trust evidence a model needs to be chosen (default 20)")
+
+
+def run_forecast(args: argparse.Namespace) -> int:
+    from .forecasting import forecast_with_trusted_models
+
+    report = forecast_with_trusted_models(
+        args.store, args.horizon, args.output, output_dir=args.output_dir, trust_db=args.trust_db,
+        variables=tuple(name for value in args.variables or () for name in value.split(",") if name),
+        model=args.model, select=args.select, min_origins=args.min_origins)
+    for variable, (spec, model_id) in report.chosen.items():
+        print(f"{variable}: {spec} (registered as {model_id})")
+    for reason in report.skipped.values():
+        print(f"skipped: {reason}", file=sys.stderr)
+    if not report.chosen:
+        print("error: no variable could be forecast; nothing was written", file=sys.stderr)
+        return 1
+    print(f"forecasts: {report.output} ({len(report.frame)} rows)")
+    return 0

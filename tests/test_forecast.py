@@ -1,0 +1,119 @@
+"""Forecasts from the most trusted model, with intervals from the kept retrodiction errors."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics import OptimizedTrustTracker
+from recursive_training import ParallelTrainingCoordinator, TrainingConfig
+from recursive_training.base import ConfigError, UnknownVariableError
+from recursive_training.forecasting import COLUMNS, forecast_with_trusted_models
+from recursive_training.registry import ModelRegistry
+from recursive_training.retrodiction import parse_model_specs
+
+from .conftest import PYTHON, REPO, daily_frame
+
+
+@pytest.fixture(scope="module")
+def trusted(tmp_path_factory):
+    """A store of three daily series and the trust of naive and ar(order=3) over 120 days, horizon 3."""
+    from recursive_training.data import RecursiveDataStore
+
+    root = tmp_path_factory.mktemp("forecast")
+    RecursiveDataStore(root / "store", create=True).ingest(daily_frame())
+    ParallelTrainingCoordinator(TrainingConfig.from_mapping({
+        "store_path": root / "store", "start": "2021-01-01", "end": "2021-05-01", "batch_size_days": 30,
+        "models": ("naive", "ar(order=3)"), "horizon": 3, "lookback": 200, "workers": 0,
+        "output_dir": root / "runs"})).start_training()
+    return root
+
+
+def test_each_variable_gets_its_most_trusted_model_with_calibrated_intervals(trusted, tmp_path):
+    output = tmp_path / "forecasts.csv"
+    report = forecast_with_trusted_models(trusted / "store", 3, output, output_dir=trusted / "runs")
+    frame = pd.read_csv(output, parse_dates=["timestamp"])
+    assert list(frame.columns) == COLUMNS and len(frame) == 9 and not report.skipped
+    with OptimizedTrustTracker(trusted / "runs" / "trust.sqlite") as tracker:
+        estimates = tracker.estimates()
+        for variable in ("seasonal", "walk", "sine"):
+            best = max((e for e in estimates if e.variable == variable), key=lambda e: e.low)
+            assert report.chosen[variable][0] == best.spec  # the highest lower trust bound
+            rows = frame[frame.variable == variable]
+            last = daily_frame().timestamp.max()
+            assert list(rows.timestamp) == [last + pd.Timedelta(days=k) for k in (1, 2, 3)]
+            # the point forecast: the chosen spec fitted on the last 200 observations, from the last origin
+            from recursive_training.data import open_store
+
+            values = open_store(trusted / "store").load(variable).to_numpy(dtype=float)
+            spec = parse_model_specs([best.spec])[0]
+            point = spec.build().fit(values[-200:]).predict(values, np.array([len(values) - 1]), 3)[0]
+            np.testing.assert_allclose(rows.forecast, point, rtol=0, atol=1e-9)
+            # the 80% interval at each step: the conformal order statistics of that step's kept errors
+            kept = tracker.forecast_errors(best.key)
+            for k in range(3):
+                errors = np.sort(kept.errors[kept.counted[:, k], k])
+                rank = math.ceil((len(errors) + 1) * 0.9)
+                assert rows.lo_80.iloc[k] == pytest.approx(point[k] - errors[rank - 1], abs=1e-9)
+                assert rows.hi_80.iloc[k] == pytest.approx(point[k] - errors[len(errors) - rank], abs=1e-9)
+            assert (rows.lo_95 <= rows.lo_80).all() and (rows.hi_80 <= rows.hi_95).all()
+    with ModelRegistry(trusted / "runs" / "registry") as registry:
+        for variable, (spec, model_id) in report.chosen.items():
+            entry = registry.get_model(model_id)
+            assert (entry.variable, entry.spec_id) == (variable, spec)
+            assert pd.Timestamp(entry.train_end) == daily_frame().timestamp.max()
+            assert "forecast" in entry.tags and entry.scores["mase"] > 0
+
+
+def test_a_named_model_a_parquet_file_and_the_mase_rule(trusted, tmp_path):
+    report = forecast_with_trusted_models(trusted / "store", 2, tmp_path / "f.parquet", output_dir=trusted / "runs",
+                                          model="naive", variables=("walk",))
+    frame = pd.read_parquet(tmp_path / "f.parquet")
+    assert report.chosen["walk"][0] == "naive" and list(frame.model) == ["naive", "naive"]
+    by_mase = forecast_with_trusted_models(trusted / "store", 3, tmp_path / "m.csv", output_dir=trusted / "runs",
+                                           select="mase")
+    assert set(by_mase.chosen) == {"seasonal", "walk", "sine"}
+
+
+def test_a_horizon_beyond_the_evidence_skips_every_variable_with_a_reason(trusted, tmp_path):
+    report = forecast_with_trusted_models(trusted / "store", 5, tmp_path / "f.csv", output_dir=trusted / "runs")
+    assert not report.chosen and set(report.skipped) == {"seasonal", "walk", "sine"}
+    assert "for horizon 5" in report.skipped["walk"] and not (tmp_path / "f.csv").exists()
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"horizon": 0}, ConfigError, "horizon"),
+    ({"output": "f.txt"}, ConfigError, "csv or .parquet"),
+    ({"select": "best"}, ConfigError, "unknown rule 'best'"),
+    ({"variables": ("nope",)}, UnknownVariableError, "nope"),
+    ({"output_dir": "elsewhere"}, ConfigError, "no trust database"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(trusted, tmp_path, options, error, message):
+    arguments = {"horizon": 3, "output": tmp_path / "f.csv", "output_dir": trusted / "runs", **options}
+    if "output" in options:
+        arguments["output"] = tmp_path / options["output"]
+    if "output_dir" in options:
+        arguments["output_dir"] = tmp_path / options["output_dir"]
+    with pytest.raises(error, match=message):
+        forecast_with_trusted_models(trusted / "store", **arguments)
+    assert not list(tmp_path.glob("f.*"))
+
+
+def test_the_forecast_command(trusted, tmp_path):
+    def cli(*args):
+        return subprocess.run([PYTHON, str(REPO / "run_training.py"), "forecast", "--store", trusted / "store",
+                               "--output-dir", trusted / "runs", *map(str, args)], capture_output=True, text=True,
+                              timeout=120)
+
+    done = cli("--horizon", "3", "--output", tmp_path / "f.csv", "--variables", "walk,sine")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == f"forecasts: {tmp_path / 'f.csv'} (6 rows)"
+    skipped = cli("--horizon", "9", "--output", tmp_path / "g.csv")
+    assert skipped.returncode == 1 and skipped.stderr.count("skipped:") == 3
+    assert skipped.stderr.splitlines()[-1] == "error: no variable could be forecast; nothing was written"
+    bad = cli("--horizon", "0", "--output", tmp_path / "h.csv")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "horizon" in bad.stderr
