@@ -1,4 +1,5 @@
-"""``run_training.py forecast ...``: forecasts from the most trusted model of each variable."""
+"""``run_training.py forecast ...`` (the most trusted model of each variable, fitted now) and
+``run_training.py predict ...`` (a registered model as it was fitted)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_forecast_parser", "run_forecast"]
+__all__ = ["add_forecast_parser", "run_forecast", "run_predict"]
 
 
 def add_forecast_parser(commands: Any) -> None:
@@ -15,13 +16,7 @@ def add_forecast_parser(commands: Any) -> None:
 
     forecast = commands.add_parser("forecast", help="forecast with each variable's most trusted model, "
                                                     "with intervals calibrated by retrodiction")
-    forecast.add_argument("--store", required=True, type=Path, help="store directory")
-    forecast.add_argument("--horizon", required=True, type=int, help="steps to forecast past the last observation")
-    forecast.add_argument("--output", required=True, type=Path,
-                          help="where the forecasts go: FILE.csv or FILE.parquet (one row per variable and time)")
-    forecast.add_argument("--output-dir", type=Path, default=Path("retrodiction-runs"),
-                          help="where the trust database and the registry are (default retrodiction-runs)")
-    forecast.add_argument("--trust-db", type=Path, help="trust database (default OUTPUT_DIR/trust.sqlite)")
+    _common(forecast)
     forecast.add_argument("--variables", nargs="+", metavar="NAME", help="variables to forecast (default: all)")
     choice = forecast.add_mutually_exclusive_group()
     choice.add_argument("--model", metavar="SPEC", help="forecast every variable with this model spec")
@@ -30,6 +25,33 @@ def add_forecast_parser(commands: Any) -> None:
                              "trust mean, or the lowest MASE; ties by MASE")
     forecast.add_argument("--min-origins", type=int, default=20,
                           help="origins of trust evidence a model needs to be chosen (default 20)")
+
+
+    predict = commands.add_parser("predict", help="forecast with a registered model as it was fitted, on the "
+                                                  "newest data (no refit)")
+    predict.add_argument("--model-id", required=True, metavar="ID", help="the registered model (models list)")
+    _common(predict)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", required=True, type=Path, help="store directory")
+    parser.add_argument("--horizon", required=True, type=int, help="steps to forecast past the last observation")
+    parser.add_argument("--output", required=True, type=Path,
+                        help="where the forecasts go: FILE.csv or FILE.parquet (one row per variable and time)")
+    parser.add_argument("--output-dir", type=Path, default=Path("retrodiction-runs"),
+                        help="where the trust database and the registry are (default retrodiction-runs)")
+    parser.add_argument("--trust-db", type=Path, help="trust database (default OUTPUT_DIR/trust.sqlite)")
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from .forecasting import predict_with_registered_model
+
+    report = predict_with_registered_model(args.model_id, args.store, args.horizon, args.output,
+                                           output_dir=args.output_dir, trust_db=args.trust_db)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"forecasts: {report.output} ({len(report.frame)} rows)")
+    return 0
 
 
 def run_forecast(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""The command line: ingest files, run a retrodiction, forecast, manage registered models, try the demo.
+"""The command line: ingest files, run a retrodiction, forecast or predict, manage registered models, try the demo.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit
 (1 for bad input or failed batches, 2 for bad usage, 130 when interrupted by
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .base import AUTO, ConfigError, RetrodictionError, available_cores
-from .cli_forecast import add_forecast_parser, run_forecast
+from .cli_forecast import add_forecast_parser, run_forecast, run_predict
 from .cli_models import add_models_parser, run_models
 
 __all__ = ["build_parser", "cli", "main"]
@@ -455,6 +455,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _catalog(args)
         if args.command == "forecast":
             return run_forecast(args)
+        if args.command == "predict":
+            return run_predict(args)
         if args.command == "models":
             return run_models(args)
         if args.command == "demo":

@@ -117,3 +117,48 @@ def test_the_forecast_command(trusted, tmp_path):
     assert skipped.stderr.splitlines()[-1] == "error: no variable could be forecast; nothing was written"
     bad = cli("--horizon", "0", "--output", tmp_path / "h.csv")
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "horizon" in bad.stderr
+
+
+def test_predict_uses_the_registered_fit_on_the_newest_data(trusted, tmp_path):
+    from recursive_training.base import UnknownModelError
+    from recursive_training.data import RecursiveDataStore
+    from recursive_training.forecasting import predict_with_registered_model
+
+    refit = forecast_with_trusted_models(trusted / "store", 3, tmp_path / "f.csv", output_dir=trusted / "runs",
+                                         variables=("seasonal",))
+    spec, model_id = refit.chosen["seasonal"]
+    same = predict_with_registered_model(model_id, trusted / "store", 3, tmp_path / "p.csv",
+                                         output_dir=trusted / "runs")
+    pd.testing.assert_frame_equal(same.frame.reset_index(drop=True), refit.frame.reset_index(drop=True))
+    newer = tmp_path / "newer"
+    RecursiveDataStore(newer, create=True).ingest(daily_frame(620))  # 20 more days than the fit saw
+    later = predict_with_registered_model(model_id, newer, 2, tmp_path / "q.parquet", output_dir=trusted / "runs")
+    values = RecursiveDataStore(newer).load("seasonal").to_numpy(dtype=float)
+    with ModelRegistry(trusted / "runs" / "registry") as registry:
+        fitted = registry.load_model(model_id)
+    np.testing.assert_array_equal(later.frame.forecast, fitted.predict(values, np.array([619]), 2)[0])
+    assert later.frame.timestamp.iloc[0] == daily_frame(620).timestamp.max() + pd.Timedelta(days=1)
+    assert later.frame.lo_95.notna().all() and not later.notes
+    bare = predict_with_registered_model(model_id, newer, 2, tmp_path / "r.csv", output_dir=trusted / "runs",
+                                         trust_db=tmp_path / "absent.sqlite")
+    assert bare.frame.lo_80.isna().all() and "intervals are left empty" in bare.notes[0]
+    with pytest.raises(UnknownModelError, match="no model 'feedbeef'"):
+        predict_with_registered_model("feedbeef", newer, 2, tmp_path / "s.csv", output_dir=trusted / "runs")
+    assert not (tmp_path / "s.csv").exists() and spec
+
+
+def test_the_predict_command(trusted, tmp_path):
+    report = forecast_with_trusted_models(trusted / "store", 2, tmp_path / "f.csv", output_dir=trusted / "runs",
+                                          variables=("walk",))
+    model_id = report.chosen["walk"][1]
+
+    def cli(*args):
+        return subprocess.run([PYTHON, str(REPO / "run_training.py"), "predict", "--store", trusted / "store",
+                               "--output-dir", trusted / "runs", "--horizon", "2", *map(str, args)],
+                              capture_output=True, text=True, timeout=120)
+
+    done = cli("--model-id", model_id, "--output", tmp_path / "p.csv")
+    assert done.returncode == 0 and done.stdout.strip() == f"forecasts: {tmp_path / 'p.csv'} (2 rows)", done.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "p.csv"), pd.read_csv(tmp_path / "f.csv"))
+    unknown = cli("--model-id", "feedbeef", "--output", tmp_path / "q.csv")
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "no model 'feedbeef'" in unknown.stderr

@@ -13,6 +13,7 @@ _EXPORTS = {
     "ForecastReport": ".forecast",
     "ForecastSettings": ".forecast",
     "forecast_with_trusted_models": ".forecast",
+    "predict_with_registered_model": ".forecast",
     "SELECTION_RULES": ".rules",
     "Choice": ".selection",
     "choose_model": ".selection",

@@ -23,11 +23,12 @@ from analytics import OptimizedTrustTracker, conformal_offsets
 from ..base import ConfigError, DataError, atomic_write_bytes, require_int
 from ..data import open_store
 from ..registry import ModelRegistry, data_fingerprint
-from ..retrodiction import RetrodictionSettings, parse_model_specs
+from ..retrodiction import ForecastModel, RetrodictionSettings, parse_model_specs
 from .rules import SELECTION_RULES
 from .selection import Choice, choose_model
 
-__all__ = ["ForecastReport", "ForecastSettings", "forecast_with_trusted_models", "COLUMNS", "LEVELS"]
+__all__ = ["ForecastReport", "ForecastSettings", "forecast_with_trusted_models", "predict_with_registered_model",
+           "COLUMNS", "LEVELS"]
 
 LEVELS = (0.8, 0.95)
 COLUMNS = ["variable", "timestamp", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"]
@@ -69,12 +70,14 @@ class ForecastSettings:
 
 @dataclass
 class ForecastReport:
-    """The forecasts written, the model chosen per variable (spec, registry id), and the variables skipped."""
+    """The forecasts written, the model chosen per variable (spec, registry id), the variables skipped,
+    and anything else a user should know (such as intervals left empty)."""
 
     frame: pd.DataFrame
     output: Path
     chosen: dict[str, tuple[str, str]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: str | Path,
@@ -117,22 +120,63 @@ def _forecast_one(variable: str, series: pd.Series, choice: Choice, settings: Fo
     spec = parse_model_specs([choice.key.spec])[0]
     timestamps = series.index.to_numpy(dtype="datetime64[ns]")
     values = series.to_numpy(dtype=float)
-    future = _future_times(series.index, settings.horizon)
     schedule = dict(part.split("=", 1) for part in choice.key.schedule.split(","))
     lookback = RetrodictionSettings(lookback=schedule["lookback"])
-    begin = lookback.training_begin(timestamps, len(values), future[0].to_datetime64())
+    begin = lookback.training_begin(timestamps, len(values), _future_times(series.index, 1)[0].to_datetime64())
     model = spec.build().fit(values[begin:])
-    point = model.predict(values, np.array([len(values) - 1]), settings.horizon)[0]
-    errors = np.where(choice.errors.counted, choice.errors.errors, np.nan)[:, : settings.horizon]
-    offsets = conformal_offsets(errors, LEVELS)
-    frame = pd.DataFrame({"variable": variable, "timestamp": future, "model": spec.id, "forecast": point,
-                          "lo_80": point + offsets[:, 0, 0], "hi_80": point + offsets[:, 0, 1],
-                          "lo_95": point + offsets[:, 1, 0], "hi_95": point + offsets[:, 1, 1]})
     entry = registry.register_model(
         model, spec, variable=variable, train_start=str(timestamps[begin]), train_end=str(timestamps[-1]),
         data_fingerprint=data_fingerprint(timestamps[begin:], values[begin:]), trust=choice.estimate,
         scores={"mase": choice.mase}, tags=["forecast"])
-    return frame, entry.id
+    return _forecast_frame(variable, series, model, spec.id, settings.horizon, choice), entry.id
+
+
+def _forecast_frame(variable: str, series: pd.Series, model: ForecastModel, spec_id: str, horizon: int,
+                    choice: Choice | None) -> pd.DataFrame:
+    """``horizon`` forecasts from the last observation, with conformal intervals from ``choice``'s kept
+    errors (none without them)."""
+    values = series.to_numpy(dtype=float)
+    point = model.predict(values, np.array([len(values) - 1]), horizon)[0]
+    if choice is None:
+        offsets = np.full((horizon, len(LEVELS), 2), np.nan)
+    else:
+        offsets = conformal_offsets(np.where(choice.errors.counted, choice.errors.errors, np.nan)[:, :horizon],
+                                    LEVELS)
+    return pd.DataFrame({"variable": variable, "timestamp": _future_times(series.index, horizon), "model": spec_id,
+                         "forecast": point, "lo_80": point + offsets[:, 0, 0], "hi_80": point + offsets[:, 0, 1],
+                         "lo_95": point + offsets[:, 1, 0], "hi_95": point + offsets[:, 1, 1]})
+
+
+def predict_with_registered_model(model_id: str, store_path: str | Path, horizon: int, output: str | Path,
+                                  **options: Any) -> ForecastReport:
+    """Forecast from a registered model on the store's newest data, without refitting (the original
+    system's predict_batch): the model's fitted state applied from the last observation.
+
+    Intervals come from the kept errors of the same variable and spec in the
+    trust database; without any, they are left empty and the report says so.
+    """
+    with ModelRegistry(Path(options.get("output_dir", "retrodiction-runs")) / "registry", create=False) as registry:
+        entry = registry.get_model(model_id)
+        model = registry.load_model(model_id)
+    settings = ForecastSettings(store_path=Path(store_path), horizon=horizon, output=Path(output),
+                                variables=(entry.variable,), **options)
+    series = open_store(settings.store_path, settings.store_kind).load(entry.variable)
+    if len(series) < model.min_history:
+        raise DataError(f"{entry.variable} has {len(series)} observation(s); model {model_id} needs "
+                        f"{model.min_history} to forecast from")
+    choice: Choice | str = "no trust database"
+    if settings.trust_db_path.is_file():
+        with OptimizedTrustTracker(settings.trust_db_path) as tracker:
+            choice = choose_model(entry.variable, tracker.estimates(), tracker.forecast_errors,
+                                  horizon=horizon, naive_mae=1.0, spec=entry.spec_id, min_origins=1)
+    report = ForecastReport(pd.DataFrame(columns=COLUMNS), settings.output, {entry.variable: (entry.spec_id, model_id)})
+    if isinstance(choice, str):
+        report.notes.append(f"no kept forecast errors of {entry.spec_id} on {entry.variable} for horizon {horizon} "
+                            f"in {settings.trust_db_path}: the intervals are left empty")
+        choice = None
+    report.frame = _forecast_frame(entry.variable, series, model, entry.spec_id, horizon, choice)[COLUMNS]
+    _write(report.frame, settings.output)
+    return report
 
 
 def _future_times(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
