@@ -25,6 +25,14 @@ def add_forecast_parser(commands: Any) -> None:
                              "trust mean, or the lowest MASE; ties by MASE")
     forecast.add_argument("--min-origins", type=int, default=20,
                           help="origins of trust evidence a model needs to be chosen (default 20)")
+    where = forecast.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=0,
+                       help="fit on a local Dask cluster of N workers, one task per group of variables "
+                            "(default 0: in this process)")
+    where.add_argument("--scheduler", dest="scheduler_address", metavar="ADDRESS",
+                       help="fit on a running Dask scheduler instead (every worker must see the store path)")
+    forecast.add_argument("--dashboard-port", type=int, default=8787,
+                          help="local dashboard port with --workers, 0 = any free one (default 8787)")
 
 
     predict = commands.add_parser("predict", help="forecast with a registered model as it was fitted, on the "
@@ -60,7 +68,8 @@ def run_forecast(args: argparse.Namespace) -> int:
     report = forecast_with_trusted_models(
         args.store, args.horizon, args.output, output_dir=args.output_dir, trust_db=args.trust_db,
         variables=tuple(name for value in args.variables or () for name in value.split(",") if name),
-        model=args.model, select=args.select, min_origins=args.min_origins)
+        model=args.model, select=args.select, min_origins=args.min_origins, workers=args.workers,
+        scheduler_address=args.scheduler_address, dashboard_port=args.dashboard_port)
     for variable, (spec, model_id) in report.chosen.items():
         print(f"{variable}: {spec} (registered as {model_id})")
     for reason in report.skipped.values():

@@ -162,3 +162,23 @@ def test_the_predict_command(trusted, tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "p.csv"), pd.read_csv(tmp_path / "f.csv"))
     unknown = cli("--model-id", "feedbeef", "--output", tmp_path / "q.csv")
     assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "no model 'feedbeef'" in unknown.stderr
+
+
+def test_forecasts_on_a_cluster_equal_those_made_here(trusted, tmp_path, shared_client):
+    here = forecast_with_trusted_models(trusted / "store", 3, tmp_path / "here.csv", output_dir=trusted / "runs")
+    there = forecast_with_trusted_models(trusted / "store", 3, tmp_path / "there.csv", output_dir=trusted / "runs",
+                                         client=shared_client)
+    pd.testing.assert_frame_equal(there.frame, here.frame)
+    assert there.chosen == here.chosen  # the same fits: the same registry ids
+    assert shared_client.status == "running"  # a given client stays open
+
+
+@pytest.mark.slow
+def test_the_forecast_command_on_its_own_local_cluster(trusted, tmp_path):
+    done = subprocess.run([PYTHON, str(REPO / "run_training.py"), "forecast", "--store", str(trusted / "store"),
+                           "--output-dir", str(trusted / "runs"), "--horizon", "3", "--output", str(tmp_path / "c.csv"),
+                           "--workers", "2", "--dashboard-port", "0"], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    here = forecast_with_trusted_models(trusted / "store", 3, tmp_path / "h.csv", output_dir=trusted / "runs")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c.csv"), pd.read_csv(tmp_path / "h.csv"))
+    assert here.chosen

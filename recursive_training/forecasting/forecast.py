@@ -5,7 +5,10 @@ lookback of the schedule it was trusted under, forecast ``horizon`` steps
 past the last observation at the variable's frequency, put 80% and 95%
 intervals around the forecasts from the model's kept forecast errors
 (split-conformal, analytics/intervals.py), register the fitted model, and
-write one tidy row per (variable, timestamp).
+write one tidy row per (variable, timestamp). The fitting runs where a
+retrodiction runs (tasks.py): in this process, on a local cluster, on a
+running scheduler or on a given client; choosing, registering and writing
+happen in this process.
 """
 
 from __future__ import annotations
@@ -18,19 +21,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics import OptimizedTrustTracker, conformal_offsets
+from analytics import OptimizedTrustTracker
 
 from ..base import ConfigError, DataError, atomic_write_bytes, require_int
 from ..data import open_store
-from ..registry import ModelRegistry, data_fingerprint
-from ..retrodiction import ForecastModel, RetrodictionSettings, parse_model_specs
+from ..registry import ModelRegistry
+from ..retrodiction import parse_model_specs
 from .rules import SELECTION_RULES
 from .selection import Choice, choose_model
+from .tasks import LEVELS, FittedForecast, forecast_frame, forecast_group
 
 __all__ = ["ForecastReport", "ForecastSettings", "forecast_with_trusted_models", "predict_with_registered_model",
            "COLUMNS", "LEVELS"]
 
-LEVELS = (0.8, 0.95)
 COLUMNS = ["variable", "timestamp", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"]
 
 
@@ -48,6 +51,9 @@ class ForecastSettings:
     trust_db: Path | None = None
     store_kind: str = "optimized"
     min_origins: int = 20
+    workers: int = 0  # 0: in this process; N: a local cluster of N workers
+    scheduler_address: str | None = None  # a running Dask scheduler instead
+    dashboard_port: int = 8787
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "store_path", Path(self.store_path))
@@ -56,6 +62,7 @@ class ForecastSettings:
         object.__setattr__(self, "variables", tuple(self.variables))
         require_int("horizon", self.horizon, minimum=1)
         require_int("min_origins", self.min_origins, minimum=1)
+        require_int("workers", self.workers, minimum=0)
         if self.select not in SELECTION_RULES:
             raise ConfigError(f"option 'select': unknown rule {self.select!r}; choose from {', '.join(SELECTION_RULES)}")
         if self.output.suffix.lower() not in (".csv", ".parquet"):
@@ -80,71 +87,81 @@ class ForecastReport:
     notes: list[str] = field(default_factory=list)
 
 
-def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: str | Path,
+def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: str | Path, *, client: Any = None,
                                  **options: Any) -> ForecastReport:
-    """Forecast every variable (or ``variables``) with its most trusted model; see the module docstring."""
+    """Forecast every variable (or ``variables``) with its most trusted model; see the module docstring.
+
+    The fitting runs in this process (``workers=0``, the default), on a
+    local cluster (``workers=N``), on a running scheduler
+    (``scheduler_address``) or on a given ``client``, one task per group of
+    variables; the choice, the registration and the table are made here.
+    """
     settings = ForecastSettings(store_path=Path(store_path), horizon=horizon, output=Path(output), **options)
     if not settings.trust_db_path.is_file():
         raise ConfigError(f"no trust database at {settings.trust_db_path}: run a retrodiction first "
                           "(or pass trust_db / --trust-db)")
     store = open_store(settings.store_path, settings.store_kind)
-    variables = settings.variables or store.variables
     report = ForecastReport(pd.DataFrame(columns=COLUMNS), settings.output)
-    frames = []
-    with OptimizedTrustTracker(settings.trust_db_path) as tracker, \
-            ModelRegistry(settings.output_dir / "registry") as registry:
+    choices: list[tuple[str, Choice]] = []
+    with OptimizedTrustTracker(settings.trust_db_path) as tracker:
         estimates = tracker.estimates()
-        for variable in variables:
-            series = store.load(variable)
-            if len(series) < 2:
-                report.skipped[variable] = f"{variable} has {len(series)} observation(s); nothing to forecast from"
+        for variable in settings.variables or store.variables:
+            values = store.load(variable).to_numpy(dtype=float)
+            if len(values) < 2:
+                report.skipped[variable] = f"{variable} has {len(values)} observation(s); nothing to forecast from"
                 continue
-            values = series.to_numpy(dtype=float)
             choice = choose_model(variable, estimates, tracker.forecast_errors, horizon=settings.horizon,
                                   naive_mae=float(np.mean(np.abs(np.diff(values)))), rule=settings.select,
                                   spec=settings.model, min_origins=settings.min_origins)
             if isinstance(choice, str):
                 report.skipped[variable] = choice
-                continue
-            frame, model_id = _forecast_one(variable, series, choice, settings, registry)
-            frames.append(frame)
-            report.chosen[variable] = (choice.key.spec, model_id)
-    if frames:
-        report.frame = pd.concat(frames, ignore_index=True)[COLUMNS]
-        _write(report.frame, settings.output)
+            else:
+                choices.append((variable, choice))
+    if not choices:
+        return report
+    fitted = _run(settings, choices, client)
+    by_variable = dict(choices)
+    with ModelRegistry(settings.output_dir / "registry") as registry:
+        for done in fitted:
+            entry = registry.register_model(
+                done.model, done.spec, variable=done.variable, train_start=done.train_start,
+                train_end=done.train_end, data_fingerprint=done.fingerprint,
+                trust=by_variable[done.variable].estimate, scores={"mase": by_variable[done.variable].mase},
+                tags=["forecast"])
+            report.chosen[done.variable] = (done.spec, entry.id)
+    report.frame = pd.concat([done.frame for done in fitted], ignore_index=True)[COLUMNS]
+    _write(report.frame, settings.output)
     return report
 
 
-def _forecast_one(variable: str, series: pd.Series, choice: Choice, settings: ForecastSettings,
-                  registry: ModelRegistry) -> tuple[pd.DataFrame, str]:
-    spec = parse_model_specs([choice.key.spec])[0]
-    timestamps = series.index.to_numpy(dtype="datetime64[ns]")
-    values = series.to_numpy(dtype=float)
-    schedule = dict(part.split("=", 1) for part in choice.key.schedule.split(","))
-    lookback = RetrodictionSettings(lookback=schedule["lookback"])
-    begin = lookback.training_begin(timestamps, len(values), _future_times(series.index, 1)[0].to_datetime64())
-    model = spec.build().fit(values[begin:])
-    entry = registry.register_model(
-        model, spec, variable=variable, train_start=str(timestamps[begin]), train_end=str(timestamps[-1]),
-        data_fingerprint=data_fingerprint(timestamps[begin:], values[begin:]), trust=choice.estimate,
-        scores={"mase": choice.mase}, tags=["forecast"])
-    return _forecast_frame(variable, series, model, spec.id, settings.horizon, choice), entry.id
+def _run(settings: ForecastSettings, choices: list[tuple[str, Choice]], client: Any) -> list[FittedForecast]:
+    """``forecast_group`` over ``choices``: here, or as one Dask task per group, in the order given."""
+    from ..retrodiction import RetrodictionSettings
+    from ..worker_task import torch_threads_for
 
+    models = tuple(dict.fromkeys(choice.key.spec for _, choice in choices))
+    if settings.workers == 0 and settings.scheduler_address is None and client is None:
+        with torch_threads_for(RetrodictionSettings(models=models)):
+            return forecast_group(settings.store_path, settings.store_kind, settings.horizon, choices)
+    from ..cluster import connect, disconnect, main_script_hidden, task_slots
+    from ..config import TrainingConfig
 
-def _forecast_frame(variable: str, series: pd.Series, model: ForecastModel, spec_id: str, horizon: int,
-                    choice: Choice | None) -> pd.DataFrame:
-    """``horizon`` forecasts from the last observation, with conformal intervals from ``choice``'s kept
-    errors (none without them)."""
-    values = series.to_numpy(dtype=float)
-    point = model.predict(values, np.array([len(values) - 1]), horizon)[0]
-    if choice is None:
-        offsets = np.full((horizon, len(LEVELS), 2), np.nan)
-    else:
-        offsets = conformal_offsets(np.where(choice.errors.counted, choice.errors.errors, np.nan)[:, :horizon],
-                                    LEVELS)
-    return pd.DataFrame({"variable": variable, "timestamp": _future_times(series.index, horizon), "model": spec_id,
-                         "forecast": point, "lo_80": point + offsets[:, 0, 0], "hi_80": point + offsets[:, 0, 1],
-                         "lo_95": point + offsets[:, 1, 0], "hi_95": point + offsets[:, 1, 1]})
+    config = TrainingConfig.from_mapping({
+        "store_path": settings.store_path, "store_kind": settings.store_kind, "models": models,
+        "workers": settings.workers or 1, "scheduler_address": settings.scheduler_address,
+        "dashboard_port": settings.dashboard_port, "output_dir": settings.output_dir})
+    with main_script_hidden():
+        connection = connect(config, client)
+        try:
+            slots = max(1, task_slots(connection.client))
+            size = max(1, -(-len(choices) // (4 * slots)))  # about four groups per task slot
+            groups = [choices[at:at + size] for at in range(0, len(choices), size)]
+            futures = [connection.client.submit(forecast_group, settings.store_path, settings.store_kind,
+                                                settings.horizon, group, pure=False) for group in groups]
+            return [done for future in futures for done in future.result()]
+        finally:
+            if client is None:
+                disconnect(connection.client, connection.cluster)
 
 
 def predict_with_registered_model(model_id: str, store_path: str | Path, horizon: int, output: str | Path,
@@ -174,20 +191,9 @@ def predict_with_registered_model(model_id: str, store_path: str | Path, horizon
         report.notes.append(f"no kept forecast errors of {entry.spec_id} on {entry.variable} for horizon {horizon} "
                             f"in {settings.trust_db_path}: the intervals are left empty")
         choice = None
-    report.frame = _forecast_frame(entry.variable, series, model, entry.spec_id, horizon, choice)[COLUMNS]
+    report.frame = forecast_frame(entry.variable, series, model, entry.spec_id, horizon, choice)[COLUMNS]
     _write(report.frame, settings.output)
     return report
-
-
-def _future_times(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
-    """The next ``horizon`` timestamps at the series' own frequency (its median step where it has none)."""
-    frequency = pd.infer_freq(index[-min(len(index), 30):]) if len(index) >= 3 else None
-    if frequency is not None:
-        return pd.date_range(index[-1], periods=horizon + 1, freq=frequency)[1:]
-    step = pd.Timedelta(np.median(np.diff(index.to_numpy(dtype="datetime64[ns]"))))
-    if step <= pd.Timedelta(0):
-        raise DataError("cannot tell the series' frequency: its timestamps do not advance")
-    return pd.DatetimeIndex([index[-1] + step * k for k in range(1, horizon + 1)])
 
 
 def _write(frame: pd.DataFrame, output: Path) -> None:
