@@ -10,30 +10,18 @@ from .base.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "TrainingConfig": ".config",
-    "load_config_file": ".config_file",
-    "TrainingBatch": ".batching",
-    "prepare_training_batches": ".batching",
-    "ParallelTrainingCoordinator": ".parallel_trainer",
-    "run_parallel_retrodiction_training": ".parallel_trainer",
-    "RunSummary": ".records",
-    "RunResults": ".records",
-    "BatchOutcome": ".records",
-    "BatchStatus": ".records",
-    "read_results": ".records",
-    "RetrodictionSettings": ".retrodiction",
-    "RecursiveDataStore": ".data",
-    "OptimizedDataStore": ".data",
-    "StreamingDataStore": ".data",
-    "RetrodictionError": ".base",
-    "ConfigError": ".base",
-    "DataError": ".base",
-    "IngestError": ".base",
-    "ClusterError": ".base",
+_EXPORTS = {  # module: the names it gives the package
+    ".config": ("TrainingConfig",),
+    ".config_file": ("load_config_file",),
+    ".batching": ("TrainingBatch", "prepare_training_batches",),
+    ".parallel_trainer": ("ParallelTrainingCoordinator", "run_parallel_retrodiction_training",),
+    ".records": ("RunSummary", "RunResults", "BatchOutcome", "BatchStatus", "read_results",),
+    ".retrodiction": ("RetrodictionSettings",),
+    ".data": ("RecursiveDataStore", "OptimizedDataStore", "StreamingDataStore",),
+    ".base": ("RetrodictionError", "ConfigError", "DataError", "IngestError", "ClusterError",),
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = sorted(name for names in _EXPORTS.values() for name in names) + ["__version__"]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

@@ -19,7 +19,8 @@ def add_models_parser(commands: Any) -> None:
 
     def with_registry(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
-                            help=f"where runs and the registry (OUTPUT_DIR/registry) live (default {DEFAULT_OUTPUT_DIR})")
+                            help="where runs and the registry (OUTPUT_DIR/registry) live "
+                                 f"(default {DEFAULT_OUTPUT_DIR})")
         return parser
 
     listing = with_registry(actions.add_parser("list", help="registered models, filtered"))

@@ -278,7 +278,8 @@ class ParallelTrainingCoordinator:
                 return here
 
             def handover() -> BatchExecutor:  # called from this thread
-                start_fork_server(self.config.retrodiction.needs_torch)  # from the main thread: the workers ignore Ctrl-C
+                # from the main thread, so the server and its workers ignore Ctrl-C
+                start_fork_server(self.config.retrodiction.needs_torch)
                 if self._auto:
                     self._warn_if_batches_are_small()
                 if self._head_start_pays():

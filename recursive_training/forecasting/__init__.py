@@ -7,18 +7,15 @@ from __future__ import annotations
 
 from ..base.lazy import lazy_exports
 
-_EXPORTS = {
-    "COLUMNS": ".forecast",
-    "LEVELS": ".forecast",
-    "ForecastReport": ".forecast",
-    "ForecastSettings": ".forecast",
-    "forecast_with_trusted_models": ".forecast",
-    "predict_with_registered_model": ".forecast",
-    "SELECTION_RULES": ".rules",
-    "Choice": ".selection",
-    "choose_model": ".selection",
+_EXPORTS = {  # module: the names it gives the package
+    ".forecast": (
+        "COLUMNS", "LEVELS", "ForecastReport", "ForecastSettings", "forecast_with_trusted_models",
+        "predict_with_registered_model",
+    ),
+    ".rules": ("SELECTION_RULES",),
+    ".selection": ("Choice", "choose_model",),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

@@ -64,7 +64,8 @@ class ForecastSettings:
         require_int("min_origins", self.min_origins, minimum=1)
         require_int("workers", self.workers, minimum=0)
         if self.select not in SELECTION_RULES:
-            raise ConfigError(f"option 'select': unknown rule {self.select!r}; choose from {', '.join(SELECTION_RULES)}")
+            raise ConfigError(f"option 'select': unknown rule {self.select!r}; "
+                              f"choose from {', '.join(SELECTION_RULES)}")
         if self.output.suffix.lower() not in (".csv", ".parquet"):
             raise ConfigError(f"output {self.output}: name a .csv or .parquet file")
         if self.model is not None:

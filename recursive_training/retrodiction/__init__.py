@@ -8,36 +8,19 @@ from __future__ import annotations
 
 from ..base.lazy import lazy_exports
 
-_EXPORTS = {
-    "WindowForecast": ".engine",
-    "first_occurrences": ".engine",
-    "forecast_origins": ".engine",
-    "retrodict_window": ".engine",
-    "AutoRegressive": ".models",
-    "ForecastModel": ".models",
-    "Naive": ".models",
-    "SeasonalNaive": ".models",
-    "WindowScore": ".scoring",
-    "naive_scale": ".scoring",
-    "pool_scores": ".scoring",
-    "score_window": ".scoring",
-    "success_mask": ".scoring",
-    "SCALE_RULE": ".settings",
-    "RetrodictionSettings": ".settings",
-    "DEFAULT_MODELS": ".specs",
-    "MODEL_FAMILIES": ".specs",
-    "ModelFamily": ".specs",
-    "ModelSpec": ".specs",
-    "models_from_options": ".specs",
-    "parse_model_specs": ".specs",
-    "split_spec_list": ".specs",
-    "uses_torch": ".specs",
-    "CALENDAR_PERIODS": ".windows",
-    "GridWindow": ".windows",
-    "WindowGrid": ".windows",
+_EXPORTS = {  # module: the names it gives the package
+    ".engine": ("WindowForecast", "first_occurrences", "forecast_origins", "retrodict_window",),
+    ".models": ("AutoRegressive", "ForecastModel", "Naive", "SeasonalNaive",),
+    ".scoring": ("WindowScore", "naive_scale", "pool_scores", "score_window", "success_mask",),
+    ".settings": ("SCALE_RULE", "RetrodictionSettings",),
+    ".specs": (
+        "DEFAULT_MODELS", "MODEL_FAMILIES", "ModelFamily", "ModelSpec", "models_from_options",
+        "parse_model_specs", "split_spec_list", "uses_torch",
+    ),
+    ".windows": ("CALENDAR_PERIODS", "GridWindow", "WindowGrid",),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
