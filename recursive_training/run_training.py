@@ -2,7 +2,8 @@
 
 Every error a user can cause ends as one line on stderr and a non-zero exit
 (1 for bad input or failed batches, 2 for bad usage, 130 when interrupted by
-Ctrl-C, 143 when stopped by SIGTERM).
+Ctrl-C, 143 when stopped by SIGTERM, 141 quietly when the reader of its
+output stopped reading, as in ``... | head``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM: what timeout, SLURM preemption and container stops send
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command whose reader stopped reading
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "data" / "sample.csv"
 
 def _workers(text: str) -> int | str:
@@ -469,6 +471,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `... | head`: the reader has all it wanted; say nothing more on the pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # never a traceback for users; RETRODICTION_DEBUG=1 shows it
         if os.environ.get("RETRODICTION_DEBUG"):
             raise

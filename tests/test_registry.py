@@ -219,3 +219,21 @@ def test_the_models_commands(tmp_path):
     missing = cli("models", "list", "--output-dir", tmp_path / "nowhere", cwd=tmp_path)
     assert missing.returncode == 1 and "no model registry at" in missing.stderr and missing.stderr.count("\n") == 1
     assert not (tmp_path / "nowhere").exists()  # listing creates nothing
+
+
+def test_a_listing_piped_into_head_ends_quietly(tmp_path):
+    """`models list | head`: the reader stops early; the command ends with 141 and no traceback."""
+    import sqlite3
+
+    from recursive_training.registry.catalog import COLUMNS
+
+    ModelRegistry(tmp_path / "runs" / "registry").close()
+    rows = [(f"{i:016x}", f"v{i}", "naive", "naive", "naive", "{}", "2020", "2021", "f", None, None, None, "{}",
+             "active", "2026", "2026", f"{i:016x}.npz", "0") for i in range(5000)]  # far more than a pipe holds
+    with sqlite3.connect(tmp_path / "runs" / "registry" / "catalog.sqlite") as db:
+        db.executemany(f"INSERT INTO models VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+    listing = subprocess.Popen([PYTHON, str(REPO / "run_training.py"), "models", "list", "--output-dir",
+                                str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert listing.stdout.readline().startswith("id")
+    listing.stdout.close()
+    assert listing.wait(60) == 141 and listing.stderr.read() == ""
