@@ -32,8 +32,12 @@ def _pack(mask: np.ndarray) -> str:
     return np.packbits(mask, axis=1).tobytes().hex()
 
 
-def _unpack(text: str, rows: int, horizon: int) -> np.ndarray:
-    packed = np.frombuffer(bytes.fromhex(text), dtype=np.uint8).reshape(rows, -1)
+def unpack_bits(data: bytes, rows: int, horizon: int) -> np.ndarray:
+    """``rows`` rows of ``horizon`` flags, each row packed to whole bytes (``np.packbits(..., axis=1)``):
+    how the journal (as hex) and the trust database (as blobs) keep success and counted flags."""
+    if rows == 0:
+        return np.zeros((0, horizon), dtype=bool)
+    packed = np.frombuffer(data, dtype=np.uint8).reshape(rows, -1)
     return np.unpackbits(packed, axis=1)[:, :horizon].astype(bool)
 
 
@@ -84,8 +88,8 @@ class EvidenceBlock:
             key=TrustKey(data["variable"], data["spec"], data["schedule"], data["context"]),
             window=int(data["window"]),
             origins=times[index],
-            success=_unpack(data["success"], n, horizon),
-            counted=_unpack(data["counted"], n, horizon),
+            success=unpack_bits(bytes.fromhex(data["success"]), n, horizon),
+            counted=unpack_bits(bytes.fromhex(data["counted"]), n, horizon),
             targets=times[index[:, None] + np.arange(1, horizon + 1)],
             errors=_decode_floats(data["errors"], n, horizon) if "errors" in data else None,
         )

@@ -26,7 +26,7 @@ import numpy as np
 
 from recursive_training.base import TrustError, open_database
 
-from .evidence import EvidenceBlock, TrustKey
+from .evidence import EvidenceBlock, TrustKey, unpack_bits
 from .posterior import beta_interval, dependent_posterior
 
 __all__ = ["ForecastErrors", "OptimizedTrustTracker", "TrustEstimate", "StepTrust", "SCHEMA_VERSION"]
@@ -307,11 +307,9 @@ class OptimizedTrustTracker:
     def _posteriors(self, rows: Sequence[tuple], horizon: int):
         n = len(rows)
         window = np.array([r[0] for r in rows], dtype=np.int64)
-        success = np.unpackbits(np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(n, -1),
-                                axis=1)[:, :horizon].astype(bool)
-        counted = np.unpackbits(np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(n, -1),
-                                axis=1)[:, :horizon].astype(bool)
-        target_days = np.frombuffer(b"".join(r[3] for r in rows), np.int64).reshape(n, horizon) / NS_PER_DAY
+        success = unpack_bits(b"".join(r[1] for r in rows), n, horizon)
+        counted = unpack_bits(b"".join(r[2] for r in rows), n, horizon)
+        target_days = _stacked(rows, 3, np.int64, horizon) / NS_PER_DAY
         newest = target_days[counted].max() if counted.any() else target_days.max()
         weight = np.exp(-self._kappa * (newest - target_days))
         windows = np.broadcast_to(window[:, None], (n, horizon))
@@ -342,16 +340,12 @@ class OptimizedTrustTracker:
             except sqlite3.Error as exc:
                 raise TrustError(f"{self._name}: cannot read ({exc})") from None
         horizon = 0 if row is None else int(row[1])
-        n = len(rows)
-        counted = np.unpackbits(np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(n, -1),
-                                axis=1)[:, :horizon].astype(bool) if n else np.zeros((0, horizon), bool)
-        missing = np.full(horizon, np.nan).tobytes()
+        missing = np.full(horizon, np.nan).tobytes()  # evidence kept before errors were
+        rows = [(*r[:3], missing if r[3] is None else r[3]) for r in rows]
         return ForecastErrors(
             key=key, origins=np.array([r[0] for r in rows], dtype=np.int64),
-            targets=np.frombuffer(b"".join(r[2] for r in rows), np.int64).reshape(n, horizon),
-            errors=np.frombuffer(b"".join(missing if r[3] is None else r[3] for r in rows),
-                                 "<f8").reshape(n, horizon),
-            counted=counted)
+            targets=_stacked(rows, 2, np.int64, horizon), errors=_stacked(rows, 3, "<f8", horizon),
+            counted=unpack_bits(b"".join(r[1] for r in rows), len(rows), horizon))
 
     def estimate(self, variable: str, spec: str) -> TrustEstimate | None:
         """The one estimate of (variable, spec); an error if several schedules or contexts hold one."""
@@ -370,3 +364,8 @@ class OptimizedTrustTracker:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _stacked(rows: Sequence[tuple], column: int, dtype: Any, horizon: int) -> np.ndarray:
+    """One ``horizon``-wide array row per database row, from that column's blob."""
+    return np.frombuffer(b"".join(r[column] for r in rows), dtype).reshape(len(rows), horizon)
