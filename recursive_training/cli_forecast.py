@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .layout import DEFAULT_OUTPUT_DIR
+
 __all__ = ["add_forecast_parser", "run_forecast", "run_predict"]
 
 
@@ -34,7 +36,6 @@ def add_forecast_parser(commands: Any) -> None:
     forecast.add_argument("--dashboard-port", type=int, default=8787,
                           help="local dashboard port with --workers, 0 = any free one (default 8787)")
 
-
     predict = commands.add_parser("predict", help="forecast with a registered model as it was fitted, on the "
                                                   "newest data (no refit)")
     predict.add_argument("--model-id", required=True, metavar="ID", help="the registered model (models list)")
@@ -46,8 +47,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--horizon", required=True, type=int, help="steps to forecast past the last observation")
     parser.add_argument("--output", required=True, type=Path,
                         help="where the forecasts go: FILE.csv or FILE.parquet (one row per variable and time)")
-    parser.add_argument("--output-dir", type=Path, default=Path("retrodiction-runs"),
-                        help="where the trust database and the registry are (default retrodiction-runs)")
+    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
+                        help=f"where the trust database and the registry are (default {DEFAULT_OUTPUT_DIR})")
     parser.add_argument("--trust-db", type=Path, help="trust database (default OUTPUT_DIR/trust.sqlite)")
 
 

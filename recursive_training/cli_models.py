@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .layout import DEFAULT_OUTPUT_DIR, registry_in
+
 __all__ = ["add_models_parser", "run_models"]
-
-DEFAULT_OUTPUT_DIR = Path("retrodiction-runs")
-
 
 def add_models_parser(commands: Any) -> None:
     models = commands.add_parser("models", help="list, show, tag, deprecate or delete registered models")
@@ -47,7 +46,7 @@ def add_models_parser(commands: Any) -> None:
 def run_models(args: argparse.Namespace) -> int:
     from .registry import ModelRegistry
 
-    with ModelRegistry(args.output_dir / "registry", create=False) as registry:
+    with ModelRegistry(registry_in(args.output_dir), create=False) as registry:
         if args.action == "list":
             entries = registry.list_models(variable=args.variable, family=args.family, tags=args.tags,
                                            status=args.status, limit=args.limit)

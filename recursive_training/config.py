@@ -20,6 +20,7 @@ import pandas as pd
 from .base import AUTO, ConfigError, available_cores, require_float, require_int, to_utc_naive
 from .config_file import load_config_file
 from .data.store_kinds import STORE_KINDS
+from .layout import DEFAULT_OUTPUT_DIR, metrics_db_in, trust_db_in
 from .retrodiction import RetrodictionSettings, WindowGrid, models_from_options
 
 __all__ = ["AUTO", "TrainingConfig", "available_cores", "load_config_file"]  # AUTO, available_cores from base
@@ -56,7 +57,7 @@ class TrainingConfig:
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8787
     worker_profiling: bool = False
-    output_dir: Path = Path("retrodiction-runs")
+    output_dir: Path = DEFAULT_OUTPUT_DIR
     run_id: str | None = None
     output: Path | None = None
     trust_db: Path | None = None
@@ -178,11 +179,11 @@ class TrainingConfig:
 
     @property
     def trust_db_path(self) -> Path:
-        return self.trust_db or self.output_dir / "trust.sqlite"
+        return self.trust_db or trust_db_in(self.output_dir)
 
     @property
     def metrics_db_path(self) -> Path:
-        return self.metrics_db or self.output_dir / "metrics.sqlite"
+        return self.metrics_db or metrics_db_in(self.output_dir)
 
     def to_dict(self) -> dict[str, Any]:
         """Flat, JSON-ready mapping that :meth:`from_mapping` reads back."""

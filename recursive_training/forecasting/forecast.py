@@ -25,6 +25,7 @@ from analytics import OptimizedTrustTracker
 
 from ..base import ConfigError, DataError, atomic_write_bytes, require_int
 from ..data import open_store
+from ..layout import DEFAULT_OUTPUT_DIR, registry_in, trust_db_in
 from ..registry import ModelRegistry
 from ..retrodiction import parse_model_specs
 from .rules import SELECTION_RULES
@@ -44,7 +45,7 @@ class ForecastSettings:
     store_path: Path
     horizon: int
     output: Path
-    output_dir: Path = Path("retrodiction-runs")
+    output_dir: Path = DEFAULT_OUTPUT_DIR
     variables: tuple[str, ...] = ()
     model: str | None = None  # one spec for every variable, instead of the rule
     select: str = "trust-low"
@@ -73,7 +74,7 @@ class ForecastSettings:
 
     @property
     def trust_db_path(self) -> Path:
-        return self.trust_db or self.output_dir / "trust.sqlite"
+        return self.trust_db or trust_db_in(self.output_dir)
 
 
 @dataclass
@@ -122,7 +123,7 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
         return report
     fitted = _run(settings, choices, client)
     by_variable = dict(choices)
-    with ModelRegistry(settings.output_dir / "registry") as registry:
+    with ModelRegistry(registry_in(settings.output_dir)) as registry:
         for done in fitted:
             entry = registry.register_model(
                 done.model, done.spec, variable=done.variable, train_start=done.train_start,
@@ -173,7 +174,7 @@ def predict_with_registered_model(model_id: str, store_path: str | Path, horizon
     Intervals come from the kept errors of the same variable and spec in the
     trust database; without any, they are left empty and the report says so.
     """
-    with ModelRegistry(Path(options.get("output_dir", "retrodiction-runs")) / "registry", create=False) as registry:
+    with ModelRegistry(registry_in(options.get("output_dir", DEFAULT_OUTPUT_DIR)), create=False) as registry:
         entry = registry.get_model(model_id)
         model = registry.load_model(model_id)
     settings = ForecastSettings(store_path=Path(store_path), horizon=horizon, output=Path(output),
@@ -205,5 +206,3 @@ def _write(frame: pd.DataFrame, output: Path) -> None:
         frame.to_csv(buffer, index=False, date_format="%Y-%m-%dT%H:%M:%S")
     output.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(output, buffer.getvalue())
-
-
