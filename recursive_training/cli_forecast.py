@@ -64,11 +64,12 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_forecast(args: argparse.Namespace) -> int:
+    from .config_file import split_names
     from .forecasting import forecast_with_trusted_models
 
     report = forecast_with_trusted_models(
         args.store, args.horizon, args.output, output_dir=args.output_dir, trust_db=args.trust_db,
-        variables=tuple(name for value in args.variables or () for name in value.split(",") if name),
+        variables=tuple(split_names(args.variables)),
         model=args.model, select=args.select, min_origins=args.min_origins, workers=args.workers,
         scheduler_address=args.scheduler_address, dashboard_port=args.dashboard_port)
     for variable, (spec, model_id) in report.chosen.items():

@@ -1,4 +1,4 @@
-"""Reading a run's options from a TOML or YAML file.
+"""Reading a run's options as users give them: a TOML or YAML file, names listed on the command line.
 
 Apart from config.py (which needs pandas) because the command line reads
 its options before anything heavy is imported (see fork_server.py).
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
 from .base import ConfigError
 
-__all__ = ["load_config_file"]
+__all__ = ["load_config_file", "split_names"]
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -42,3 +42,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if nested:
         raise ConfigError(f"config file {path}: option {nested[0]!r} is a table; keep options flat")
     return data
+
+
+def split_names(values: Sequence[str] | None) -> list[str]:
+    """``--variables a b,c`` -> ``[a, b, c]``: names repeated or comma-separated, blanks dropped."""
+    return [name.strip() for value in values or () for name in value.split(",") if name.strip()]

@@ -105,10 +105,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message}{hint}\n")
 
 
-def _split_names(values: Sequence[str] | None) -> list[str]:
-    return [name.strip() for value in values or () for name in value.split(",") if name.strip()]
-
-
 def _models_help() -> str:
     from .retrodiction.specs import MODEL_FAMILIES
 
@@ -211,14 +207,14 @@ def _catalog(args: argparse.Namespace) -> int:
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:
-    from .config_file import load_config_file
+    from .config_file import load_config_file, split_names
 
     given = vars(args).copy()
     for key in ("command", "progress", "use_dask", "log_level", "log_dir"):
         given.pop(key, None)
     options = load_config_file(given.pop("config")) if "config" in given else {}
     if "variables" in given:
-        given["variables"] = _split_names(given["variables"])
+        given["variables"] = split_names(given["variables"])
     if "models" in given:
         from .retrodiction.specs import split_spec_list
 
