@@ -50,13 +50,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                         help=f"where the trust database and the registry are (default {DEFAULT_OUTPUT_DIR})")
     parser.add_argument("--trust-db", type=Path, help="trust database (default OUTPUT_DIR/trust.sqlite)")
+    parser.add_argument("--interval-half-life-days", type=float, metavar="DAYS",
+                        help="weigh the retrodiction errors that calibrate the intervals toward recent origins, "
+                             "halving every DAYS of data time (default: all origins alike)")
 
 
 def run_predict(args: argparse.Namespace) -> int:
     from .forecasting import predict_with_registered_model
 
     report = predict_with_registered_model(args.model_id, args.store, args.horizon, args.output,
-                                           output_dir=args.output_dir, trust_db=args.trust_db)
+                                           output_dir=args.output_dir, trust_db=args.trust_db,
+                                           interval_half_life_days=args.interval_half_life_days)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"forecasts: {report.output} ({len(report.frame)} rows)")
@@ -70,7 +74,8 @@ def run_forecast(args: argparse.Namespace) -> int:
     report = forecast_with_trusted_models(
         args.store, args.horizon, args.output, output_dir=args.output_dir, trust_db=args.trust_db,
         variables=tuple(split_names(args.variables)),
-        model=args.model, select=args.select, min_origins=args.min_origins, workers=args.workers,
+        model=args.model, select=args.select, min_origins=args.min_origins,
+        interval_half_life_days=args.interval_half_life_days, workers=args.workers,
         scheduler_address=args.scheduler_address, dashboard_port=args.dashboard_port)
     for variable, (spec, model_id) in report.chosen.items():
         print(f"{variable}: {spec} (registered as {model_id})")

@@ -69,6 +69,28 @@ def test_each_variable_gets_its_most_trusted_model_with_calibrated_intervals(tru
             assert "forecast" in entry.tags and entry.scores["mase"] > 0
 
 
+def test_a_half_life_weighs_the_calibrating_errors_toward_recent_origins(trusted, tmp_path):
+    plain = forecast_with_trusted_models(trusted / "store", 3, tmp_path / "p.csv", output_dir=trusted / "runs",
+                                         variables=("walk",)).frame
+    recent = forecast_with_trusted_models(trusted / "store", 3, tmp_path / "r.csv", output_dir=trusted / "runs",
+                                          variables=("walk",), interval_half_life_days=10.0).frame
+    np.testing.assert_array_equal(recent.forecast, plain.forecast)
+    with OptimizedTrustTracker(trusted / "runs" / "trust.sqlite") as tracker:
+        best = max((e for e in tracker.estimates() if e.variable == "walk"), key=lambda e: e.low)
+        kept = tracker.forecast_errors(best.key)
+    age_days = (kept.origins.max() - kept.origins) / 86_400e9
+    for k in range(3):
+        errors, weights = kept.errors[kept.counted[:, k], k], 0.5 ** (age_days[kept.counted[:, k]] / 10.0)
+
+        def smallest_reaching(values, share):  # the least v whose weight at or below it is share of all + 1
+            return min(v for v in values if weights[values <= v].sum() >= share * (weights.sum() + 1))
+
+        upper_error, lower_error = smallest_reaching(errors, 0.9), -smallest_reaching(-errors, 0.9)
+        assert recent.lo_80.iloc[k] == pytest.approx(recent.forecast.iloc[k] - upper_error, abs=1e-9)
+        assert recent.hi_80.iloc[k] == pytest.approx(recent.forecast.iloc[k] - lower_error, abs=1e-9)
+    assert not np.allclose(recent.hi_95 - recent.lo_95, plain.hi_95 - plain.lo_95)
+
+
 def test_a_named_model_a_parquet_file_and_the_mase_rule(trusted, tmp_path):
     report = forecast_with_trusted_models(trusted / "store", 2, tmp_path / "f.parquet", output_dir=trusted / "runs",
                                           model="naive", variables=("walk",))

@@ -23,7 +23,7 @@ import pandas as pd
 
 from analytics import OptimizedTrustTracker
 
-from ..base import ConfigError, DataError, atomic_write_bytes, require_int
+from ..base import ConfigError, DataError, atomic_write_bytes, require_float, require_int
 from ..data import open_store
 from ..layout import DEFAULT_OUTPUT_DIR, registry_in, trust_db_in
 from ..registry import ModelRegistry
@@ -52,6 +52,7 @@ class ForecastSettings:
     trust_db: Path | None = None
     store_kind: str = "optimized"
     min_origins: int = 20
+    interval_half_life_days: float | None = None  # weigh kept errors toward recent origins
     workers: int = 0  # 0: in this process; N: a local cluster of N workers
     scheduler_address: str | None = None  # a running Dask scheduler instead
     dashboard_port: int = 8787
@@ -64,6 +65,8 @@ class ForecastSettings:
         require_int("horizon", self.horizon, minimum=1)
         require_int("min_origins", self.min_origins, minimum=1)
         require_int("workers", self.workers, minimum=0)
+        if self.interval_half_life_days is not None:
+            require_float("interval_half_life_days", self.interval_half_life_days, minimum=0.0, inclusive=False)
         if self.select not in SELECTION_RULES:
             raise ConfigError(f"option 'select': unknown rule {self.select!r}; "
                               f"choose from {', '.join(SELECTION_RULES)}")
@@ -144,7 +147,8 @@ def _run(settings: ForecastSettings, choices: list[tuple[str, Choice]], client: 
     models = tuple(dict.fromkeys(choice.key.spec for _, choice in choices))
     if settings.workers == 0 and settings.scheduler_address is None and client is None:
         with torch_threads_for(RetrodictionSettings(models=models)):
-            return forecast_group(settings.store_path, settings.store_kind, settings.horizon, choices)
+            return forecast_group(settings.store_path, settings.store_kind, settings.horizon, choices,
+                                  settings.interval_half_life_days)
     from ..cluster import connect, disconnect, main_script_hidden, task_slots
     from ..config import TrainingConfig
 
@@ -159,7 +163,8 @@ def _run(settings: ForecastSettings, choices: list[tuple[str, Choice]], client: 
             size = max(1, -(-len(choices) // (4 * slots)))  # about four groups per task slot
             groups = [choices[at:at + size] for at in range(0, len(choices), size)]
             futures = [connection.client.submit(forecast_group, settings.store_path, settings.store_kind,
-                                                settings.horizon, group, pure=False) for group in groups]
+                                                settings.horizon, group, settings.interval_half_life_days,
+                                                pure=False) for group in groups]
             return [done for future in futures for done in future.result()]
         finally:
             if client is None:
@@ -194,7 +199,8 @@ def predict_with_registered_model(model_id: str, store_path: str | Path, horizon
         report.notes.append(f"no kept forecast errors of {entry.spec_id} on {entry.variable} for horizon {horizon} "
                             f"in {settings.trust_db_path}: the intervals are left empty")
         choice = None
-    report.frame = forecast_frame(entry.variable, series, model, entry.spec_id, horizon, choice)[COLUMNS]
+    report.frame = forecast_frame(entry.variable, series, model, entry.spec_id, horizon, choice,
+                                  settings.interval_half_life_days)[COLUMNS]
     _write(report.frame, settings.output)
     return report
 
