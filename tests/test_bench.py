@@ -21,6 +21,7 @@ SCRIPTS = {
                             "fresh 2-worker cluster ready for torch", "closing a 2-worker run"],
     "bench_memory.py": ["worker memory growth, batch 10 -> 100"],
     "bench_registry.py": ["registry listing, slowest filtered query"],
+    "bench_intervals.py": ["simulated 80% interval coverage", "simulated 95% interval coverage"],
     "bench_calibration.py": [f"95% coverage {m} h={h}{kind}" for m in ("naive", "seasonal_naive", "ar")
                              for h in (1, 7, 13)
                              for kind in ([" (h <= m)" if h <= 12 else " (h > m)"] if m == "seasonal_naive" else [""])],
