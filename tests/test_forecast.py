@@ -56,7 +56,7 @@ def test_each_variable_gets_its_most_trusted_model_with_calibrated_intervals(tru
             # the 80% interval at each step: the conformal order statistics of that step's kept errors
             kept = tracker.forecast_errors(best.key)
             for k in range(3):
-                errors = np.sort(kept.errors[kept.counted[:, k], k])
+                errors = np.sort(kept.errors[:, k])
                 rank = math.ceil((len(errors) + 1) * 0.9)
                 assert rows.lo_80.iloc[k] == pytest.approx(point[k] - errors[rank - 1], abs=1e-9)
                 assert rows.hi_80.iloc[k] == pytest.approx(point[k] - errors[len(errors) - rank], abs=1e-9)
@@ -80,7 +80,7 @@ def test_a_half_life_weighs_the_calibrating_errors_toward_recent_origins(trusted
         kept = tracker.forecast_errors(best.key)
     age_days = (kept.origins.max() - kept.origins) / 86_400e9
     for k in range(3):
-        errors, weights = kept.errors[kept.counted[:, k], k], 0.5 ** (age_days[kept.counted[:, k]] / 10.0)
+        errors, weights = kept.errors[:, k], 0.5 ** (age_days / 10.0)
 
         def smallest_reaching(values, share):  # the least v whose weight at or below it is share of all + 1
             return min(v for v in values if weights[values <= v].sum() >= share * (weights.sum() + 1))
@@ -89,6 +89,28 @@ def test_a_half_life_weighs_the_calibrating_errors_toward_recent_origins(trusted
         assert recent.lo_80.iloc[k] == pytest.approx(recent.forecast.iloc[k] - upper_error, abs=1e-9)
         assert recent.hi_80.iloc[k] == pytest.approx(recent.forecast.iloc[k] - lower_error, abs=1e-9)
     assert not np.allclose(recent.hi_95 - recent.lo_95, plain.hi_95 - plain.lo_95)
+
+
+def test_a_seasonal_naive_model_gets_finite_intervals_at_every_step(tmp_path):
+    """Its step-1 pairs were all counted first at step 3 of an earlier origin: the trust's counted mask holds
+    no step-1 error, but every step has its own errors to calibrate on."""
+    from recursive_training.data import RecursiveDataStore
+
+    RecursiveDataStore(tmp_path / "store", create=True).ingest(daily_frame())
+    spec = "seasonal_naive(season_length=3)"
+    ParallelTrainingCoordinator(TrainingConfig.from_mapping({
+        "store_path": tmp_path / "store", "start": "2021-01-01", "end": "2021-04-01", "batch_size_days": 30,
+        "models": (spec,), "horizon": 3, "lookback": 30, "workers": 0,
+        "output_dir": tmp_path / "runs"})).start_training()
+    with OptimizedTrustTracker(tmp_path / "runs" / "trust.sqlite") as tracker:
+        kept = tracker.forecast_errors(tracker.estimate("walk", spec).key)
+    assert not kept.counted[:, 0].any() and np.isfinite(kept.errors[:, 0]).sum() >= 80
+    frame = forecast_with_trusted_models(tmp_path / "store", 3, tmp_path / "f.csv", output_dir=tmp_path / "runs",
+                                         variables=("walk",)).frame
+    assert np.isfinite(frame[["lo_80", "hi_80", "lo_95", "hi_95"]].to_numpy()).all()
+    step_one = np.sort(kept.errors[:, 0])
+    rank = math.ceil((len(step_one) + 1) * 0.9)
+    assert frame.lo_80.iloc[0] == pytest.approx(frame.forecast.iloc[0] - step_one[rank - 1], abs=1e-9)
 
 
 def test_a_named_model_a_parquet_file_and_the_mase_rule(trusted, tmp_path):

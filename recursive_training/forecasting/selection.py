@@ -46,8 +46,8 @@ def choose_model(variable: str, estimates: Iterable[TrustEstimate],
         usable = errors.errors.shape[1] >= horizon and estimate.origins >= min_origins
         if not usable:
             continue
-        points = errors.errors[:, :horizon][errors.counted[:, :horizon]]
-        points = points[np.isfinite(points)]
+        points = errors.errors[:, :horizon]
+        points = points[np.isfinite(points)]  # every point of each step: within a step no pair repeats
         if len(points) == 0:
             continue
         mase = float(np.mean(np.abs(points)) / naive_mae) if naive_mae > 0 else math.inf

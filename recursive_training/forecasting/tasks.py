@@ -76,7 +76,7 @@ def forecast_frame(variable: str, series: pd.Series, model: ForecastModel, spec_
     else:
         weights = None if half_life_days is None else recency_weights(choice.errors.origins / _NS_PER_DAY,
                                                                       half_life_days)
-        offsets = conformal_offsets(np.where(choice.errors.counted, choice.errors.errors, np.nan)[:, :horizon],
+        offsets = conformal_offsets(choice.errors.errors[:, :horizon],
                                     LEVELS, weights)
     return pd.DataFrame({"variable": variable, "timestamp": future_times(series.index, horizon), "model": spec_id,
                          "forecast": point, "lo_80": point + offsets[:, 0, 0], "hi_80": point + offsets[:, 0, 1],
