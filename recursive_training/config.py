@@ -57,6 +57,7 @@ class TrainingConfig:
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8787
     worker_profiling: bool = False
+    report: bool = True  # write RUN_DIR/report.html at the end
     output_dir: Path = DEFAULT_OUTPUT_DIR
     run_id: str | None = None
     output: Path | None = None
@@ -111,7 +112,7 @@ class TrainingConfig:
         if self.batch_timeout_seconds is not None:
             require_float("batch_timeout_seconds", self.batch_timeout_seconds, minimum=0.0, inclusive=False)
         self._check_tls()
-        for name in ("resume", "worker_profiling", "force", "repair"):
+        for name in ("resume", "worker_profiling", "force", "repair", "report"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"option '{name}' must be true or false, got {getattr(self, name)!r}")
         if self.run_id is not None and (not self.run_id or any(c in self.run_id for c in "/\\") or self.run_id.startswith(".")):

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from analytics import TrustEstimate, TrustKey
 
-from .base import ConfigError, DataError, one_line, require_float
+from .base import ConfigError, DataError, RetrodictionError, one_line, require_float
 from .batching import TrainingBatch
 from .cluster import connect, disconnect, main_script_hidden, task_slots
 from .config import AUTO, TrainingConfig, available_cores
@@ -430,8 +430,23 @@ class ParallelTrainingCoordinator:
         """Write config, summary and every batch's outcome as JSON (see :mod:`.records`); return the path."""
         target = Path(path) if path is not None else self.config.results_path
         self._refuse_foreign_results(target)
-        return write_results(target, RunResults(self.config.to_dict(), self.get_results_summary(),
-                                                tuple(self._outcomes())))
+        return write_results(target, self._run_results())
+
+    def _run_results(self) -> RunResults:
+        return RunResults(self.config.to_dict(), self.get_results_summary(), tuple(self._outcomes()))
+
+    def write_report(self) -> Path | None:
+        """RUN_DIR/report.html, unless the config says not to; call it after saving the results: a report that
+        cannot be made is a warning, never a lost run."""
+        if not self.config.report:
+            return None
+        from .report import write_report
+
+        try:
+            return write_report(self.config.run_dir, results=self._run_results())
+        except RetrodictionError as exc:
+            self.warnings.append(f"no report: {exc}")
+            return None
 
 
 def run_parallel_retrodiction_training(
@@ -450,12 +465,13 @@ def run_parallel_retrodiction_training(
     client: Any = None,
     **options: Any,
 ) -> RunSummary:
-    """One call: build the config, run every batch, save results, return the summary.
+    """One call: build the config, run every batch, save results and the report, return the summary.
 
     The store is ``store_path``, else the original config dict's
     ``data_store_config.base_path``, else ``RECURSIVE_TRAINING_STORE``.
     ``output_file`` is where the results JSON goes (default:
-    OUTPUT_DIR/RUN_ID/results.json). ``client`` is an existing Dask client
+    OUTPUT_DIR/RUN_ID/results.json); the report goes to
+    OUTPUT_DIR/RUN_ID/report.html (``report=False``: none). ``client`` is an existing Dask client
     to run on (left open). ``options`` takes any other
     :class:`TrainingConfig` or :class:`RetrodictionSettings` field by name
     (``models``, ``horizon``, ``output_dir``, ``resume``, ...).
@@ -470,4 +486,5 @@ def run_parallel_retrodiction_training(
     coordinator = ParallelTrainingCoordinator(settings, client=client)
     summary = coordinator.start_training(progress_callback)
     coordinator.save_results_to_file()
+    coordinator.write_report()
     return summary

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 from .base import AUTO, ConfigError, RetrodictionError, available_cores
 from .cli_forecast import add_forecast_parser, run_forecast, run_predict
 from .cli_models import add_models_parser, run_models
+from .cli_report import add_report_parser, run_report
 
 __all__ = ["build_parser", "cli", "main"]
 
@@ -157,12 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--worker-profiling", action="store_true",
                      help="fill the dashboard's Profile page (local cluster; costs a few percent of speed)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="do not draw a progress bar")
+    run.add_argument("--no-report", dest="report", action="store_false",
+                     help="do not write RUN_DIR/report.html at the end (plots of trust, errors and forecasts)")
     run.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
                      help="log the coordinator's and Dask's messages from this level on (default: errors only)")
     run.add_argument("--log-dir", type=Path, help="write the log to DIR/RUN_ID.log instead of the terminal")
 
     add_forecast_parser(commands)
     add_models_parser(commands)
+    add_report_parser(commands)
 
     demo = commands.add_parser("demo", help="ingest the bundled sample data and run a retrodiction on it")
     demo.add_argument("--output-dir", type=Path, default=Path(".demo"), help="where the demo store and runs go")
@@ -347,9 +351,12 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
     show_new_notes()
     path = coordinator.save_results_to_file()
     print(format_trust_table(summary))
+    print(f"\nresults: {path}\ntrust database: {summary.trust_db}", flush=True)
+    report = None if stopped_by else coordinator.write_report()  # after the table; one who stopped wants out
+    if report is not None:
+        print(f"report: {report}")
     for warning in coordinator.warnings[len(shown_warnings):]:  # what the run learned on the way
         _say(f"warning: {warning}")
-    print(f"\nresults: {path}\ntrust database: {summary.trust_db}")
     counts = summary.batches
     if stopped_by:
         how = "interrupted" if stopped_by[0] == signal.SIGINT else "terminated (SIGTERM)"
@@ -457,6 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_predict(args)
         if args.command == "models":
             return run_models(args)
+        if args.command == "report":
+            return run_report(args)
         if args.command == "demo":
             return _demo(args)
         return _execute(_run_options(args), getattr(args, "progress", True), _resume_hint(),

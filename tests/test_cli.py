@@ -84,8 +84,11 @@ def test_usage_errors_are_one_line_with_exit_2(tmp_path):
 def test_demo_runs_on_the_bundled_sample(tmp_path):
     done = cli("demo", "--output-dir", tmp_path / "demo", "--dashboard-port", "0", "--no-progress", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    rows = [line.split() for line in done.stdout.splitlines()[3:] if line and not line.startswith(("results", "trust"))]
+    rows = [line.split() for line in done.stdout.splitlines()[3:]
+            if line and not line.startswith(("results", "trust", "report"))]
     assert len(rows) == 6 * 4  # six sample variables x four models
+    report = Path(done.stdout.splitlines()[-1].removeprefix("report: "))
+    assert (tmp_path / report).read_text().count("<img") == 4
     assert "warning" not in done.stderr
     # the local cluster starts while the first batches run here; its link is shown once it is up
     assert done.stderr.count("Dask dashboard: http://127.0.0.1:") == 1 and "ssh -N -L" in done.stderr

@@ -20,7 +20,7 @@ def test_core_packages_import_without_dask():
 
 @pytest.mark.parametrize("package", ["recursive_training", "recursive_training.data", "recursive_training.retrodiction",
                                      "recursive_training.metrics", "recursive_training.registry",
-                                     "recursive_training.forecasting", "analytics"])
+                                     "recursive_training.forecasting", "recursive_training.report", "analytics"])
 def test_public_api_is_declared_and_importable(package):
     module = importlib.import_module(package)
     assert module.__all__

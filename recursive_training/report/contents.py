@@ -1,0 +1,185 @@
+"""What a run's report shows, gathered from its results file, the trust database and the store.
+
+Kept apart from drawing so that the numbers can be tested without
+matplotlib, and so that one gathering serves the HTML page and the web API.
+Everything is keyed by (variable, spec) of the run's own schedule and
+context: a trust database shared with other runs adds nothing foreign.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analytics import OptimizedTrustTracker, TrustEstimate, TrustKey
+
+from ..base import RetrodictionError
+from ..forecasting.selection import Choice, choose_model
+from ..records import RunResults, read_results
+
+__all__ = ["ReportContents", "TrustRow", "gather", "MAX_PLOTTED_VARIABLES"]
+
+MAX_PLOTTED_VARIABLES = 24  # small multiples beyond this stop being readable; the tables list every variable
+HISTORY_SHOWN = 60  # observations of recent history beside a forecast
+
+
+@dataclass(frozen=True)
+class TrustRow:
+    """One (variable, spec): its trust interval, MASE and windows scored."""
+
+    variable: str
+    spec: str
+    mean: float
+    low: float
+    high: float
+    mase: float
+    windows: int
+
+
+@dataclass
+class ReportContents:
+    """Everything the report draws; a section whose source is missing is empty and named in ``notes``."""
+
+    run_id: str
+    store: str
+    period: str
+    schedule: str
+    context: str
+    horizon: int
+    trust: list[TrustRow]
+    # (variable, spec) -> window starts and the running success rate after each window
+    trust_over_time: dict[tuple[str, str], tuple[list[pd.Timestamp], list[float]]]
+    # spec -> median over variables of (mean |error| at step k / the variable's one-step naive MAE)
+    scaled_error_by_step: dict[str, list[float]] = field(default_factory=dict)
+    chosen: dict[str, TrustRow] = field(default_factory=dict)  # variable -> the model forecasts would use
+    not_chosen: dict[str, str] = field(default_factory=dict)  # variable -> why none
+    history: dict[str, pd.Series] = field(default_factory=dict)  # recent history of plotted variables
+    forecasts: dict[str, pd.DataFrame] = field(default_factory=dict)  # the forecast table's rows per variable
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def variables(self) -> list[str]:
+        return sorted({row.variable for row in self.trust})
+
+    @property
+    def plotted(self) -> list[str]:
+        return self.variables[:MAX_PLOTTED_VARIABLES]
+
+
+def gather(results: Path | RunResults, *, fans: bool = True) -> ReportContents:
+    """The report's contents for a run: its results file, or the results a run just saved."""
+    if not isinstance(results, RunResults):
+        results = read_results(results)
+    summary = results.summary
+    horizon = int(results.config.get("horizon", 1))
+    rows = [_trust_row(variable, spec, pair.trust, pair.scores.mase if pair.scores else math.nan,
+                       pair.windows_scored)
+            for variable, specs in sorted(summary.variables.items()) for spec, pair in sorted(specs.items())
+            if pair.trust is not None]
+    contents = ReportContents(
+        run_id=summary.run_id, store=summary.store, period=f"{summary.start or '...'} to {summary.end or '...'}",
+        schedule=summary.schedule, context=summary.context, horizon=horizon, trust=rows,
+        trust_over_time=_trust_over_time(results))
+    trust_db = Path(summary.trust_db)
+    if not trust_db.is_file():
+        contents.notes.append(f"trust database {trust_db} not found: no error by horizon step, model choice or "
+                              "forecasts")
+        return contents
+    naive_mae = {(v, s): pair.scores.naive_mae for v, specs in summary.variables.items()
+                 for s, pair in specs.items() if pair.scores is not None}
+    with OptimizedTrustTracker(trust_db) as tracker:
+        keys = [TrustKey(row.variable, row.spec, summary.schedule, summary.context) for row in rows]
+        errors = {(key.variable, key.spec): tracker.forecast_errors(key) for key in keys}
+        contents.scaled_error_by_step = _scaled_error_by_step(errors, naive_mae, horizon)
+        choices = _choose(contents, tracker.estimates(keys), errors, naive_mae)
+    if fans:
+        _forecast(contents, results, choices)
+    return contents
+
+
+def _trust_row(variable: str, spec: str, trust: TrustEstimate, mase: float, windows: int) -> TrustRow:
+    return TrustRow(variable, spec, trust.mean, trust.low, trust.high, mase, windows)
+
+
+def _trust_over_time(results: RunResults) -> dict[tuple[str, str], tuple[list[pd.Timestamp], list[float]]]:
+    """Running success rate (Beta(1, 1) posterior mean of the points so far) window by window, each
+    (window, variable, spec) once, in time order, whatever order the batches finished in."""
+    counts: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(dict)
+    for batch in results.batches:
+        if batch.result is None:
+            continue
+        for outcome in batch.result.outcomes:
+            if outcome.score is not None:
+                counts[(outcome.variable, outcome.model)].setdefault(
+                    batch.result.start, [outcome.score.successes, outcome.score.failures])
+    series = {}
+    for pair, by_window in counts.items():
+        starts = sorted(by_window)
+        hits = np.cumsum([by_window[s][0] for s in starts])
+        misses = np.cumsum([by_window[s][1] for s in starts])
+        series[pair] = ([pd.Timestamp(s) for s in starts], list((1 + hits) / (2 + hits + misses)))
+    return series
+
+
+def _scaled_error_by_step(errors: dict, naive_mae: dict, horizon: int) -> dict[str, list[float]]:
+    by_spec: dict[str, list[np.ndarray]] = defaultdict(list)
+    for (variable, spec), kept in errors.items():
+        scale = naive_mae.get((variable, spec), math.nan)
+        if not scale > 0 or kept.errors.shape[1] < horizon:
+            continue
+        usable = np.isfinite(kept.errors[:, :horizon])
+        points = usable.sum(axis=0)
+        total = np.where(usable, np.abs(kept.errors[:, :horizon]), 0.0).sum(axis=0)
+        by_spec[spec].append(np.where(points > 0, total / np.maximum(points, 1), np.nan) / scale)
+    return {spec: [_median_of_finite(column) for column in np.vstack(rows).T] for spec, rows in sorted(by_spec.items())}
+
+
+def _median_of_finite(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if len(finite) else math.nan
+
+
+def _choose(contents: ReportContents, estimates: list[TrustEstimate], errors: dict,
+            naive_mae: dict) -> dict[str, Choice]:
+    """The model ``forecast`` would choose now for each variable (the default rule, this run's horizon);
+    MASE, which only breaks ties here, is scaled by the run's pooled naive MAE."""
+    by_pair = {(row.variable, row.spec): row for row in contents.trust}
+    choices = {}
+    for variable in contents.variables:
+        scale = next((naive_mae[p] for p in naive_mae if p[0] == variable), math.nan)
+        choice = choose_model(variable, estimates, lambda key: errors[(key.variable, key.spec)],
+                              horizon=contents.horizon, naive_mae=scale)
+        if isinstance(choice, str):
+            contents.not_chosen[variable] = choice
+        else:
+            contents.chosen[variable] = by_pair[(variable, choice.key.spec)]
+            choices[variable] = choice
+    return choices
+
+
+def _forecast(contents: ReportContents, results: RunResults, choices: dict[str, Choice]) -> None:
+    """Forecasts past the store's end for the plotted variables, made as ``forecast`` makes them."""
+    from ..data import open_store
+    from ..forecasting.tasks import fit_and_forecast
+
+    try:
+        store = open_store(Path(results.config["store_path"]), results.config.get("store_kind", "optimized"))
+    except RetrodictionError as exc:
+        contents.notes.append(f"no forecasts: {exc}")
+        return
+    for variable in contents.plotted:
+        if variable not in choices:
+            continue
+        try:
+            series = store.load(variable)
+            contents.forecasts[variable] = fit_and_forecast(variable, series, choices[variable],
+                                                            contents.horizon).frame
+        except (RetrodictionError, ValueError, ArithmeticError) as exc:  # one model's failure spoils no report
+            contents.notes.append(f"no forecast of {variable}: {exc}")
+            continue
+        contents.history[variable] = series.iloc[-HISTORY_SHOWN:]
