@@ -401,7 +401,7 @@ class ParallelTrainingCoordinator:
             self.results.values(), self.trust, {(key.variable, key.spec) for key in self.trust_keys()})
         return RunSummary(
             run_id=self.run_id,
-            store=str(config.store_path),
+            store=str(Path(config.store_path).resolve()),  # a report or server elsewhere still finds it
             start=min((b.start_time.isoformat() for b in self.batches), default=None),
             end=max((b.end_time.isoformat() for b in self.batches), default=None),
             models=self._spec_ids(),
@@ -420,7 +420,7 @@ class ParallelTrainingCoordinator:
             metrics=self.metrics,
             dashboard_link=self.dashboard_link,
             scheduler_lost=self.scheduler_lost,
-            trust_db=str(config.trust_db_path),
+            trust_db=str(Path(config.trust_db_path).resolve()),
             variables=variables,
             per_model=per_model,
             failed_models=failed_models,

@@ -168,7 +168,7 @@ def _forecast(contents: ReportContents, results: RunResults, choices: dict[str, 
     from ..forecasting.tasks import fit_and_forecast
 
     try:
-        store = open_store(Path(results.config["store_path"]), results.config.get("store_kind", "optimized"))
+        store = open_store(Path(results.summary.store), results.config.get("store_kind", "optimized"))
     except RetrodictionError as exc:
         contents.notes.append(f"no forecasts: {exc}")
         return
