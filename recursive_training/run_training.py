@@ -25,6 +25,7 @@ from .base import AUTO, ConfigError, RetrodictionError, available_cores
 from .cli_forecast import add_forecast_parser, run_forecast, run_predict
 from .cli_models import add_models_parser, run_models
 from .cli_report import add_report_parser, run_report
+from .cli_serve import add_serve_parser, run_serve
 
 __all__ = ["build_parser", "cli", "main"]
 
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_forecast_parser(commands)
     add_models_parser(commands)
     add_report_parser(commands)
+    add_serve_parser(commands)
 
     demo = commands.add_parser("demo", help="ingest the bundled sample data and run a retrodiction on it")
     demo.add_argument("--output-dir", type=Path, default=Path(".demo"), help="where the demo store and runs go")
@@ -466,6 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_models(args)
         if args.command == "report":
             return run_report(args)
+        if args.command == "serve":
+            return run_serve(args)
         if args.command == "demo":
             return _demo(args)
         return _execute(_run_options(args), getattr(args, "progress", True), _resume_hint(),

@@ -22,6 +22,8 @@ __all__ = [
     "RegistryError",
     "UnknownModelError",
     "ArtifactIntegrityError",
+    "UnknownRunError",
+    "UnknownForecastError",
     "one_line",
 ]
 
@@ -80,6 +82,14 @@ class UnknownModelError(RegistryError):
 
 class ArtifactIntegrityError(RegistryError):
     """A registered model's file is missing, changed since it was registered, or unreadable: never loaded."""
+
+
+class UnknownRunError(DataError):
+    """A run id was asked for that the output directory does not hold."""
+
+
+class UnknownForecastError(DataError):
+    """A forecast job id was asked for that the output directory does not hold."""
 
 
 def one_line(exc: BaseException) -> str:

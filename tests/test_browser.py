@@ -1,0 +1,76 @@
+"""The web page and a report in a real headless Chromium, served by the real `serve` command."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pandas as pd
+import pytest
+
+from recursive_training import run_parallel_retrodiction_training
+from recursive_training.data import RecursiveDataStore
+from recursive_training.forecasting import forecast_with_trusted_models
+
+from .cdp import CHROMIUM, Browser
+from .conftest import PYTHON, REPO, daily_frame
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (.ci/run installs it with apt-get)")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The serve command over an output directory with one finished run; yields its base URL."""
+    root = tmp_path_factory.mktemp("site")
+    RecursiveDataStore(root / "store", create=True).ingest(daily_frame())
+    run_parallel_retrodiction_training(start_time="2021-01-01", end_time="2021-05-01", store_path=root / "store",
+                                       batch_size_days=30, max_workers=0, models=("naive", "ar(order=3)"),
+                                       horizon=3, lookback=200, output_dir=root / "runs", run_id="r1")
+    server = subprocess.Popen([PYTHON, str(REPO / "run_training.py"), "serve", "--output-dir", str(root / "runs"),
+                               "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        url = re.search(r"at (http://\S+/) ", line)
+        assert url, line + server.stderr.read()
+        yield url[1], root
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = Browser()
+    yield chromium
+    chromium.close()
+
+
+def test_the_page_starts_a_forecast_and_shows_its_table(site, browser, tmp_path):
+    url, root = site
+    browser.open(url)
+    assert browser.evaluate("document.querySelectorAll('#runs tbody tr').length") == 1
+    browser.evaluate("document.querySelector('[name=horizon]').value = '2'")
+    browser.evaluate("document.querySelector('[name=variables]').value = 'walk, sine'")
+    browser.evaluate("document.querySelector('#forecast-form button').click()")
+    state = browser.wait_for("/: (done|failed)/.test(document.getElementById('forecast-state').textContent) && "
+                             "document.getElementById('forecast-state').textContent")
+    assert state.endswith(": done"), state
+    cells = browser.evaluate("[...document.querySelectorAll('#forecast-rows tbody tr')]"
+                             ".map(row => [...row.cells].map(cell => cell.textContent))")
+    expected = forecast_with_trusted_models(root / "store", 2, tmp_path / "f.csv", output_dir=root / "runs",
+                                            variables=("walk", "sine")).frame
+    assert [c[0] for c in cells] == list(expected.variable) and len(cells) == 4
+    assert [float(c[3]) for c in cells] == pytest.approx(list(expected.forecast.round(3)), abs=1e-3)
+    assert [pd.Timestamp(c[1]) for c in cells] == list(expected.timestamp)
+    assert len(browser.screenshot(tmp_path / "page.png")) > 10_000
+
+
+def test_a_report_renders_with_every_plot(site, browser, tmp_path):
+    url, _ = site
+    browser.open(url)
+    browser.evaluate("document.querySelector(\"a[href='/runs/r1/report']\").click()")
+    browser.wait_for("location.pathname === '/runs/r1/report' && document.readyState === 'complete'")
+    images = browser.wait_for("document.images.length === 4 && [...document.images].every(i => i.complete) && "
+                              "[...document.images].map(i => [i.naturalWidth, i.naturalHeight])")
+    assert all(width > 300 and height > 80 for width, height in images)  # decoded, not broken-image icons
+    assert browser.evaluate("document.querySelector('h1').textContent") == "Run r1"
