@@ -4,6 +4,7 @@ run JavaScript in it, wait for a condition."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import re
@@ -37,7 +38,9 @@ class Browser:
         port = self._devtools_port()
         pages = [t for t in httpx.get(f"http://127.0.0.1:{port}/json/list", trust_env=False).json()
                  if t["type"] == "page"]
-        self._socket = connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
+        self._resources = contextlib.ExitStack()
+        self._socket = self._resources.enter_context(
+            connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=30))
         self._ids = itertools.count(1)
 
     def _devtools_port(self) -> int:
@@ -88,7 +91,7 @@ class Browser:
 
     def close(self) -> None:
         try:
-            self._socket.close()
+            self._resources.close()
         finally:
             self._process.kill()
             self._process.wait(timeout=30)

@@ -1,25 +1,27 @@
-"""The web API over a real output directory: a finished run, its report, trust and registered models."""
+"""The web API over a real output directory (a finished run, its report, trust and registered models),
+spoken to over real HTTP: the `serve` command on a socket of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import time
+from typing import Iterator
 
 import httpx
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 
 from analytics import OptimizedTrustTracker
 from recursive_training import run_parallel_retrodiction_training
 from recursive_training.data import RecursiveDataStore
 from recursive_training.forecasting import forecast_with_trusted_models
 from recursive_training.registry import ModelRegistry
-from recursive_training.service import create_app
+from recursive_training.report import FAN_CHART, TRUST_PLOT, embedded_figures
 
 from .conftest import PYTHON, REPO, daily_frame
 
@@ -38,9 +40,25 @@ def served(tmp_path_factory):
     return root
 
 
-@pytest.fixture()
+@contextlib.contextmanager
+def running_server(output_dir, *extra: str) -> Iterator[tuple[httpx.Client, subprocess.Popen]]:
+    """`serve --port 0` in its own process, and an HTTP client for it."""
+    server = subprocess.Popen([PYTHON, str(REPO / "run_training.py"), "serve", "--output-dir", str(output_dir),
+                               "--port", "0", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        url = re.match(r"serving .* at (http://127\.0\.0\.1:\d+/) \(Ctrl-C stops\)$", line.strip())
+        assert url, line + server.stderr.read()
+        with httpx.Client(base_url=url[1], trust_env=False, timeout=60) as client:
+            yield client, server
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
 def client(served):
-    with TestClient(create_app(served / "runs")) as client:
+    with running_server(served / "runs") as (client, _):
         yield client
 
 
@@ -150,26 +168,37 @@ def test_a_forecast_job_runs_and_returns_what_forecast_makes(client, served, tmp
     assert "for horizon 50" in failed["skipped"]["walk"]
 
 
-def test_a_job_left_running_by_a_stopped_server_reads_as_failed(served):
+def test_a_job_left_running_by_a_stopped_server_reads_as_failed(client, served):
     (served / "runs" / "forecasts").mkdir(exist_ok=True)
     (served / "runs" / "forecasts" / "00000000000000aa.json").write_text(json.dumps(
         {"id": "00000000000000aa", "status": "running", "created": "2026-01-01T00:00:00Z", "request": {}}))
-    with TestClient(create_app(served / "runs")) as fresh:
-        state = fresh.get("/forecasts/00000000000000aa").json()
+    state = client.get("/forecasts/00000000000000aa").json()
     assert state["status"] == "failed" and "server stopped" in state["error"]
 
 
-def test_a_token_guards_every_request(served):
-    with TestClient(create_app(served / "runs", token="s3cret")) as guarded:
+def test_a_malformed_body_is_a_422_and_starts_nothing(client, served):
+    before = sorted((served / "runs" / "forecasts").glob("*")) if (served / "runs" / "forecasts").is_dir() else []
+    answer = client.post("/forecasts", content=b"{horizon: 3", headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422 and "JSON decode error" in answer.json()["detail"]
+    after = sorted((served / "runs" / "forecasts").glob("*")) if (served / "runs" / "forecasts").is_dir() else []
+    assert after == before
+
+
+def test_a_token_guards_every_request_and_sigterm_stops_the_server(served):
+    with running_server(served / "runs", "--token", "s3cret") as (guarded, server):
         for path in ("/", "/runs", "/models", "/trust", "/runs/r1/report"):
             assert guarded.get(path).status_code == 401
             assert guarded.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
             assert guarded.get(path, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        server.send_signal(signal.SIGTERM)  # uvicorn shuts down gracefully, then ends by the signal it got
+        assert server.wait(timeout=30) == -signal.SIGTERM and "Traceback" not in server.stderr.read()
 
 
-def test_the_page_lists_runs_models_and_offers_a_forecast(client):
+def test_the_page_lists_runs_models_and_offers_a_forecast(client, served):
     page = client.get("/").text
     assert "<td>r1</td>" in page and "href='/runs/r1/report'" in page
+    figures = embedded_figures((served / "runs" / "r1" / "report.html").read_text())
+    assert figures[TRUST_PLOT] in page and figures[FAN_CHART] in page  # the newest report's two plots
     assert page.count("<tr><td><code>") == len(client.get("/models").json())
     assert "id='forecast-form'" in page and "http://" not in page and "https://" not in page
 
@@ -182,26 +211,6 @@ def _finished(client, job_id: str, timeout: float = 60.0) -> dict:
             return job
         time.sleep(0.1)
     raise AssertionError(f"forecast {job_id} did not finish in {timeout} s")
-
-
-def serve(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([PYTHON, str(REPO / "run_training.py"), "serve", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def test_the_serve_command_on_a_real_socket(served):
-    server = serve("--output-dir", str(served / "runs"), "--port", "0", "--token", "t0ken")
-    try:
-        line = server.stdout.readline()
-        url = re.match(r"serving .* at (http://127\.0\.0\.1:\d+/) \(Ctrl-C stops\)$", line.strip())
-        assert url, line + server.stderr.read()
-        with httpx.Client(base_url=url[1], trust_env=False, timeout=30) as http:
-            assert http.get("/runs").status_code == 401
-            assert http.get("/runs", headers={"Authorization": "Bearer t0ken"}).json()[0]["run_id"] == "r1"
-        server.send_signal(signal.SIGTERM)  # uvicorn shuts down gracefully, then ends by the signal it got
-        assert server.wait(timeout=30) == -signal.SIGTERM and "Traceback" not in server.stderr.read()
-    finally:
-        server.kill()
 
 
 @pytest.mark.parametrize("args, message", [

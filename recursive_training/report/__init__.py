@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .contents import MAX_PLOTTED_VARIABLES, ReportContents, TrustRow, gather
-from .page import REPORT_NAME, render_report, write_report
+from .page import FAN_CHART, REPORT_NAME, TRUST_PLOT, embedded_figures, render_report, write_report
 
-__all__ = ["MAX_PLOTTED_VARIABLES", "REPORT_NAME", "ReportContents", "TrustRow", "gather", "render_report",
-           "write_report"]
+__all__ = ["FAN_CHART", "MAX_PLOTTED_VARIABLES", "REPORT_NAME", "ReportContents", "TRUST_PLOT", "TrustRow",
+           "embedded_figures", "gather", "render_report", "write_report"]

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from pathlib import Path
 
 from ..base import DataError, atomic_write_bytes
 from ..records import RunResults
 from .contents import MAX_PLOTTED_VARIABLES, ReportContents, gather
 
-__all__ = ["render_report", "write_report", "REPORT_NAME"]
+__all__ = ["render_report", "write_report", "embedded_figures", "REPORT_NAME", "TRUST_PLOT", "FAN_CHART"]
 
 REPORT_NAME = "report.html"
+TRUST_PLOT, TRUST_OVER_TIME, ERROR_BY_STEP, FAN_CHART = (
+    "trust per variable and model", "trust over time", "error by horizon step", "forecast fan charts")
+_FIGURE = re.compile(r"<img alt='([^']+)' src='(data:image/png;base64,[A-Za-z0-9+/=]+)'>")
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1300px; color: #222; }
@@ -71,27 +75,37 @@ def render_report(contents: ReportContents) -> str:
                         + [[v, f"none: {why}", "", "", ""] for v, why in sorted(contents.not_chosen.items())]))
     parts.append("<h2 id='trust'>Trust per variable and model</h2><p>Posterior mean and 95% credible interval of "
                  "each model's success rate; the selected model in black.</p>"
-                 f"<img alt='trust per variable and model' src='{figures.trust_figure(contents)}'>")
+                 + _img(TRUST_PLOT, figures.trust_figure(contents)))
     parts.append(_table(["variable", "model", "trust", "95% interval", "MASE", "windows"],
                         [[r.variable, r.spec, _f(r.mean), f"[{_f(r.low)}, {_f(r.high)}]", _f(r.mase), str(r.windows)]
                          for r in contents.trust]))
     parts.append("<h2 id='over-time'>Trust over time</h2><p>Running success rate after each window "
                  "(Beta(1, 1) posterior mean of the points scored so far).</p>"
-                 f"<img alt='trust over time' src='{figures.trust_over_time_figure(contents)}'>")
+                 + _img(TRUST_OVER_TIME, figures.trust_over_time_figure(contents)))
     if contents.scaled_error_by_step:
         steps = len(next(iter(contents.scaled_error_by_step.values())))
         parts.append("<h2 id='by-step'>Error by horizon step</h2><p>Mean absolute retrodiction error at each step, "
                      "divided by the variable's one-step naive MAE; median over variables.</p>"
-                     f"<img alt='error by horizon step' src='{figures.error_by_step_figure(contents)}'>")
+                     + _img(ERROR_BY_STEP, figures.error_by_step_figure(contents)))
         parts.append(_table(["model", *(f"step {k}" for k in range(1, steps + 1))],
                             [[spec, *map(_f, errors)] for spec, errors in contents.scaled_error_by_step.items()]))
     if contents.forecasts:
         parts.append(f"<h2 id='forecasts'>Forecasts</h2><p>The selected model fitted on the latest data, "
                      f"{contents.horizon} steps ahead, with 80% and 95% intervals calibrated by the "
                      "retrodiction's errors; recent history in black.</p>"
-                     f"<img alt='forecast fan charts' src='{figures.fan_figure(contents)}'>")
+                     + _img(FAN_CHART, figures.fan_figure(contents)))
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def embedded_figures(page: str) -> dict[str, str]:
+    """The plots of a report page, by name (``TRUST_PLOT``, ``FAN_CHART``, ...): each an ``<img>`` tag, as
+    the web page shows them beside the runs without drawing them again."""
+    return {match[1]: match[0] for match in _FIGURE.finditer(page)}
+
+
+def _img(name: str, data_uri: str) -> str:
+    return f"<img alt='{name}' src='{data_uri}'>"
 
 
 def _f(value: float) -> str:

@@ -30,6 +30,7 @@ from ..base import (
     one_line,
 )
 from ..layout import registry_in, trust_db_in
+from ..report import REPORT_NAME
 from .jobs import ForecastJobs, ForecastRequest
 from .page import index_page
 from .runs import latest_run, list_runs, run_directory, run_summary
@@ -98,7 +99,12 @@ def create_app(output_dir: str | Path, token: str | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
-        return index_page(output_dir, list_runs(output_dir), _models(output_dir, limit=50))
+        runs = list_runs(output_dir)
+        reported = next((r["run_id"] for r in runs if r["report"]), None)
+        newest = None
+        if reported is not None:
+            newest = (run_directory(output_dir, reported) / REPORT_NAME).read_text(encoding="utf-8")
+        return index_page(output_dir, runs, _models(output_dir, limit=50), newest)
 
     @app.get("/runs")
     def runs() -> list[dict[str, Any]]:
@@ -110,7 +116,7 @@ def create_app(output_dir: str | Path, token: str | None = None) -> FastAPI:
 
     @app.get("/runs/{run_id}/report", response_class=HTMLResponse)
     def report(run_id: str) -> HTMLResponse:
-        page = run_directory(output_dir, run_id) / "report.html"
+        page = run_directory(output_dir, run_id) / REPORT_NAME
         if not page.is_file():
             raise UnknownRunError(f"run {run_id!r} has no report: python run_training.py report RUN_DIR writes it")
         return HTMLResponse(page.read_text(encoding="utf-8"))

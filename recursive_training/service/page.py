@@ -1,4 +1,5 @@
-"""The web page at ``/``: the runs with their reports, the registered models, and a forecast form.
+"""The web page at ``/``: the runs with their reports, the newest report's trust plot and forecast chart,
+the registered models, and a forecast form.
 
 Self-contained like the reports (no network); its one script posts the
 form to ``/forecasts`` and polls the job until its table is ready.
@@ -19,6 +20,7 @@ th, td { border-bottom: 1px solid #ddd; padding: 3px 10px; text-align: left; }
 form { display: flex; gap: 12px; align-items: end; flex-wrap: wrap; }
 label { display: flex; flex-direction: column; font-size: 13px; }
 #forecast-state { margin: 0.5em 0; font-weight: 600; }
+img { max-width: 100%; }
 """
 
 _SCRIPT = """
@@ -58,7 +60,11 @@ document.getElementById('forecast-form').addEventListener('submit', async (event
 """
 
 
-def index_page(output_dir: Path, runs: list[dict[str, Any]], models: list[dict[str, Any]]) -> str:
+def index_page(output_dir: Path, runs: list[dict[str, Any]], models: list[dict[str, Any]],
+               newest_report: str | None = None) -> str:
+    """``newest_report``: the page of the newest run that has one, whose plots are shown here."""
+    from ..report import FAN_CHART, TRUST_PLOT, embedded_figures
+
     e = html.escape
     run_rows = "".join(
         f"<tr><td>{e(r['run_id'])}</td><td>{e(str(r['start']))[:10]} to {e(str(r['end']))[:10]}</td>"
@@ -69,12 +75,23 @@ def index_page(output_dir: Path, runs: list[dict[str, Any]], models: list[dict[s
         f"<tr><td><code>{e(m['id'])}</code></td><td>{e(m['variable'])}</td><td>{e(m['spec_id'])}</td>"
         f"<td>{_number(m['trust_low'])}</td><td>{e(m['train_end'][:10])}</td><td>{e(m['status'])}</td>"
         f"<td>{e(', '.join(m['tags']))}</td></tr>" for m in models)
+    shown = ""
+    reported = next((r for r in runs if r["report"]), None)
+    if newest_report is not None and reported is not None:
+        figures = embedded_figures(newest_report)
+        shown = (f"<section id='newest'><h2>Run {e(reported['run_id'])}</h2><p><a href='/runs/"
+                 f"{e(reported['run_id'])}/report'>The whole report</a>: trust window by window, error by horizon "
+                 "step, tables.</p>"
+                 f"<h3>Trust per variable and model</h3>{figures.get(TRUST_PLOT, '<p>no trust plot</p>')}"
+                 f"<h3>Forecasts of the selected models</h3>{figures.get(FAN_CHART, '<p>no forecasts</p>')}"
+                 "</section>")
     run_options = "".join(f"<option value='{e(r['run_id'])}'>{e(r['run_id'])}</option>" for r in runs)
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>recursive-training: {e(str(output_dir))}"
         f"</title><style>{_STYLE}</style></head><body><h1>Runs in {e(str(output_dir))}</h1>"
         + (f"<table id='runs'><thead><tr><th>run</th><th>period</th><th>models</th><th>variables</th><th>batches</th>"
            f"<th>report</th></tr></thead><tbody>{run_rows}</tbody></table>" if runs else "<p>No runs yet.</p>")
+        + shown
         + "<h2>Forecast with the trusted models</h2>"
         "<form id='forecast-form'><label>run<select name='run_id'>" + run_options + "</select></label>"
         "<label>horizon<input name='horizon' type='number' min='1' value='7' required></label>"
