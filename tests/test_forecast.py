@@ -147,6 +147,20 @@ def test_bad_input_is_one_line_and_writes_nothing(trusted, tmp_path, options, er
     assert not list(tmp_path.glob("f.*"))
 
 
+def test_a_variable_with_almost_no_data_is_skipped_with_a_reason(trusted, tmp_path):
+    import shutil
+
+    from recursive_training.data import RecursiveDataStore
+
+    shutil.copytree(trusted / "store", tmp_path / "store")
+    RecursiveDataStore(tmp_path / "store").ingest(pd.DataFrame(
+        {"timestamp": [pd.Timestamp("2021-06-01")], "variable": ["lonely"], "value": [1.0]}))
+    report = forecast_with_trusted_models(tmp_path / "store", 3, tmp_path / "f.csv", output_dir=trusted / "runs",
+                                          variables=("lonely", "walk"))
+    assert report.skipped == {"lonely": "lonely has 1 observation(s); nothing to forecast from"}
+    assert set(report.chosen) == {"walk"} and set(pd.read_csv(tmp_path / "f.csv").variable) == {"walk"}
+
+
 def test_the_forecast_command(trusted, tmp_path):
     def cli(*args):
         return subprocess.run([PYTHON, str(REPO / "run_training.py"), "forecast", "--store", trusted / "store",

@@ -14,28 +14,29 @@ happen in this process.
 from __future__ import annotations
 
 import io
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
-import numpy as np
 import pandas as pd
 
-from analytics import OptimizedTrustTracker
+from analytics import OptimizedTrustTracker, TrustEstimate
 
-from ..base import ConfigError, DataError, atomic_write_bytes, require_float, require_int
+from ..base import ConfigError, DataError, UnknownVariableError, atomic_write_bytes, require_float, require_int
 from ..data import open_store
 from ..layout import DEFAULT_OUTPUT_DIR, registry_in, trust_db_in
 from ..registry import ModelRegistry
 from ..retrodiction import parse_model_specs
 from .rules import SELECTION_RULES
 from .selection import Choice, choose_model
-from .tasks import LEVELS, FittedForecast, forecast_frame, forecast_group
+from .tasks import LEVELS, Candidates, FittedForecast, Rule, Skipped, forecast_frame, forecast_group
 
 __all__ = ["ForecastReport", "ForecastSettings", "forecast_with_trusted_models", "predict_with_registered_model",
            "COLUMNS", "LEVELS"]
 
 COLUMNS = ["variable", "timestamp", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"]
+_LOCAL_GROUP = 50  # variables read from the trust database at a time when forecasting here
 
 
 @dataclass(frozen=True)
@@ -96,76 +97,90 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
                                  **options: Any) -> ForecastReport:
     """Forecast every variable (or ``variables``) with its most trusted model; see the module docstring.
 
-    The fitting runs in this process (``workers=0``, the default), on a
-    local cluster (``workers=N``), on a running scheduler
+    The choosing and fitting run in this process (``workers=0``, the
+    default), on a local cluster (``workers=N``), on a running scheduler
     (``scheduler_address``) or on a given ``client``, one task per group of
-    variables; the choice, the registration and the table are made here.
+    variables; here the trust database is read, and each finished group's
+    models are registered while the rest still run, and the table written.
     """
     settings = ForecastSettings(store_path=Path(store_path), horizon=horizon, output=Path(output), **options)
     if not settings.trust_db_path.is_file():
         raise ConfigError(f"no trust database at {settings.trust_db_path}: run a retrodiction first "
                           "(or pass trust_db / --trust-db)")
-    store = open_store(settings.store_path, settings.store_kind)
+    known = open_store(settings.store_path, settings.store_kind).variables
+    unknown = [v for v in settings.variables if v not in set(known)]
+    if unknown:
+        raise UnknownVariableError(f"the store {settings.store_path} has no variable "
+                                   f"{', '.join(map(repr, unknown[:5]))}")
+    variables = list(settings.variables or known)
+    rule = Rule(settings.horizon, settings.select, settings.model, settings.min_origins,
+                settings.interval_half_life_days)
     report = ForecastReport(pd.DataFrame(columns=COLUMNS), settings.output)
-    choices: list[tuple[str, Choice]] = []
-    with OptimizedTrustTracker(settings.trust_db_path) as tracker:
-        estimates = tracker.estimates()
-        for variable in settings.variables or store.variables:
-            values = store.load(variable).to_numpy(dtype=float)
-            if len(values) < 2:
-                report.skipped[variable] = f"{variable} has {len(values)} observation(s); nothing to forecast from"
-                continue
-            choice = choose_model(variable, estimates, tracker.forecast_errors, horizon=settings.horizon,
-                                  naive_mae=float(np.mean(np.abs(np.diff(values)))), rule=settings.select,
-                                  spec=settings.model, min_origins=settings.min_origins)
-            if isinstance(choice, str):
-                report.skipped[variable] = choice
-            else:
-                choices.append((variable, choice))
-    if not choices:
-        return report
-    fitted = _run(settings, choices, client)
-    by_variable = dict(choices)
-    with ModelRegistry(registry_in(settings.output_dir)) as registry:
-        for done in fitted:
-            entry = registry.register_model(
-                done.model, done.spec, variable=done.variable, train_start=done.train_start,
-                train_end=done.train_end, data_fingerprint=done.fingerprint,
-                trust=by_variable[done.variable].estimate, scores={"mase": by_variable[done.variable].mase},
-                tags=["forecast"])
-            report.chosen[done.variable] = (done.spec, entry.id)
-    report.frame = pd.concat([done.frame for done in fitted], ignore_index=True)[COLUMNS]
-    _write(report.frame, settings.output)
+    frames: dict[str, pd.DataFrame] = {}
+    with OptimizedTrustTracker(settings.trust_db_path) as tracker, \
+            ModelRegistry(registry_in(settings.output_dir)) as registry:
+        by_variable: dict[str, list[TrustEstimate]] = defaultdict(list)
+        for estimate in tracker.estimates():
+            if (settings.model is None or estimate.spec == settings.model) and estimate.origins >= rule.min_origins:
+                by_variable[estimate.variable].append(estimate)
+
+        def candidates(variable: str) -> Candidates:
+            return Candidates(variable, tuple((e, tracker.forecast_errors(e.key)) for e in by_variable[variable]))
+
+        specs = tuple(dict.fromkeys(e.spec for v in variables for e in by_variable[v]))
+        for group in _groups_done(settings, rule, variables, candidates, specs, client):
+            for done in group:
+                if isinstance(done, Skipped):
+                    report.skipped[done.variable] = done.reason
+                    continue
+                entry = registry.register_encoded(
+                    done.state, done.spec, variable=done.variable, train_start=done.train_start,
+                    train_end=done.train_end, data_fingerprint=done.fingerprint, trust=done.trust,
+                    scores={"mase": done.mase}, tags=["forecast"])
+                report.chosen[done.variable] = (done.spec, entry.id)
+                frames[done.variable] = done.frame
+    if frames:
+        report.chosen = {v: report.chosen[v] for v in variables if v in report.chosen}
+        report.skipped = {v: report.skipped[v] for v in variables if v in report.skipped}
+        report.frame = pd.concat([frames[v] for v in variables if v in frames], ignore_index=True)[COLUMNS]
+        _write(report.frame, settings.output)
     return report
 
 
-def _run(settings: ForecastSettings, choices: list[tuple[str, Choice]], client: Any) -> list[FittedForecast]:
-    """``forecast_group`` over ``choices``: here, or as one Dask task per group, in the order given."""
+def _groups_done(settings: ForecastSettings, rule: Rule, variables: list[str],
+                 candidates: Callable[[str], Candidates], specs: tuple[str, ...],
+                 client: Any) -> Iterator[list[FittedForecast | Skipped]]:
+    """``forecast_group`` over ``variables``, each group as it finishes: here one after another, or as Dask
+    tasks, submitted as their candidates are read, so the workers start on the first at once."""
     from ..retrodiction import RetrodictionSettings
     from ..worker_task import torch_threads_for
 
-    models = tuple(dict.fromkeys(choice.key.spec for _, choice in choices))
     if settings.workers == 0 and settings.scheduler_address is None and client is None:
-        with torch_threads_for(RetrodictionSettings(models=models)):
-            return forecast_group(settings.store_path, settings.store_kind, settings.horizon, choices,
-                                  settings.interval_half_life_days)
+        with torch_threads_for(RetrodictionSettings(models=specs or ("naive",))):
+            for at in range(0, len(variables), _LOCAL_GROUP):
+                group = [candidates(v) for v in variables[at:at + _LOCAL_GROUP]]
+                yield forecast_group(settings.store_path, settings.store_kind, rule, group)
+        return
+    from distributed import as_completed
+
     from ..cluster import connect, disconnect, main_script_hidden, task_slots
     from ..config import TrainingConfig
 
     config = TrainingConfig.from_mapping({
-        "store_path": settings.store_path, "store_kind": settings.store_kind, "models": models,
+        "store_path": settings.store_path, "store_kind": settings.store_kind, "models": specs or ("naive",),
         "workers": settings.workers or 1, "scheduler_address": settings.scheduler_address,
         "dashboard_port": settings.dashboard_port, "output_dir": settings.output_dir})
     with main_script_hidden():
         connection = connect(config, client)
         try:
             slots = max(1, task_slots(connection.client))
-            size = max(1, -(-len(choices) // (4 * slots)))  # about four groups per task slot
-            groups = [choices[at:at + size] for at in range(0, len(choices), size)]
-            futures = [connection.client.submit(forecast_group, settings.store_path, settings.store_kind,
-                                                settings.horizon, group, settings.interval_half_life_days,
-                                                pure=False) for group in groups]
-            return [done for future in futures for done in future.result()]
+            # about eight groups per task slot, so the last ones end together, and none over 50 variables
+            size = min(50, max(1, -(-len(variables) // (8 * slots))))
+            futures = [connection.client.submit(forecast_group, settings.store_path, settings.store_kind, rule,
+                                                [candidates(v) for v in variables[at:at + size]], pure=False)
+                       for at in range(0, len(variables), size)]
+            for future in as_completed(futures):
+                yield future.result()
         finally:
             if client is None:
                 disconnect(connection.client, connection.cluster)

@@ -1,52 +1,108 @@
 """The work of forecasting one group of variables, the same in this process and on a Dask worker.
 
-Top level and free of the registry and the trust database: a worker reads
-the store itself, fits and forecasts, and hands back the fitted models; the
-coordinator registers them and writes the table, so one process writes.
+Top level and free of the registry and the trust database: a worker gets
+each variable's trust candidates (estimates and kept errors, read by the
+coordinator), reads the series itself, chooses the model by the rule,
+fits and forecasts, and hands back the fitted models; the coordinator
+registers them and writes the table, so one process writes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from analytics import conformal_offsets, recency_weights
+from analytics import ForecastErrors, TrustEstimate, conformal_offsets, recency_weights
 
 from ..base import DataError
 from ..data import open_store
-from ..registry import data_fingerprint
+from ..registry import data_fingerprint, encode_state
 from ..retrodiction import ForecastModel, RetrodictionSettings, parse_model_specs
-from .selection import Choice
+from .selection import Choice, choose_model
 
-__all__ = ["FittedForecast", "LEVELS", "fit_and_forecast", "forecast_frame", "forecast_group", "future_times"]
+__all__ = ["Candidates", "FittedForecast", "LEVELS", "Rule", "Skipped", "fit_and_forecast", "forecast_frame",
+           "forecast_group", "future_times"]
 
 LEVELS = (0.8, 0.95)
 _NS_PER_DAY = 86_400e9
 
 
+@dataclass(frozen=True)
+class Rule:
+    """How each variable's model is chosen (selection.py) and forecast."""
+
+    horizon: int
+    select: str = "trust-low"
+    spec: str | None = None
+    min_origins: int = 20
+    half_life_days: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Candidates:
+    """A variable's trust estimates that may be chosen, each with its kept forecast errors."""
+
+    variable: str
+    options: tuple[tuple[TrustEstimate, ForecastErrors], ...]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A variable that gets no forecast, and why (one line)."""
+
+    variable: str
+    reason: str
+
+
 @dataclass(frozen=True, eq=False)
 class FittedForecast:
-    """One variable's forecasts and the model fitted for them, with what its registration needs."""
+    """One variable's forecasts and the model fitted for them, with what its registration needs.
+
+    Sent back from a worker without the model (``model`` None), only its
+    encoded state: the coordinator writes that to the registry and never has
+    to import torch to take an MLP apart.
+    """
 
     variable: str
     frame: pd.DataFrame
-    model: ForecastModel
+    model: ForecastModel | None
     spec: str
     train_start: str
     train_end: str
     fingerprint: str
+    trust: TrustEstimate
+    mase: float
+    state: bytes = b""  # the model's state, encoded for the registry (registry.encode_state)
 
 
-def forecast_group(store_path: Path, store_kind: str, horizon: int, choices: Sequence[tuple[str, Choice]],
-                   half_life_days: float | None = None) -> list[FittedForecast]:
-    """``fit_and_forecast`` for each chosen variable, reading the store here (on the worker)."""
+def forecast_group(store_path: Path, store_kind: str, rule: Rule,
+                   group: Sequence[Candidates]) -> list[FittedForecast | Skipped]:
+    """Choose, fit and forecast each variable of ``group``, reading the store here (on the worker)."""
     store = open_store(store_path, store_kind)
-    return [fit_and_forecast(variable, store.load(variable), choice, horizon, half_life_days)
-            for variable, choice in choices]
+    done: list[FittedForecast | Skipped] = []
+    for candidates in group:
+        series = store.load(candidates.variable)
+        values = series.to_numpy(dtype=float)
+        if len(values) < 2:
+            done.append(Skipped(candidates.variable,
+                                f"{candidates.variable} has {len(values)} observation(s); nothing to forecast from"))
+            continue
+        errors = {estimate.key: kept for estimate, kept in candidates.options}
+        choice = choose_model(candidates.variable, [estimate for estimate, _ in candidates.options],
+                              errors.__getitem__, horizon=rule.horizon,
+                              naive_mae=float(np.mean(np.abs(np.diff(values)))), rule=rule.select, spec=rule.spec,
+                              min_origins=rule.min_origins)
+        if isinstance(choice, str):
+            done.append(Skipped(candidates.variable, choice))
+        else:
+            fitted = fit_and_forecast(candidates.variable, series, choice, rule.horizon, rule.half_life_days)
+            needs_torch = parse_model_specs([fitted.spec])[0].entry.needs_torch
+            done.append(replace(fitted, model=None, state=encode_state(fitted.model.state(), needs_torch=needs_torch)))
+    return done
 
 
 def fit_and_forecast(variable: str, series: pd.Series, choice: Choice, horizon: int,
@@ -58,15 +114,18 @@ def fit_and_forecast(variable: str, series: pd.Series, choice: Choice, horizon: 
     values = series.to_numpy(dtype=float)
     schedule = dict(part.split("=", 1) for part in choice.key.schedule.split(","))
     lookback = RetrodictionSettings(lookback=schedule["lookback"])
-    begin = lookback.training_begin(timestamps, len(values), future_times(series.index, 1)[0].to_datetime64())
+    times = future_times(series.index, horizon)
+    begin = lookback.training_begin(timestamps, len(values), times[0].to_datetime64())
     model = spec.build().fit(values[begin:])
-    return FittedForecast(variable, forecast_frame(variable, series, model, spec.id, horizon, choice, half_life_days),
+    return FittedForecast(variable, forecast_frame(variable, series, model, spec.id, horizon, choice, half_life_days,
+                                                   times),
                           model, spec.id, str(timestamps[begin]), str(timestamps[-1]),
-                          data_fingerprint(timestamps[begin:], values[begin:]))
+                          data_fingerprint(timestamps[begin:], values[begin:]), choice.estimate, choice.mase)
 
 
 def forecast_frame(variable: str, series: pd.Series, model: ForecastModel, spec_id: str, horizon: int,
-                   choice: Choice | None, half_life_days: float | None = None) -> pd.DataFrame:
+                   choice: Choice | None, half_life_days: float | None = None,
+                   times: pd.DatetimeIndex | None = None) -> pd.DataFrame:
     """``horizon`` forecasts from the last observation, with conformal intervals from ``choice``'s kept
     errors (none without them), weighted toward recent origins if ``half_life_days`` is given."""
     values = series.to_numpy(dtype=float)
@@ -78,7 +137,8 @@ def forecast_frame(variable: str, series: pd.Series, model: ForecastModel, spec_
                                                                       half_life_days)
         offsets = conformal_offsets(choice.errors.errors[:, :horizon],
                                     LEVELS, weights)
-    return pd.DataFrame({"variable": variable, "timestamp": future_times(series.index, horizon), "model": spec_id,
+    times = future_times(series.index, horizon) if times is None else times
+    return pd.DataFrame({"variable": variable, "timestamp": times, "model": spec_id,
                          "forecast": point, "lo_80": point + offsets[:, 0, 0], "hi_80": point + offsets[:, 0, 1],
                          "lo_95": point + offsets[:, 1, 0], "hi_95": point + offsets[:, 1, 1]})
 

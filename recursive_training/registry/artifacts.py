@@ -17,15 +17,16 @@ import numpy as np
 
 from ..base import ArtifactIntegrityError, atomic_write_bytes, one_line
 
-__all__ = ["artifact_suffix", "read_artifact", "write_artifact"]
+__all__ = ["artifact_suffix", "encode_state", "read_artifact", "write_artifact"]
 
 
 def artifact_suffix(needs_torch: bool) -> str:
     return ".pt" if needs_torch else ".npz"
 
 
-def write_artifact(path: Path, state: Mapping[str, np.ndarray], *, needs_torch: bool) -> str:
-    """Write ``state`` to ``path`` (atomically); return the file's sha256."""
+def encode_state(state: Mapping[str, np.ndarray], *, needs_torch: bool) -> bytes:
+    """A model's state as an artifact's bytes; made where the model was fitted (a worker), so the process
+    that writes the registry never needs torch."""
     buffer = io.BytesIO()
     if needs_torch:
         import torch
@@ -33,7 +34,11 @@ def write_artifact(path: Path, state: Mapping[str, np.ndarray], *, needs_torch: 
         torch.save({name: torch.as_tensor(np.array(value, order="C")) for name, value in state.items()}, buffer)
     else:
         np.savez(buffer, **{name: np.asarray(value) for name, value in state.items()})
-    data = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def write_artifact(path: Path, data: bytes) -> str:
+    """Write encoded state to ``path`` (atomically); return the file's sha256."""
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()

@@ -20,7 +20,7 @@ import numpy as np
 from ..base import ConfigError, ModelError, RegistryError, UnknownModelError, one_line
 from ..retrodiction.models import ForecastModel
 from ..retrodiction.specs import ModelSpec, parse_model_specs
-from .artifacts import artifact_suffix, read_artifact, write_artifact
+from .artifacts import artifact_suffix, encode_state, read_artifact, write_artifact
 from .catalog import STATUSES, Catalog, RegisteredModel
 
 __all__ = ["ModelRegistry", "data_fingerprint", "model_id"]
@@ -75,12 +75,20 @@ class ModelRegistry:
         never points to a file that is not there.
         """
         spec = spec if isinstance(spec, ModelSpec) else _parse_spec(spec)
+        return self.register_encoded(encode_state(model.state(), needs_torch=spec.entry.needs_torch), spec,
+                                     variable=variable, train_start=train_start, train_end=train_end,
+                                     data_fingerprint=data_fingerprint, trust=trust, scores=scores, tags=tags)
+
+    def register_encoded(self, encoded: bytes, spec: ModelSpec | str, *, variable: str, train_start: str,
+                         train_end: str, data_fingerprint: str, trust: Any = None,
+                         scores: Mapping[str, float] | None = None, tags: Iterable[str] = ()) -> RegisteredModel:
+        """:meth:`register_model` for a state already encoded where it was fitted (``encode_state``)."""
+        spec = spec if isinstance(spec, ModelSpec) else _parse_spec(spec)
         tags = _check_tags(tags)
         entry_id = model_id(variable, spec, train_start, train_end, data_fingerprint)
-        needs_torch = spec.entry.needs_torch
-        artifact = f"{entry_id}{artifact_suffix(needs_torch)}"
+        artifact = f"{entry_id}{artifact_suffix(spec.entry.needs_torch)}"
         try:
-            sha256 = write_artifact(self.root / ARTIFACT_DIR / artifact, model.state(), needs_torch=needs_torch)
+            sha256 = write_artifact(self.root / ARTIFACT_DIR / artifact, encoded)
         except OSError as exc:
             raise RegistryError(f"cannot write model {entry_id} to {self.root / ARTIFACT_DIR}: "
                                 f"{exc.strerror or exc}") from None
