@@ -36,7 +36,7 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-parallel-"))
     store = work / "store"
     build_store(store, synthetic_frame(4 if args.tiny else 16, 1461))
-    repeats = 1 if args.tiny else 5
+    repeats = 1 if args.tiny else 3
 
     batches = ParallelTrainingCoordinator(standard_config(store, work / "plan", args.tiny)).prepare_training_batches()
     ParallelTrainingCoordinator(standard_config(store, work / "warm", args.tiny, workers=0, end="2018-01-15")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -32,6 +33,33 @@ def daily_frame(n: int = 600, start: str = "2020-01-01", seed: int = 0) -> pd.Da
         "walk": 50 + np.cumsum(rng.normal(0, 1, n)),
         "sine": np.sin(2 * np.pi * t / 30) + rng.normal(0, 0.05, n),
     })
+
+
+def finished_run(root: Path, models: tuple[str, ...], run_id: str = "r1") -> Path:
+    """ROOT/store of daily_frame() and ROOT/runs holding one finished in-process run of ``models`` over
+    2021-01-01..2021-05-01 (30-day windows, horizon 3): its results, report and trust. Returns ``root``."""
+    from recursive_training import run_parallel_retrodiction_training
+
+    RecursiveDataStore(root / "store", create=True).ingest(daily_frame())
+    run_parallel_retrodiction_training(start_time="2021-01-01", end_time="2021-05-01", store_path=root / "store",
+                                       batch_size_days=30, max_workers=0, models=models, horizon=3, lookback=200,
+                                       output_dir=root / "runs", run_id=run_id)
+    return root
+
+
+@contextlib.contextmanager
+def running_server(output_dir: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The `serve` command on a port of its own (port 0) over ``output_dir``: its base URL and process."""
+    server = subprocess.Popen([PYTHON, str(REPO / "run_training.py"), "serve", "--output-dir", str(output_dir),
+                               "--port", "0", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        url = re.match(r"serving .* at (http://127\.0\.0\.1:\d+/) \(Ctrl-C stops\)$", line.strip())
+        assert url, line + server.stderr.read()
+        yield url[1], server
+    finally:
+        server.kill()
+        server.wait(timeout=30)
 
 
 @pytest.fixture

@@ -4,21 +4,17 @@ render (by the DOM and by a screenshot that is not blank) and the page's forecas
 from __future__ import annotations
 
 import io
-import re
-import subprocess
 
 import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
 
-from recursive_training import run_parallel_retrodiction_training
-from recursive_training.data import RecursiveDataStore
 from recursive_training.forecasting import forecast_with_trusted_models
 from recursive_training.report import FAN_CHART, TRUST_PLOT
 
 from .cdp import CHROMIUM, Browser
-from .conftest import PYTHON, REPO, daily_frame
+from .conftest import finished_run, running_server
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (.ci/run installs it with apt-get)")
 
@@ -26,21 +22,9 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (.
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """The serve command over an output directory with one finished run; yields its base URL."""
-    root = tmp_path_factory.mktemp("site")
-    RecursiveDataStore(root / "store", create=True).ingest(daily_frame())
-    run_parallel_retrodiction_training(start_time="2021-01-01", end_time="2021-05-01", store_path=root / "store",
-                                       batch_size_days=30, max_workers=0, models=("naive", "ar(order=3)"),
-                                       horizon=3, lookback=200, output_dir=root / "runs", run_id="r1")
-    server = subprocess.Popen([PYTHON, str(REPO / "run_training.py"), "serve", "--output-dir", str(root / "runs"),
-                               "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = server.stdout.readline()
-        url = re.search(r"at (http://\S+/) ", line)
-        assert url, line + server.stderr.read()
-        yield url[1], root
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    root = finished_run(tmp_path_factory.mktemp("site"), ("naive", "ar(order=3)"))
+    with running_server(root / "runs") as (url, _):
+        yield url, root
 
 
 @pytest.fixture(scope="module")

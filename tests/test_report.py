@@ -12,11 +12,10 @@ import pytest
 
 from analytics import OptimizedTrustTracker
 from recursive_training import TrainingConfig, read_results, run_parallel_retrodiction_training
-from recursive_training.data import RecursiveDataStore
 from recursive_training.forecasting import forecast_with_trusted_models
 from recursive_training.report import gather, write_report
 
-from .conftest import PYTHON, REPO, daily_frame
+from .conftest import PYTHON, REPO, daily_frame, finished_run
 
 MODELS = ("naive", "ar(order=3)", "seasonal_naive(season_length=7)")
 
@@ -24,12 +23,7 @@ MODELS = ("naive", "ar(order=3)", "seasonal_naive(season_length=7)")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A finished in-process run of three daily series, its directory and its output directory."""
-    root = tmp_path_factory.mktemp("report")
-    RecursiveDataStore(root / "store", create=True).ingest(daily_frame())
-    run_parallel_retrodiction_training(start_time="2021-01-01", end_time="2021-05-01", store_path=root / "store",
-                                       batch_size_days=30, max_workers=0, models=MODELS, horizon=3, lookback=200,
-                                       output_dir=root / "runs", run_id="r1")
-    return root
+    return finished_run(tmp_path_factory.mktemp("report"), MODELS)
 
 
 def test_every_run_writes_a_self_contained_report(run):

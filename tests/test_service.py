@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import time
@@ -17,13 +16,11 @@ import pandas as pd
 import pytest
 
 from analytics import OptimizedTrustTracker
-from recursive_training import run_parallel_retrodiction_training
-from recursive_training.data import RecursiveDataStore
 from recursive_training.forecasting import forecast_with_trusted_models
 from recursive_training.registry import ModelRegistry
 from recursive_training.report import FAN_CHART, TRUST_PLOT, embedded_figures
 
-from .conftest import PYTHON, REPO, daily_frame
+from .conftest import PYTHON, REPO, finished_run, running_server
 
 MODELS = ("naive", "ar(order=3)")
 
@@ -31,34 +28,22 @@ MODELS = ("naive", "ar(order=3)")
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """An output directory holding one run (with its report and trust) and the models one forecast registered."""
-    root = tmp_path_factory.mktemp("served")
-    RecursiveDataStore(root / "store", create=True).ingest(daily_frame())
-    run_parallel_retrodiction_training(start_time="2021-01-01", end_time="2021-05-01", store_path=root / "store",
-                                       batch_size_days=30, max_workers=0, models=MODELS, horizon=3, lookback=200,
-                                       output_dir=root / "runs", run_id="r1")
+    root = finished_run(tmp_path_factory.mktemp("served"), MODELS)
     forecast_with_trusted_models(root / "store", 3, root / "first.csv", output_dir=root / "runs")
     return root
 
 
 @contextlib.contextmanager
-def running_server(output_dir, *extra: str) -> Iterator[tuple[httpx.Client, subprocess.Popen]]:
+def http_server(output_dir, *extra: str) -> Iterator[tuple[httpx.Client, subprocess.Popen]]:
     """`serve --port 0` in its own process, and an HTTP client for it."""
-    server = subprocess.Popen([PYTHON, str(REPO / "run_training.py"), "serve", "--output-dir", str(output_dir),
-                               "--port", "0", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = server.stdout.readline()
-        url = re.match(r"serving .* at (http://127\.0\.0\.1:\d+/) \(Ctrl-C stops\)$", line.strip())
-        assert url, line + server.stderr.read()
-        with httpx.Client(base_url=url[1], trust_env=False, timeout=60) as client:
-            yield client, server
-    finally:
-        server.kill()
-        server.wait(timeout=30)
+    with running_server(output_dir, *extra) as (url, server), \
+            httpx.Client(base_url=url, trust_env=False, timeout=60) as client:
+        yield client, server
 
 
 @pytest.fixture(scope="module")
 def client(served):
-    with running_server(served / "runs") as (client, _):
+    with http_server(served / "runs") as (client, _):
         yield client
 
 
@@ -185,7 +170,7 @@ def test_a_malformed_body_is_a_422_and_starts_nothing(client, served):
 
 
 def test_a_token_guards_every_request_and_sigterm_stops_the_server(served):
-    with running_server(served / "runs", "--token", "s3cret") as (guarded, server):
+    with http_server(served / "runs", "--token", "s3cret") as (guarded, server):
         for path in ("/", "/runs", "/models", "/trust", "/runs/r1/report"):
             assert guarded.get(path).status_code == 401
             assert guarded.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 import pandas as pd
 
-from analytics import OptimizedTrustTracker, TrustEstimate
+from analytics import OptimizedTrustTracker, TrustKey
 
 from ..base import ConfigError, DataError, UnknownVariableError, atomic_write_bytes, require_float, require_int
 from ..data import open_store
@@ -119,15 +119,19 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
     frames: dict[str, pd.DataFrame] = {}
     with OptimizedTrustTracker(settings.trust_db_path) as tracker, \
             ModelRegistry(registry_in(settings.output_dir)) as registry:
-        by_variable: dict[str, list[TrustEstimate]] = defaultdict(list)
-        for estimate in tracker.estimates():
-            if (settings.model is None or estimate.spec == settings.model) and estimate.origins >= rule.min_origins:
-                by_variable[estimate.variable].append(estimate)
+        keys: dict[str, list[TrustKey]] = defaultdict(list)
+        for key in tracker.keys():
+            if settings.model is None or key.spec == settings.model:
+                keys[key.variable].append(key)
 
-        def candidates(variable: str) -> Candidates:
-            return Candidates(variable, tuple((e, tracker.forecast_errors(e.key)) for e in by_variable[variable]))
+        def candidates(group: list[str]) -> list[Candidates]:
+            """Read for one group at a time, so the first group goes out before the last is read."""
+            wanted = [key for variable in group for key in keys[variable]]
+            trusted = {e.key: e for e in tracker.estimates(wanted) if e.origins >= rule.min_origins}
+            return [Candidates(v, tuple((trusted[k], tracker.forecast_errors(k)) for k in keys[v] if k in trusted))
+                    for v in group]
 
-        specs = tuple(dict.fromkeys(e.spec for v in variables for e in by_variable[v]))
+        specs = tuple(dict.fromkeys(key.spec for variable in variables for key in keys[variable]))
         for group in _groups_done(settings, rule, variables, candidates, specs, client):
             for done in group:
                 if isinstance(done, Skipped):
@@ -148,7 +152,7 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
 
 
 def _groups_done(settings: ForecastSettings, rule: Rule, variables: list[str],
-                 candidates: Callable[[str], Candidates], specs: tuple[str, ...],
+                 candidates: Callable[[list[str]], list[Candidates]], specs: tuple[str, ...],
                  client: Any) -> Iterator[list[FittedForecast | Skipped]]:
     """``forecast_group`` over ``variables``, each group as it finishes: here one after another, or as Dask
     tasks, submitted as their candidates are read, so the workers start on the first at once."""
@@ -158,8 +162,8 @@ def _groups_done(settings: ForecastSettings, rule: Rule, variables: list[str],
     if settings.workers == 0 and settings.scheduler_address is None and client is None:
         with torch_threads_for(RetrodictionSettings(models=specs or ("naive",))):
             for at in range(0, len(variables), _LOCAL_GROUP):
-                group = [candidates(v) for v in variables[at:at + _LOCAL_GROUP]]
-                yield forecast_group(settings.store_path, settings.store_kind, rule, group)
+                yield forecast_group(settings.store_path, settings.store_kind, rule,
+                                     candidates(variables[at:at + _LOCAL_GROUP]))
         return
     from distributed import as_completed
 
@@ -177,7 +181,7 @@ def _groups_done(settings: ForecastSettings, rule: Rule, variables: list[str],
             # about eight groups per task slot, so the last ones end together, and none over 50 variables
             size = min(50, max(1, -(-len(variables) // (8 * slots))))
             futures = [connection.client.submit(forecast_group, settings.store_path, settings.store_kind, rule,
-                                                [candidates(v) for v in variables[at:at + size]], pure=False)
+                                                candidates(variables[at:at + size]), pure=False)
                        for at in range(0, len(variables), size)]
             for future in as_completed(futures):
                 yield future.result()
