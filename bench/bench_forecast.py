@@ -34,6 +34,7 @@ from recursive_training.forecasting import forecast_with_trusted_models  # noqa:
 from recursive_training.report import write_report  # noqa: E402
 
 MODELS = ("naive", "mlp(epochs=50)")
+TINY_MODELS = ("naive", "mlp(epochs=3)")
 PAIRS = 2
 HORIZON = 14
 
@@ -42,7 +43,7 @@ def retrodict(root: Path, store: Path, variables: list[str], run_id: str, tiny: 
     """The trust of MODELS on ``variables`` from the last two months (one window, one fit per model)."""
     config = TrainingConfig.from_mapping({
         "store_path": store, "variables": variables, "start": "2023-11-01", "end": "2024-01-01",
-        "batch_size_days": 61, "models": list(MODELS), "horizon": HORIZON, "lookback": 365,
+        "batch_size_days": 61, "models": list(TINY_MODELS if tiny else MODELS), "horizon": HORIZON, "lookback": 365,
         "workers": 0 if tiny else 2, "dashboard_port": 0, "output_dir": root / "runs", "run_id": run_id,
         "report": False})
     coordinator = ParallelTrainingCoordinator(config)
@@ -60,7 +61,7 @@ def timed_forecast(root: Path, store: Path, workers: int, name: str):
 
 def main() -> int:
     args = arguments(__doc__.splitlines()[0])
-    n_variables, reported = (12, 6) if args.tiny else (1000, 200)
+    n_variables, reported = (6, 3) if args.tiny else (1000, 200)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         root = Path(tmp)
         frame = synthetic_frame(n_variables, 2 * 365, freq="D", start="2022-01-02", seed=3)
