@@ -46,7 +46,7 @@ class Size:
     truth_years: int
 
 
-FULL = Size(series_per_phi=50, years=25, truth_paths=12, truth_years=150)
+FULL = Size(series_per_phi=50, years=25, truth_paths=6, truth_years=150)  # 10,800 truth origins each
 TINY = Size(series_per_phi=3, years=12, truth_paths=1, truth_years=40)
 
 

@@ -137,7 +137,6 @@ def main() -> int:
         Case("sample", pd.read_csv(REPO / "data" / "sample.csv", parse_dates=["timestamp"]), cut="2023-01-01",
              model="ar(order=7)", horizon=7, lookback="1Y", window_period="month"),
     ][:1 if args.tiny else 2]  # --tiny checks the script runs: the information-only sample case can wait
-    ok = True
     for case in cases:
         with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
             trust_db = retrodict_before_cut(Path(tmp), case)
@@ -148,11 +147,11 @@ def main() -> int:
             label = f"{case.name} {round(level * 100)}% interval coverage"
             detail = f"normal theory from residuals: {normal[j]:.3f}"
             if case.name == "simulated":
-                ok &= report(label, conformal[j], level - TOLERANCE, higher_is_better=True, unit="",
-                             detail=detail, upper=level + TOLERANCE)
+                report(label, conformal[j], level - TOLERANCE, higher_is_better=True, unit="", detail=detail,
+                       upper=level + TOLERANCE)
             else:
                 info(f"{label}: {conformal[j]:.3f} (nominal {level}); {detail}")
-    return 0 if ok or args.tiny else 1
+    return 0  # run_all reads PASS or FAIL from the TARGET lines; an exit code would call the script broken
 
 
 if __name__ == "__main__":

@@ -169,20 +169,28 @@ def _groups_done(settings: ForecastSettings, rule: Rule, variables: list[str],
 
     from ..cluster import connect, disconnect, main_script_hidden, task_slots
     from ..config import TrainingConfig
+    from ..fork_server import start_fork_server
 
     config = TrainingConfig.from_mapping({
         "store_path": settings.store_path, "store_kind": settings.store_kind, "models": specs or ("naive",),
         "workers": settings.workers or 1, "scheduler_address": settings.scheduler_address,
         "dashboard_port": settings.dashboard_port, "output_dir": settings.output_dir})
+    def groups(slots: int) -> Iterator[list[Candidates]]:
+        # about eight groups per task slot, so the last ones end together, and none over 50 variables
+        size = min(50, max(1, -(-len(variables) // (8 * max(1, slots)))))
+        return (candidates(variables[at:at + size]) for at in range(0, len(variables), size))
+
+    own = client is None and settings.scheduler_address is None
     with main_script_hidden():
+        ready = None
+        if own:  # our workers fork from a server that imports torch first: read the trust meanwhile
+            start_fork_server(config.retrodiction.needs_torch)
+            ready = list(groups(config.workers))
         connection = connect(config, client)
         try:
-            slots = max(1, task_slots(connection.client))
-            # about eight groups per task slot, so the last ones end together, and none over 50 variables
-            size = min(50, max(1, -(-len(variables) // (8 * slots))))
             futures = [connection.client.submit(forecast_group, settings.store_path, settings.store_kind, rule,
-                                                candidates(variables[at:at + size]), pure=False)
-                       for at in range(0, len(variables), size)]
+                                                group, pure=False)
+                       for group in (ready if ready is not None else groups(task_slots(connection.client)))]
             for future in as_completed(futures):
                 yield future.result()
         finally:
