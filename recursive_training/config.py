@@ -17,13 +17,14 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from .base import AUTO, ConfigError, available_cores, require_float, require_int, to_utc_naive
+from .base import AUTO, ConfigError, available_cores, is_plain_name, require_float, require_int, to_utc_naive
 from .config_file import load_config_file
 from .data.store_kinds import STORE_KINDS
 from .layout import DEFAULT_OUTPUT_DIR, metrics_db_in, trust_db_in
 from .retrodiction import RetrodictionSettings, WindowGrid, models_from_options
 
-__all__ = ["AUTO", "TrainingConfig", "available_cores", "load_config_file"]  # AUTO, available_cores from base
+# AUTO and available_cores come from base
+__all__ = ["AUTO", "TrainingConfig", "available_cores", "load_config_file", "schedule_lookback"]
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class TrainingConfig:
         for name in ("resume", "worker_profiling", "force", "repair", "report"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"option '{name}' must be true or false, got {getattr(self, name)!r}")
-        if self.run_id is not None and (not self.run_id or any(c in self.run_id for c in "/\\") or self.run_id.startswith(".")):
+        if self.run_id is not None and not is_plain_name(self.run_id):
             raise ConfigError(f"option 'run_id' {self.run_id!r} must be a plain name")
 
     def _check_tls(self) -> None:
@@ -235,3 +236,9 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
+
+
+def schedule_lookback(schedule_id: str) -> str:
+    """The lookback a :attr:`TrainingConfig.schedule_id` names: what a forecast trains on, read back here,
+    beside the one place that writes it."""
+    return dict(part.split("=", 1) for part in schedule_id.split(","))["lookback"]

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .base import AUTO, ConfigError, RetrodictionError, available_cores
 from .cli_forecast import add_forecast_parser, run_forecast, run_predict
@@ -450,28 +450,21 @@ def cli() -> None:
     os._exit(code)
 
 
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {  # every subcommand but run
+    "ingest": _ingest, "catalog": _catalog, "forecast": run_forecast, "predict": run_predict, "models": run_models,
+    "report": run_report, "serve": run_serve, "demo": _demo,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # name the subcommand whose --help lists what it takes
         parser.error(f"unrecognized arguments: {' '.join(unknown)} (see {parser.prog} {args.command} --help)")
     try:
-        if args.command == "ingest":
-            return _ingest(args)
-        if args.command == "catalog":
-            return _catalog(args)
-        if args.command == "forecast":
-            return run_forecast(args)
-        if args.command == "predict":
-            return run_predict(args)
-        if args.command == "models":
-            return run_models(args)
-        if args.command == "report":
-            return run_report(args)
-        if args.command == "serve":
-            return run_serve(args)
-        if args.command == "demo":
-            return _demo(args)
+        command = _COMMANDS.get(args.command)
+        if command is not None:
+            return command(args)
         return _execute(_run_options(args), getattr(args, "progress", True), _resume_hint(),
                         getattr(args, "log_level", None), getattr(args, "log_dir", None))
     except RetrodictionError as exc:

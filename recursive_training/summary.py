@@ -15,7 +15,7 @@ from .retrodiction import pool_scores
 if TYPE_CHECKING:
     from .records import RunSummary
 
-__all__ = ["summarise", "format_trust_table"]
+__all__ = ["summarise", "format_number", "format_trust_table"]
 
 
 def summarise(results: Iterable[BatchResult], trust: Iterable[TrustEstimate], keep: Collection[tuple[str, str]],
@@ -71,7 +71,8 @@ def summarise(results: Iterable[BatchResult], trust: Iterable[TrustEstimate], ke
     return dict(per_variable), per_model, failures
 
 
-def _fmt(value: float | None, spec: str) -> str:
+def format_number(value: float | None, spec: str = ".3f") -> str:
+    """A number for a table, or "-" where there is none (None or NaN)."""
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
@@ -83,15 +84,15 @@ def format_trust_table(summary: "RunSummary") -> str:
         ordered = sorted(pairs.items(), key=lambda item: -(item[1].trust.mean if item[1].trust else 0.0))
         for model, pair in ordered:
             trust, scores = pair.trust, pair.scores
-            interval = f"[{_fmt(trust.low, '.3f')}, {_fmt(trust.high, '.3f')}]" if trust else "-"
+            interval = f"[{format_number(trust.low, '.3f')}, {format_number(trust.high, '.3f')}]" if trust else "-"
             counts = f"{trust.successes}/{trust.failures}" if trust else "-"
             notes = [f"{count} {label}" for count, label in
                      ((pair.windows_by_fallback, "by fallback"), (pair.windows_skipped, "skipped"),
                       (pair.windows_failed, "failed")) if count]
             windows = f"{pair.windows_scored}" + (f" ({', '.join(notes)})" if notes else "")
-            rows.append((variable, model, _fmt(trust and trust.mean, ".3f"), interval, counts,
-                         _fmt(trust and trust.design_effect, ".1f"), _fmt(scores and scores.mase, ".3f"),
-                         _fmt(scores and scores.skill, "+.3f"), windows))
+            rows.append((variable, model, format_number(trust and trust.mean), interval, counts,
+                         format_number(trust and trust.design_effect, ".1f"), format_number(scores and scores.mase),
+                         format_number(scores and scores.skill, "+.3f"), windows))
     if not rows:
         return "no (variable, model) pair was scored"
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

@@ -56,7 +56,19 @@ def test_runs_and_their_summaries_and_reports(client, served):
     assert page.status_code == 200 and page.text == (served / "runs" / "r1" / "report.html").read_text()
 
 
-@pytest.mark.parametrize("run_id", ["nope", "%2E%2E", ".hidden", "r1%2F..%2F..", "registry", "outside"])
+def test_any_run_id_a_run_may_have_is_served(client, served):
+    """The server takes the run ids `run --run-id` takes (a space is allowed there), no narrower rule."""
+    import shutil
+
+    shutil.copytree(served / "runs" / "r1", served / "runs" / "two words")
+    try:
+        assert client.get("/runs/two%20words").json()["run_id"] == "r1"  # a copy of r1's files
+        assert "two words" in [r["run_id"] for r in client.get("/runs").json()]
+    finally:
+        shutil.rmtree(served / "runs" / "two words")
+
+
+@pytest.mark.parametrize("run_id", ["nope", "%2E%2E", ".hidden", "r1%2F..%2F..", "registry", "outside", "r1%00"])
 def test_a_run_id_never_reaches_beyond_the_output_directory(client, served, tmp_path, run_id):
     elsewhere = tmp_path / "elsewhere"
     (elsewhere / "results.json").parent.mkdir()

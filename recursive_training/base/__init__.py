@@ -27,7 +27,7 @@ from .errors import (
 from .machine import AUTO, available_cores
 from .sqlite_db import open_database
 from .timeparse import to_utc_naive
-from .validation import require_float, require_int
+from .validation import is_plain_name, require_float, require_int
 
 __all__ = [
     "AUTO",
@@ -49,6 +49,7 @@ __all__ = [
     "UnknownVariableError",
     "atomic_write_bytes",
     "available_cores",
+    "is_plain_name",
     "one_line",
     "open_database",
     "require_float",

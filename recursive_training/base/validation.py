@@ -10,7 +10,13 @@ import math
 
 from .errors import ConfigError
 
-__all__ = ["require_int", "require_float"]
+__all__ = ["is_plain_name", "require_int", "require_float"]
+
+
+def is_plain_name(text: str) -> bool:
+    """Whether ``text`` can name a directory inside another and nothing else: no separator, no leading dot
+    (so neither '..' nor a hidden file), no NUL. Run ids are such names, whoever reads them."""
+    return bool(text) and not any(c in text for c in "/\\\x00") and not text.startswith(".")
 
 
 def require_int(name: str, value: object, *, minimum: int) -> int:

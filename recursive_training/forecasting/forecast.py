@@ -5,10 +5,10 @@ lookback of the schedule it was trusted under, forecast ``horizon`` steps
 past the last observation at the variable's frequency, put 80% and 95%
 intervals around the forecasts from the model's kept forecast errors
 (split-conformal, analytics/intervals.py), register the fitted model, and
-write one tidy row per (variable, timestamp). The fitting runs where a
-retrodiction runs (tasks.py): in this process, on a local cluster, on a
-running scheduler or on a given client; choosing, registering and writing
-happen in this process.
+write one tidy row per (variable, timestamp). The choosing and fitting run
+where a retrodiction runs (tasks.py): in this process, on a local cluster,
+on a running scheduler or on a given client; reading the trust database,
+registering and writing happen in this process.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ __all__ = ["ForecastReport", "ForecastSettings", "forecast_with_trusted_models",
            "COLUMNS", "LEVELS"]
 
 COLUMNS = ["variable", "timestamp", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"]
-_LOCAL_GROUP = 50  # variables read from the trust database at a time when forecasting here
+_LOCAL_GROUP = 50  # variables per group at most: read from the trust database, then fitted, at a time
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,8 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
         raise ConfigError(f"no trust database at {settings.trust_db_path}: run a retrodiction first "
                           "(or pass trust_db / --trust-db)")
     known = open_store(settings.store_path, settings.store_kind).variables
-    unknown = [v for v in settings.variables if v not in set(known)]
+    held = set(known)
+    unknown = [v for v in settings.variables if v not in held]
     if unknown:
         raise UnknownVariableError(f"the store {settings.store_path} has no variable "
                                    f"{', '.join(map(repr, unknown[:5]))}")
@@ -159,11 +160,15 @@ def _groups_done(settings: ForecastSettings, rule: Rule, variables: list[str],
     from ..retrodiction import RetrodictionSettings
     from ..worker_task import torch_threads_for
 
+    models = specs or ("naive",)  # a cluster warms up for the models it may fit; naive needs nothing
+
+    def groups(size: int) -> Iterator[list[Candidates]]:
+        return (candidates(variables[at:at + size]) for at in range(0, len(variables), size))
+
     if settings.workers == 0 and settings.scheduler_address is None and client is None:
-        with torch_threads_for(RetrodictionSettings(models=specs or ("naive",))):
-            for at in range(0, len(variables), _LOCAL_GROUP):
-                yield forecast_group(settings.store_path, settings.store_kind, rule,
-                                     candidates(variables[at:at + _LOCAL_GROUP]))
+        with torch_threads_for(RetrodictionSettings(models=models)):
+            for group in groups(_LOCAL_GROUP):
+                yield forecast_group(settings.store_path, settings.store_kind, rule, group)
         return
     from distributed import as_completed
 
@@ -172,25 +177,25 @@ def _groups_done(settings: ForecastSettings, rule: Rule, variables: list[str],
     from ..fork_server import start_fork_server
 
     config = TrainingConfig.from_mapping({
-        "store_path": settings.store_path, "store_kind": settings.store_kind, "models": specs or ("naive",),
+        "store_path": settings.store_path, "store_kind": settings.store_kind, "models": models,
         "workers": settings.workers or 1, "scheduler_address": settings.scheduler_address,
         "dashboard_port": settings.dashboard_port, "output_dir": settings.output_dir})
-    def groups(slots: int) -> Iterator[list[Candidates]]:
+
+    def size_for(slots: int) -> int:
         # about eight groups per task slot, so the last ones end together, and none over 50 variables
-        size = min(50, max(1, -(-len(variables) // (8 * max(1, slots)))))
-        return (candidates(variables[at:at + size]) for at in range(0, len(variables), size))
+        return min(_LOCAL_GROUP, max(1, -(-len(variables) // (8 * max(1, slots)))))
 
     own = client is None and settings.scheduler_address is None
     with main_script_hidden():
         ready = None
         if own:  # our workers fork from a server that imports torch first: read the trust meanwhile
             start_fork_server(config.retrodiction.needs_torch)
-            ready = list(groups(config.workers))
+            ready = list(groups(size_for(config.workers)))
         connection = connect(config, client)
         try:
             futures = [connection.client.submit(forecast_group, settings.store_path, settings.store_kind, rule,
                                                 group, pure=False)
-                       for group in (ready if ready is not None else groups(task_slots(connection.client)))]
+                       for group in (ready if ready is not None else groups(size_for(task_slots(connection.client))))]
             for future in as_completed(futures):
                 yield future.result()
         finally:

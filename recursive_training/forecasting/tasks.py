@@ -19,6 +19,7 @@ import pandas as pd
 from analytics import ForecastErrors, TrustEstimate, conformal_offsets, recency_weights
 
 from ..base import DataError
+from ..config import schedule_lookback
 from ..data import open_store
 from ..registry import data_fingerprint, encode_state
 from ..retrodiction import ForecastModel, RetrodictionSettings, parse_model_specs
@@ -112,8 +113,7 @@ def fit_and_forecast(variable: str, series: pd.Series, choice: Choice, horizon: 
     spec = parse_model_specs([choice.key.spec])[0]
     timestamps = series.index.to_numpy(dtype="datetime64[ns]")
     values = series.to_numpy(dtype=float)
-    schedule = dict(part.split("=", 1) for part in choice.key.schedule.split(","))
-    lookback = RetrodictionSettings(lookback=schedule["lookback"])
+    lookback = RetrodictionSettings(lookback=schedule_lookback(choice.key.schedule))
     times = future_times(series.index, horizon)
     begin = lookback.training_begin(timestamps, len(values), times[0].to_datetime64())
     model = spec.build().fit(values[begin:])
@@ -135,8 +135,7 @@ def forecast_frame(variable: str, series: pd.Series, model: ForecastModel, spec_
     else:
         weights = None if half_life_days is None else recency_weights(choice.errors.origins / _NS_PER_DAY,
                                                                       half_life_days)
-        offsets = conformal_offsets(choice.errors.errors[:, :horizon],
-                                    LEVELS, weights)
+        offsets = conformal_offsets(choice.errors.errors[:, :horizon], LEVELS, weights)
     times = future_times(series.index, horizon) if times is None else times
     return pd.DataFrame({"variable": variable, "timestamp": times, "model": spec_id,
                          "forecast": point, "lo_80": point + offsets[:, 0, 0], "hi_80": point + offsets[:, 0, 1],

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import html
-import math
 import re
 from pathlib import Path
 
 from ..base import DataError, atomic_write_bytes
 from ..records import RunResults
-from .contents import MAX_PLOTTED_VARIABLES, ReportContents, gather
+from ..summary import format_number
+from .contents import MAX_PLOTTED_VARIABLES, ReportContents, TrustRow, gather
 
 __all__ = ["render_report", "write_report", "embedded_figures", "REPORT_NAME", "TRUST_PLOT", "FAN_CHART"]
 
@@ -70,15 +70,15 @@ def render_report(contents: ReportContents) -> str:
     parts.append("<h2 id='selected'>Selected model per variable</h2><p>The model <code>forecast</code> would "
                  "use (the highest lower bound of the 95% trust interval among models with enough evidence).</p>")
     parts.append(_table(["variable", "model", "trust", "95% interval", "MASE"],
-                        [[v, row.spec, _f(row.mean), f"[{_f(row.low)}, {_f(row.high)}]", _f(row.mase)]
+                        [[v, row.spec, format_number(row.mean), _interval(row), format_number(row.mase)]
                          for v, row in sorted(contents.chosen.items())]
                         + [[v, f"none: {why}", "", "", ""] for v, why in sorted(contents.not_chosen.items())]))
     parts.append("<h2 id='trust'>Trust per variable and model</h2><p>Posterior mean and 95% credible interval of "
                  "each model's success rate; the selected model in black.</p>"
                  + _img(TRUST_PLOT, figures.trust_figure(contents)))
     parts.append(_table(["variable", "model", "trust", "95% interval", "MASE", "windows"],
-                        [[r.variable, r.spec, _f(r.mean), f"[{_f(r.low)}, {_f(r.high)}]", _f(r.mase), str(r.windows)]
-                         for r in contents.trust]))
+                        [[r.variable, r.spec, format_number(r.mean), _interval(r), format_number(r.mase),
+                          str(r.windows)] for r in contents.trust]))
     parts.append("<h2 id='over-time'>Trust over time</h2><p>Running success rate after each window "
                  "(Beta(1, 1) posterior mean of the points scored so far).</p>"
                  + _img(TRUST_OVER_TIME, figures.trust_over_time_figure(contents)))
@@ -88,7 +88,8 @@ def render_report(contents: ReportContents) -> str:
                      "divided by the variable's one-step naive MAE; median over variables.</p>"
                      + _img(ERROR_BY_STEP, figures.error_by_step_figure(contents)))
         parts.append(_table(["model", *(f"step {k}" for k in range(1, steps + 1))],
-                            [[spec, *map(_f, errors)] for spec, errors in contents.scaled_error_by_step.items()]))
+                            [[spec, *map(format_number, errors)]
+                             for spec, errors in contents.scaled_error_by_step.items()]))
     if contents.forecasts:
         parts.append(f"<h2 id='forecasts'>Forecasts</h2><p>The selected model fitted on the latest data, "
                      f"{contents.horizon} steps ahead, with 80% and 95% intervals calibrated by the "
@@ -104,12 +105,12 @@ def embedded_figures(page: str) -> dict[str, str]:
     return {match[1]: match[0] for match in _FIGURE.finditer(page)}
 
 
+def _interval(row: TrustRow) -> str:
+    return f"[{format_number(row.low)}, {format_number(row.high)}]"
+
+
 def _img(name: str, data_uri: str) -> str:
     return f"<img alt='{name}' src='{data_uri}'>"
-
-
-def _f(value: float) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -101,9 +101,8 @@ def create_app(output_dir: str | Path, token: str | None = None) -> FastAPI:
     def index() -> str:
         runs = list_runs(output_dir)
         reported = next((r["run_id"] for r in runs if r["report"]), None)
-        newest = None
-        if reported is not None:
-            newest = (run_directory(output_dir, reported) / REPORT_NAME).read_text(encoding="utf-8")
+        newest = None if reported is None else (
+            reported, (run_directory(output_dir, reported) / REPORT_NAME).read_text(encoding="utf-8"))
         return index_page(output_dir, runs, _models(output_dir, limit=50), newest)
 
     @app.get("/runs")

@@ -10,6 +10,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+
+from ..summary import format_number
 
 __all__ = ["index_page"]
 
@@ -61,8 +64,8 @@ document.getElementById('forecast-form').addEventListener('submit', async (event
 
 
 def index_page(output_dir: Path, runs: list[dict[str, Any]], models: list[dict[str, Any]],
-               newest_report: str | None = None) -> str:
-    """``newest_report``: the page of the newest run that has one, whose plots are shown here."""
+               newest_report: tuple[str, str] | None = None) -> str:
+    """``newest_report``: (run id, report page) of the newest run that has one, whose plots are shown here."""
     from ..report import FAN_CHART, TRUST_PLOT, embedded_figures
 
     e = html.escape
@@ -73,15 +76,14 @@ def index_page(output_dir: Path, runs: list[dict[str, Any]], models: list[dict[s
         f"<td>{_report_link(r)}</td></tr>" for r in runs)
     model_rows = "".join(
         f"<tr><td><code>{e(m['id'])}</code></td><td>{e(m['variable'])}</td><td>{e(m['spec_id'])}</td>"
-        f"<td>{_number(m['trust_low'])}</td><td>{e(m['train_end'][:10])}</td><td>{e(m['status'])}</td>"
+        f"<td>{format_number(m['trust_low'])}</td><td>{e(m['train_end'][:10])}</td><td>{e(m['status'])}</td>"
         f"<td>{e(', '.join(m['tags']))}</td></tr>" for m in models)
     shown = ""
-    reported = next((r for r in runs if r["report"]), None)
-    if newest_report is not None and reported is not None:
-        figures = embedded_figures(newest_report)
-        shown = (f"<section id='newest'><h2>Run {e(reported['run_id'])}</h2><p><a href='/runs/"
-                 f"{e(reported['run_id'])}/report'>The whole report</a>: trust window by window, error by horizon "
-                 "step, tables.</p>"
+    if newest_report is not None:
+        run_id, page = newest_report
+        figures = embedded_figures(page)
+        shown = (f"<section id='newest'><h2>Run {e(run_id)}</h2><p><a href='{_report_url(run_id)}'>The whole "
+                 "report</a>: trust window by window, error by horizon step, tables.</p>"
                  f"<h3>Trust per variable and model</h3>{figures.get(TRUST_PLOT, '<p>no trust plot</p>')}"
                  f"<h3>Forecasts of the selected models</h3>{figures.get(FAN_CHART, '<p>no forecasts</p>')}"
                  "</section>")
@@ -111,8 +113,8 @@ def index_page(output_dir: Path, runs: list[dict[str, Any]], models: list[dict[s
 def _report_link(run: dict[str, Any]) -> str:
     if not run["report"]:
         return "-"
-    return f"<a href='/runs/{html.escape(run['run_id'])}/report'>report</a>"
+    return f"<a href='{_report_url(run['run_id'])}'>report</a>"
 
 
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def _report_url(run_id: str) -> str:
+    return html.escape(f"/runs/{quote(run_id, safe='')}/report")

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
-from ..base import DataError, UnknownRunError
+from ..base import DataError, UnknownRunError, is_plain_name
 
-__all__ = ["RUN_ID", "list_runs", "run_directory", "run_summary", "latest_run"]
-
-# what a run id may be (config.py refuses '/', '\\' and a leading dot): no path can be spelled with it
-RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
+__all__ = ["list_runs", "run_directory", "run_summary", "latest_run"]
 _BRIEF = ("run_id", "store", "start", "end", "models", "schedule", "context", "batches", "elapsed_seconds")
 
 
 def run_directory(output_dir: Path, run_id: str) -> Path:
     """The directory of ``run_id`` inside ``output_dir``; an id that is not a plain name is simply unknown."""
     root = output_dir.resolve()
-    if not RUN_ID.match(run_id):
+    if not is_plain_name(run_id):  # the rule a run id was made under: no path can be spelled with it
         raise UnknownRunError(f"no run {run_id!r} in {output_dir}")
     path = (root / run_id).resolve()
     if path.parent != root or not (path / "results.json").is_file():
@@ -40,7 +36,7 @@ def list_runs(output_dir: Path) -> list[dict[str, Any]]:
         return runs
     for child in output_dir.iterdir():
         results = child / "results.json"
-        if child.is_dir() and RUN_ID.match(child.name) and results.is_file():
+        if child.is_dir() and is_plain_name(child.name) and results.is_file():
             try:
                 summary = _summary(results)
             except DataError:
