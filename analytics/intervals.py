@@ -38,27 +38,28 @@ def conformal_offsets(errors: np.ndarray, levels: tuple[float, ...] = (0.8, 0.95
         np.asarray(weights, dtype=float).reshape(len(errors), -1), errors.shape)
     if np.any(w[np.isfinite(errors)] <= 0):
         raise ValueError("weights must be positive")
-    out = np.empty((errors.shape[1], len(levels), 2))
-    for k in range(errors.shape[1]):
-        usable = np.isfinite(errors[:, k])
-        e, wk = errors[usable, k], w[usable, k]
-        for j, level in enumerate(levels):
-            tail = (1 - level) / 2
-            high_error = _upper_quantile(e, wk, 1 - tail)  # the actual is at least forecast − this
-            low_error = -_upper_quantile(-e, wk, 1 - tail)  # and at most forecast − this
-            out[k, j] = (-high_error, -low_error)
+    upper = [1 - (1 - level) / 2 for level in levels]
+    high_error = _upper_quantiles(errors, w, upper)  # the actual is at least forecast − this
+    low_error = -_upper_quantiles(-errors, w, upper)  # and at most forecast − this
+    return np.stack([-high_error, -low_error], axis=-1).transpose(1, 0, 2)
+
+
+def _upper_quantiles(values: np.ndarray, weights: np.ndarray, qs: list[float]) -> np.ndarray:
+    """The weighted conformal quantile of each column at each of ``qs`` (``(len(qs), columns)``): the
+    smallest finite value whose cumulative weight, with the new point's weight 1 placed at +infinity,
+    reaches q; +infinity if the finite values never do. Non-finite values are left out."""
+    finite = np.isfinite(values)
+    order = np.argsort(np.where(finite, values, np.inf), axis=0, kind="stable")  # left-out values last
+    ordered = np.take_along_axis(values, order, axis=0)
+    ordered_weights = np.take_along_axis(np.where(finite, weights, 0.0), order, axis=0)
+    cumulative = np.cumsum(ordered_weights, axis=0) / (ordered_weights.sum(axis=0) + 1.0)
+    usable = finite.sum(axis=0)
+    out = np.full((len(qs), values.shape[1]), math.inf)
+    for i, q in enumerate(qs):
+        at = (cumulative < q - 1e-12).sum(axis=0)  # searchsorted(side="left") down each column
+        found = np.nonzero(at < usable)[0]
+        out[i, found] = ordered[at[found], found]
     return out
-
-
-def _upper_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """The weighted conformal quantile: smallest value whose cumulative weight, with the new point's
-    weight 1 placed at +infinity, reaches ``q``; +infinity if the finite values never do."""
-    if len(values) == 0:
-        return math.inf
-    order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(weights[order]) / (weights.sum() + 1.0)
-    at = int(np.searchsorted(cumulative, q - 1e-12, side="left"))
-    return float(values[order][at]) if at < len(values) else math.inf
 
 
 def recency_weights(times: np.ndarray, half_life: float) -> np.ndarray:

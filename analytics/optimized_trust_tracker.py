@@ -27,7 +27,7 @@ import numpy as np
 from recursive_training.base import TrustError, open_database
 
 from .evidence import EvidenceBlock, TrustKey, unpack_bits
-from .posterior import beta_interval, dependent_posterior
+from .posterior import beta_interval, dependent_posterior, dependent_posteriors
 
 __all__ = ["ForecastErrors", "OptimizedTrustTracker", "TrustEstimate", "StepTrust", "SCHEMA_VERSION"]
 
@@ -266,8 +266,12 @@ class OptimizedTrustTracker:
             return sorted(TrustKey(*r) for r in self._db.execute(
                 "SELECT variable, spec, schedule, context FROM trust_keys"))
 
-    def estimates(self, keys: Iterable[TrustKey] | None = None) -> list[TrustEstimate]:
-        """Posterior of every key (or of ``keys``), sorted by key; keys without evidence are left out."""
+    def estimates(self, keys: Iterable[TrustKey] | None = None, *, steps: bool = True) -> list[TrustEstimate]:
+        """Posterior of every key (or of ``keys``), sorted by key; keys without evidence are left out.
+
+        ``steps=False`` leaves out the trust per horizon step (``steps`` is
+        empty), for callers that choose by the overall trust alone.
+        """
         wanted = None if keys is None else set(keys)
         with self._lock:
             try:
@@ -285,7 +289,7 @@ class OptimizedTrustTracker:
             except sqlite3.Error as exc:
                 raise TrustError(f"{self._name}: cannot read ({exc})") from None
         chosen = [k for k in chosen if rows.get(known[k][0])]
-        parts = [self._posteriors(rows[known[k][0]], known[k][1]) for k in chosen]
+        parts = [self._posteriors(rows[known[k][0]], known[k][1], steps) for k in chosen]
         overall = [p[0] for p in parts]
         low, high = beta_interval(np.array([p.alpha for p, _ in overall]), np.array([p.beta for p, _ in overall]))
         step_posts = [s for p in parts for s in p[1]]
@@ -304,7 +308,7 @@ class OptimizedTrustTracker:
                 origins=counts[2], windows=counts[3], design_effect=post.design_effect, steps=tuple(step_trust)))
         return estimates
 
-    def _posteriors(self, rows: Sequence[tuple], horizon: int):
+    def _posteriors(self, rows: Sequence[tuple], horizon: int, with_steps: bool = True):
         n = len(rows)
         window = np.array([r[0] for r in rows], dtype=np.int64)
         success = unpack_bits(b"".join(r[1] for r in rows), n, horizon)
@@ -319,12 +323,11 @@ class OptimizedTrustTracker:
                                    self.prior_alpha, self.prior_beta)
         hits = int(success[counted].sum())
         counts = (hits, int(counted.sum()) - hits, n, len(np.unique(window)))
-        steps = []
-        for k in range(horizon):
-            step_post = dependent_posterior(x[:, k], weight[:, k], window, np.arange(n), horizon,
-                                            self.prior_alpha, self.prior_beta)
-            step_hits = int(success[:, k].sum())
-            steps.append((step_post, (step_hits, n - step_hits)))
+        if not with_steps:
+            return (post, counts), []
+        step_posts = dependent_posteriors(x, weight, window, np.arange(n), horizon, self.prior_alpha, self.prior_beta)
+        step_hits = success.sum(axis=0)
+        steps = [(step_post, (int(hits), n - int(hits))) for step_post, hits in zip(step_posts, step_hits, strict=True)]
         return (post, counts), steps
 
     def forecast_errors(self, key: TrustKey) -> ForecastErrors:

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaincinv, ndtri, stdtrit  # the quantile functions alone: scipy.stats takes 0.8 s to import
 
-__all__ = ["PosteriorSummary", "design_effect", "dependent_posterior", "beta_interval", "LAGS",
-           "MIN_DESIGN_EFFECT"]
+__all__ = ["PosteriorSummary", "design_effect", "design_effects", "dependent_posterior", "dependent_posteriors",
+           "beta_interval", "LAGS", "MIN_DESIGN_EFFECT"]
 
 Z_975 = float(ndtri(0.975))
 LAGS = 2  # windows this far apart still share training data or targets
@@ -59,30 +59,41 @@ def design_effect(x: np.ndarray, weight: np.ndarray, cluster: np.ndarray) -> flo
     ``l`` apart are ``l`` windows apart. Returns 1 when the rate is 0 or 1 or
     there is a single cluster.
     """
-    total = weight.sum()
-    if total <= 0:
-        return 1.0
-    rate = float(np.dot(weight, x) / total)
-    if rate <= 0.0 or rate >= 1.0:
-        return 1.0
+    return float(design_effects(x[:, None], weight[:, None], cluster)[0])
+
+
+def design_effects(x: np.ndarray, weight: np.ndarray, cluster: np.ndarray) -> np.ndarray:
+    """:func:`design_effect` of each column of ``x`` and ``weight`` (points by columns), all sharing the
+    points' ``cluster`` labels: the horizon steps of one key in one pass instead of one call per step."""
+    columns = x.shape[1]
+    total = weight.sum(axis=0)
+    effects = np.ones(columns)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.einsum("ij,ij->j", weight, x) / total
+    live = (total > 0) & (rate > 0.0) & (rate < 1.0)
     labels, inverse = np.unique(cluster, return_inverse=True)
     groups = len(labels)
-    if groups < 2:
-        return 1.0
-    residuals = np.bincount(inverse, weights=weight * (x - rate), minlength=groups)
-    square_sum = float(np.dot(residuals, residuals))
-    long_run = square_sum
+    if groups < 2 or not live.any():
+        return effects
+    x, weight, total, rate = x[:, live], weight[:, live], total[live], rate[live]
+    width = x.shape[1]
+    cell = (inverse.reshape(-1, 1) * width + np.arange(width)).ravel()  # (cluster, column), row by row
+    residuals = np.bincount(cell, weights=(weight * (x - rate)).ravel(), minlength=groups * width)
+    residuals = residuals.reshape(groups, width)
+    square_sum = np.einsum("gj,gj->j", residuals, residuals)
+    long_run = square_sum.copy()
     for lag in range(1, LAGS + 1):
         partner = np.searchsorted(labels, labels + lag)
         found = partner < groups
         found[found] = labels[partner[found]] == labels[found] + lag
-        cross = float(np.dot(residuals[found], residuals[partner[found]]))
+        cross = np.einsum("gj,gj->j", residuals[found], residuals[partner[found]])
         long_run += 2 * (cross + square_sum / groups)  # + the bias of a demeaned autocovariance
-    variance = groups / (groups - 1) * max(long_run, 0.0) / total**2
+    variance = groups / (groups - 1) * np.maximum(long_run, 0.0) / total**2
     binomial = rate * (1.0 - rate) / total
     freedom = max(1.0, (groups - 1) / (1 + LAGS / 2))
     small_sample = (float(stdtrit(freedom, 0.975)) / Z_975) ** 2
-    return max(MIN_DESIGN_EFFECT, variance / binomial) * small_sample
+    effects[live] = np.maximum(MIN_DESIGN_EFFECT, variance / binomial) * small_sample
+    return effects
 
 
 def dependent_posterior(x: np.ndarray, weight: np.ndarray, window: np.ndarray, origin_rank: np.ndarray,
@@ -92,15 +103,24 @@ def dependent_posterior(x: np.ndarray, weight: np.ndarray, window: np.ndarray, o
     ``window`` is each point's grid window, ``origin_rank`` its origin's
     position among the key's origins (used only with a single window).
     """
+    return dependent_posteriors(x[:, None], weight[:, None], window, origin_rank, horizon,
+                                prior_alpha, prior_beta)[0]
+
+
+def dependent_posteriors(x: np.ndarray, weight: np.ndarray, window: np.ndarray, origin_rank: np.ndarray,
+                         horizon: int, prior_alpha: float, prior_beta: float) -> list[PosteriorSummary]:
+    """:func:`dependent_posterior` of each column of ``x`` and ``weight`` (a key's horizon steps), whose
+    points share ``window`` and ``origin_rank``."""
     if len(np.unique(window)) >= 2:
         cluster = window
     else:
         cluster = origin_rank // max(horizon, 1)
-    effect = design_effect(x, weight, cluster)
-    successes = float(np.dot(weight, x))
-    points = float(weight.sum())
-    return PosteriorSummary(successes, points, effect, prior_alpha + successes / effect,
-                            prior_beta + (points - successes) / effect)
+    effects = design_effects(x, weight, cluster)
+    successes = np.einsum("ij,ij->j", weight, x)
+    points = weight.sum(axis=0)
+    return [PosteriorSummary(float(s), float(n), float(d), prior_alpha + float(s) / d,
+                             prior_beta + (float(n) - float(s)) / d)
+            for s, n, d in zip(successes, points, effects, strict=True)]
 
 
 def beta_interval(alpha: np.ndarray, beta: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

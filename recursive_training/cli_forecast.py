@@ -81,6 +81,8 @@ def run_forecast(args: argparse.Namespace) -> int:
         print(f"{variable}: {spec} (registered as {model_id})")
     for reason in report.skipped.values():
         print(f"skipped: {reason}", file=sys.stderr)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     if not report.chosen:
         print("error: no variable could be forecast; nothing was written", file=sys.stderr)
         return 1

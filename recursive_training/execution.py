@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
-from .base import BatchTimeoutError, RetrodictionError, one_line, require_int
+from .base import BackgroundStart, BatchTimeoutError, RetrodictionError, one_line, require_int
 from .batching import TrainingBatch
 from .config import TrainingConfig
 from .metrics import METRICS_TOPIC, dask_event_sender
@@ -333,27 +333,13 @@ class HandoverExecutor(_Delegating):
         self._start_cluster, self._stopping = start_cluster, stopping
 
     def run(self, batches: Sequence[TrainingBatch], sink: BatchSink) -> None:
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def start() -> None:
-            try:
-                self.delegate = self._start_cluster()
-            except BaseException as exc:  # raised in the caller's thread below
-                failure.append(exc)
-            finally:
-                ready.set()
-
-        starter = threading.Thread(target=start, name="start-cluster", daemon=True)
-        starter.start()
+        cluster = BackgroundStart(self._start_cluster, name="start-cluster")
         remaining = list(batches)  # largest first: take from the end
         with torch_threads_for(self.in_process.config.retrodiction):
-            while remaining and not ready.is_set() and not self._stopping.is_set():
+            while remaining and not cluster.done and not self._stopping.is_set():
                 if not self._run_here(remaining.pop(), sink):
                     break
-        starter.join()
-        if failure:
-            raise failure[0]
+        self.delegate = cluster.result()
         if remaining and not self._stopping.is_set():
             self.delegate.run(remaining, sink)
 

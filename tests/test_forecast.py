@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 
 import numpy as np
@@ -237,6 +238,35 @@ def test_the_forecast_command_on_its_own_local_cluster(trusted, tmp_path):
                            "--output-dir", str(trusted / "runs"), "--horizon", "3", "--output", str(tmp_path / "c.csv"),
                            "--workers", "2", "--dashboard-port", "0"], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
+    # the cluster takes seconds to start, a naive forecast milliseconds: the first variables are done here
+    started_here = re.search(r"note: (\d+) of 3 variables forecast in this process while the cluster started",
+                             done.stderr)
+    assert started_here and 1 <= int(started_here[1]) <= 3, done.stderr
+    written = pd.read_csv(tmp_path / "c.csv")
+    assert not written.duplicated(["variable", "timestamp"]).any() and len(written) == 3 * 3  # each once
     here = forecast_with_trusted_models(trusted / "store", 3, tmp_path / "h.csv", output_dir=trusted / "runs")
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c.csv"), pd.read_csv(tmp_path / "h.csv"))
+    pd.testing.assert_frame_equal(written, pd.read_csv(tmp_path / "h.csv"))
     assert here.chosen
+
+
+@pytest.mark.slow
+def test_a_torch_forecast_on_our_own_cluster_never_imports_torch_here(tmp_path):
+    """Importing torch here for a head start would take as long as the cluster's start: variables whose
+    model needs torch all go to the workers, and this process stays free of torch."""
+    from recursive_training.data import RecursiveDataStore
+
+    RecursiveDataStore(tmp_path / "store", create=True).ingest(daily_frame())
+    ParallelTrainingCoordinator(TrainingConfig.from_mapping({
+        "store_path": tmp_path / "store", "start": "2021-03-01", "end": "2021-05-01", "batch_size_days": 30,
+        "models": ("mlp(epochs=2)",), "horizon": 3, "lookback": 100, "workers": 0,
+        "output_dir": tmp_path / "runs"})).start_training()
+    code = f"""
+import sys
+from recursive_training.forecasting import forecast_with_trusted_models
+report = forecast_with_trusted_models({str(tmp_path / "store")!r}, 3, {str(tmp_path / "f.csv")!r},
+                                      output_dir={str(tmp_path / "runs")!r}, workers=2, dashboard_port=0)
+print(sorted(spec for spec, _ in report.chosen.values()), report.notes, "torch" in sys.modules)
+"""
+    done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == f"{['mlp(epochs=2)'] * 3} [] False"

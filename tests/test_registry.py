@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from recursive_training.base import ArtifactIntegrityError, ConfigError, RegistryError, UnknownModelError
-from recursive_training.registry import ModelRegistry, data_fingerprint
+from recursive_training.registry import ModelRegistry, Registration, data_fingerprint, encode_state
 from recursive_training.retrodiction import parse_model_specs
 
 from .conftest import PYTHON, REPO
@@ -64,6 +64,41 @@ def test_the_same_model_on_the_same_data_is_one_entry(tmp_path):
         assert again.tags == ("a", "b") and again.scores == {"mase": 0.4}  # refreshed, tags kept and added
         assert len({first.id, other_data.id, other_variable.id}) == 3
         assert len(registry.list_models()) == 3
+
+
+def test_a_batch_registers_each_model_as_one_at_a_time_would(tmp_path):
+    timestamps, values = series()
+    fitted = [(spec, parse_model_specs([spec])[0].build().fit(values)) for spec in SPECS[:3]]
+    batch = [Registration(encode_state(model.state(), needs_torch=False), spec, f"v{i}", str(timestamps[0]),
+                          str(timestamps[-1]), data_fingerprint(timestamps, values), {"mean": 0.5, "low": 0.4,
+                                                                                      "high": 0.6}, {"mase": i},
+                          ("batch",))
+             for i, (spec, model) in enumerate(fitted)]
+    with ModelRegistry(tmp_path / "batch") as registry, ModelRegistry(tmp_path / "single") as single:
+        entries = registry.register_many(batch)
+        one_by_one = [single.register_model(model, spec, variable=f"v{i}", train_start=str(timestamps[0]),
+                                            train_end=str(timestamps[-1]),
+                                            data_fingerprint=data_fingerprint(timestamps, values),
+                                            trust={"mean": 0.5, "low": 0.4, "high": 0.6}, scores={"mase": i},
+                                            tags=["batch"])
+                      for i, (spec, model) in enumerate(fitted)]
+        assert [e.variable for e in entries] == ["v0", "v1", "v2"]  # in the order given
+        assert [(e.id, e.sha256, e.scores, e.tags) for e in entries] == \
+            [(e.id, e.sha256, e.scores, e.tags) for e in one_by_one]
+        for entry, (_, model) in zip(entries, fitted, strict=True):
+            assert np.array_equal(registry.load_model(entry.id).predict(values, np.array([100]), 3),
+                                  model.predict(values, np.array([100]), 3))
+
+
+def test_a_batch_whose_artifacts_cannot_be_written_adds_nothing(tmp_path):
+    timestamps, values = series()
+    model = parse_model_specs(["naive"])[0].build().fit(values)
+    with ModelRegistry(tmp_path / "registry") as registry:
+        (tmp_path / "registry" / "artifacts").write_text("a file where the artifact directory belongs")
+        with pytest.raises(RegistryError, match=r"cannot write 2 model\(s\) to .*artifacts"):
+            registry.register_many([Registration(encode_state(model.state(), needs_torch=False), "naive", v,
+                                                 "a", "b", "f") for v in ("x", "y")])
+        assert registry.list_models() == []
 
 
 def test_filters_tags_status_and_delete(tmp_path):
@@ -149,7 +184,7 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     """Threads here and another process register at once: every entry is there, each once."""
     code = f"""
 import numpy as np
-from recursive_training.registry import ModelRegistry, data_fingerprint
+from recursive_training.registry import ModelRegistry, Registration, data_fingerprint, encode_state
 from recursive_training.retrodiction import parse_model_specs
 spec = parse_model_specs(["ar(order=2)"])[0]
 values = np.sin(np.arange(80) / 3.0)

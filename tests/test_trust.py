@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from analytics import EvidenceBlock, OptimizedTrustTracker, TrustKey, TrustUpdateBuffer, design_effect
-from analytics.posterior import beta_interval
+from analytics.posterior import beta_interval, design_effects
 from recursive_training.base import TrustError
 
 from .conftest import longhand_design_effect
@@ -71,6 +71,22 @@ def test_design_effect_against_a_longhand_implementation():
     longhand = longhand_design_effect([(i, sum(w), len(w)) for i, w in zip(index, windows, strict=True)])
     assert design_effect(x, np.ones_like(x), cluster) == pytest.approx(longhand, rel=1e-12)
     assert longhand > 2  # windows with rates from 0.2 to 0.9 are far from binomial
+
+
+def test_design_effects_of_many_columns_equal_the_longhand_of_each():
+    rng = np.random.default_rng(5)
+    index = np.sort(rng.choice(30, size=20, replace=False))
+    sizes = rng.integers(3, 20, size=len(index))
+    cluster = np.repeat(index, sizes)
+    rates = rng.uniform(0.1, 0.9, size=(len(index), 4)).repeat(sizes, axis=0)
+    x = (rng.random((len(cluster), 4)) < rates).astype(float)
+    x = np.column_stack([x, np.zeros(len(cluster)), np.ones(len(cluster))])  # rates 0 and 1: effect 1
+    effects = design_effects(x, np.ones_like(x), cluster)
+    for column in range(x.shape[1]):
+        hits = np.bincount(np.searchsorted(index, cluster), weights=x[:, column])
+        longhand = longhand_design_effect([(i, h, n) for i, h, n in zip(index, hits, sizes, strict=True)])
+        assert effects[column] == pytest.approx(longhand, rel=1e-12), column
+    assert effects[-2:].tolist() == [1.0, 1.0]
 
 
 def test_each_forecast_counts_at_most_once_whatever_the_blocks():

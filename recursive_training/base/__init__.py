@@ -4,7 +4,8 @@
 package imports nothing of the project (tests/test_layout.py checks it).
 """
 
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, atomic_write_files
+from .background import BackgroundStart
 from .errors import (
     ArtifactIntegrityError,
     BatchTimeoutError,
@@ -31,6 +32,7 @@ from .validation import is_plain_name, require_float, require_int
 
 __all__ = [
     "AUTO",
+    "BackgroundStart",
     "ArtifactIntegrityError",
     "BatchTimeoutError",
     "ClusterError",
@@ -48,6 +50,7 @@ __all__ = [
     "UnknownRunError",
     "UnknownVariableError",
     "atomic_write_bytes",
+    "atomic_write_files",
     "available_cores",
     "is_plain_name",
     "one_line",

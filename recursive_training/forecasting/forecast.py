@@ -13,8 +13,11 @@ registering and writing happen in this process.
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections import defaultdict
+import sys
+from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -23,14 +26,22 @@ import pandas as pd
 
 from analytics import OptimizedTrustTracker, TrustKey
 
-from ..base import ConfigError, DataError, UnknownVariableError, atomic_write_bytes, require_float, require_int
+from ..base import (
+    BackgroundStart,
+    ConfigError,
+    DataError,
+    UnknownVariableError,
+    atomic_write_bytes,
+    require_float,
+    require_int,
+)
 from ..data import open_store
 from ..layout import DEFAULT_OUTPUT_DIR, registry_in, trust_db_in
-from ..registry import ModelRegistry
+from ..registry import ModelRegistry, Registration
 from ..retrodiction import parse_model_specs
 from .rules import SELECTION_RULES
 from .selection import Choice, choose_model
-from .tasks import LEVELS, Candidates, FittedForecast, Rule, Skipped, forecast_frame, forecast_group
+from .tasks import LEVELS, Candidates, FittedForecast, Rule, Skipped, forecast_frame, forecast_group, forecast_variable
 
 __all__ = ["ForecastReport", "ForecastSettings", "forecast_with_trusted_models", "predict_with_registered_model",
            "COLUMNS", "LEVELS"]
@@ -128,20 +139,18 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
         def candidates(group: list[str]) -> list[Candidates]:
             """Read for one group at a time, so the first group goes out before the last is read."""
             wanted = [key for variable in group for key in keys[variable]]
-            trusted = {e.key: e for e in tracker.estimates(wanted) if e.origins >= rule.min_origins}
+            trusted = {e.key: e for e in tracker.estimates(wanted, steps=False) if e.origins >= rule.min_origins}
             return [Candidates(v, tuple((trusted[k], tracker.forecast_errors(k)) for k in keys[v] if k in trusted))
                     for v in group]
 
         specs = tuple(dict.fromkeys(key.spec for variable in variables for key in keys[variable]))
-        for group in _groups_done(settings, rule, variables, candidates, specs, client):
-            for done in group:
-                if isinstance(done, Skipped):
-                    report.skipped[done.variable] = done.reason
-                    continue
-                entry = registry.register_encoded(
-                    done.state, done.spec, variable=done.variable, train_start=done.train_start,
-                    train_end=done.train_end, data_fingerprint=done.fingerprint, trust=done.trust,
-                    scores={"mase": done.mase}, tags=["forecast"])
+        for group in _groups_done(settings, rule, variables, candidates, specs, client, report.notes.append):
+            fitted = [done for done in group if isinstance(done, FittedForecast)]
+            report.skipped.update((done.variable, done.reason) for done in group if isinstance(done, Skipped))
+            entries = registry.register_many([
+                Registration(done.state, done.spec, done.variable, done.train_start, done.train_end,
+                             done.fingerprint, done.trust, {"mase": done.mase}, ("forecast",)) for done in fitted])
+            for done, entry in zip(fitted, entries, strict=True):
                 report.chosen[done.variable] = (done.spec, entry.id)
                 frames[done.variable] = done.frame
     if frames:
@@ -154,21 +163,20 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
 
 def _groups_done(settings: ForecastSettings, rule: Rule, variables: list[str],
                  candidates: Callable[[list[str]], list[Candidates]], specs: tuple[str, ...],
-                 client: Any) -> Iterator[list[FittedForecast | Skipped]]:
+                 client: Any, note: Callable[[str], None]) -> Iterator[list[FittedForecast | Skipped]]:
     """``forecast_group`` over ``variables``, each group as it finishes: here one after another, or as Dask
-    tasks, submitted as their candidates are read, so the workers start on the first at once."""
+    tasks, submitted as their candidates are read, so the workers start on the first at once. While our
+    own cluster starts, its first variables are forecast here (the cluster gets the rest)."""
     from ..retrodiction import RetrodictionSettings
     from ..worker_task import torch_threads_for
 
     models = specs or ("naive",)  # a cluster warms up for the models it may fit; naive needs nothing
 
-    def groups(size: int) -> Iterator[list[Candidates]]:
-        return (candidates(variables[at:at + size]) for at in range(0, len(variables), size))
-
     if settings.workers == 0 and settings.scheduler_address is None and client is None:
         with torch_threads_for(RetrodictionSettings(models=models)):
-            for group in groups(_LOCAL_GROUP):
-                yield forecast_group(settings.store_path, settings.store_kind, rule, group)
+            for at in range(0, len(variables), _LOCAL_GROUP):
+                yield forecast_group(settings.store_path, settings.store_kind, rule,
+                                     candidates(variables[at:at + _LOCAL_GROUP]))
         return
     from distributed import as_completed
 
@@ -181,26 +189,78 @@ def _groups_done(settings: ForecastSettings, rule: Rule, variables: list[str],
         "workers": settings.workers or 1, "scheduler_address": settings.scheduler_address,
         "dashboard_port": settings.dashboard_port, "output_dir": settings.output_dir})
 
-    def size_for(slots: int) -> int:
-        # about eight groups per task slot, so the last ones end together, and none over 50 variables
-        return min(_LOCAL_GROUP, max(1, -(-len(variables) // (8 * max(1, slots)))))
+    def read_ahead(reader: ThreadPoolExecutor, slots: int) -> list[Future]:
+        # about sixteen groups per task slot, so the last ones end close together, none over _LOCAL_GROUP variables
+        size = min(_LOCAL_GROUP, max(1, -(-len(variables) // (16 * max(1, slots)))))
+        return [reader.submit(candidates, variables[at:at + size]) for at in range(0, len(variables), size)]
 
     own = client is None and settings.scheduler_address is None
-    with main_script_hidden():
-        ready = None
-        if own:  # our workers fork from a server that imports torch first: read the trust meanwhile
-            start_fork_server(config.retrodiction.needs_torch)
-            ready = list(groups(size_for(config.workers)))
-        connection = connect(config, client)
-        try:
+    reader = ThreadPoolExecutor(1, thread_name_prefix="trust-reader")  # reads while the cluster comes up
+    starting: BackgroundStart | None = None
+    connection = None
+    try:
+        with main_script_hidden():
+            pending: deque[Future | list[Candidates]] = deque()
+            here: list[FittedForecast | Skipped] = []
+            if own:  # our workers fork from a server that imports torch first: read and forecast meanwhile
+                start_fork_server(config.retrodiction.needs_torch)
+                pending.extend(read_ahead(reader, config.workers))
+                starting = BackgroundStart(lambda: connect(config), name="start-cluster")
+                _forecast_while_starting(settings, rule, models, pending, here, starting)
+                connection = starting.result()
+            else:
+                connection = connect(config, client)
+                pending.extend(read_ahead(reader, task_slots(connection.client)))
+            if here:
+                note(f"{len(here)} of {len(variables)} variables forecast in this process while the cluster started")
+                yield here
             futures = [connection.client.submit(forecast_group, settings.store_path, settings.store_kind, rule,
-                                                group, pure=False)
-                       for group in (ready if ready is not None else groups(size_for(task_slots(connection.client))))]
+                                                group if isinstance(group, list) else group.result(), pure=False)
+                       for group in pending]
             for future in as_completed(futures):
                 yield future.result()
-        finally:
-            if client is None:
-                disconnect(connection.client, connection.cluster)
+    finally:
+        reader.shutdown(cancel_futures=True)
+        if connection is None and starting is not None:
+            with contextlib.suppress(Exception):  # the start's own failure is already on its way up
+                connection = starting.result()
+        if connection is not None and client is None:
+            disconnect(connection.client, connection.cluster)
+
+
+def _forecast_while_starting(settings: ForecastSettings, rule: Rule, models: tuple[str, ...],
+                             pending: deque[Future | list[Candidates]], here: list[FittedForecast | Skipped],
+                             starting: BackgroundStart) -> None:
+    """Forecast variables of the first pending groups here, one at a time, until the cluster is ready;
+    what is left goes back to the front of ``pending``, so each variable is forecast once.
+
+    Models that need torch are fitted here only if torch is already imported:
+    importing it here would take as long as the cluster's start on 2 cores
+    and slow the scheduler's start in this process (as for ``run``).
+    """
+    from ..retrodiction import RetrodictionSettings
+    from ..worker_task import torch_threads_for
+
+    store = open_store(settings.store_path, settings.store_kind)
+    torch = "torch" in sys.modules
+    returned: list[list[Candidates]] = []  # each group's variables left for the cluster
+    with torch_threads_for(RetrodictionSettings(models=models if torch else ("naive",))):
+        while pending and not starting.done:
+            group = pending.popleft()
+            group = group if isinstance(group, list) else group.result()
+            left = []
+            for at, candidates in enumerate(group):
+                if starting.done:
+                    left.extend(group[at:])
+                    break
+                done = forecast_variable(store, rule, candidates, torch=torch)
+                if done is None:
+                    left.append(candidates)
+                else:
+                    here.append(done)
+            if left:
+                returned.append(left)
+    pending.extendleft(reversed(returned))
 
 
 def predict_with_registered_model(model_id: str, store_path: str | Path, horizon: int, output: str | Path,

@@ -20,13 +20,13 @@ from analytics import ForecastErrors, TrustEstimate, conformal_offsets, recency_
 
 from ..base import DataError
 from ..config import schedule_lookback
-from ..data import open_store
+from ..data import RecursiveDataStore, open_store
 from ..registry import data_fingerprint, encode_state
 from ..retrodiction import ForecastModel, RetrodictionSettings, parse_model_specs
 from .selection import Choice, choose_model
 
 __all__ = ["Candidates", "FittedForecast", "LEVELS", "Rule", "Skipped", "fit_and_forecast", "forecast_frame",
-           "forecast_group", "future_times"]
+           "forecast_group", "forecast_variable", "future_times"]
 
 LEVELS = (0.8, 0.95)
 _NS_PER_DAY = 86_400e9
@@ -84,26 +84,33 @@ def forecast_group(store_path: Path, store_kind: str, rule: Rule,
                    group: Sequence[Candidates]) -> list[FittedForecast | Skipped]:
     """Choose, fit and forecast each variable of ``group``, reading the store here (on the worker)."""
     store = open_store(store_path, store_kind)
-    done: list[FittedForecast | Skipped] = []
-    for candidates in group:
-        series = store.load(candidates.variable)
-        values = series.to_numpy(dtype=float)
-        if len(values) < 2:
-            done.append(Skipped(candidates.variable,
-                                f"{candidates.variable} has {len(values)} observation(s); nothing to forecast from"))
-            continue
-        errors = {estimate.key: kept for estimate, kept in candidates.options}
-        choice = choose_model(candidates.variable, [estimate for estimate, _ in candidates.options],
-                              errors.__getitem__, horizon=rule.horizon,
-                              naive_mae=float(np.mean(np.abs(np.diff(values)))), rule=rule.select, spec=rule.spec,
-                              min_origins=rule.min_origins)
-        if isinstance(choice, str):
-            done.append(Skipped(candidates.variable, choice))
-        else:
-            fitted = fit_and_forecast(candidates.variable, series, choice, rule.horizon, rule.half_life_days)
-            needs_torch = parse_model_specs([fitted.spec])[0].entry.needs_torch
-            done.append(replace(fitted, model=None, state=encode_state(fitted.model.state(), needs_torch=needs_torch)))
-    return done
+    return [forecast_variable(store, rule, candidates) for candidates in group]
+
+
+def forecast_variable(store: RecursiveDataStore, rule: Rule, candidates: Candidates, *,
+                      torch: bool = True) -> FittedForecast | Skipped | None:
+    """Choose, fit and forecast one variable; the fitted model comes back encoded, not as an object.
+
+    None if the chosen model needs torch and ``torch`` is False: a process
+    that has not imported torch leaves such variables to the workers.
+    """
+    series = store.load(candidates.variable)
+    values = series.to_numpy(dtype=float)
+    if len(values) < 2:
+        return Skipped(candidates.variable,
+                       f"{candidates.variable} has {len(values)} observation(s); nothing to forecast from")
+    errors = {estimate.key: kept for estimate, kept in candidates.options}
+    choice = choose_model(candidates.variable, [estimate for estimate, _ in candidates.options],
+                          errors.__getitem__, horizon=rule.horizon,
+                          naive_mae=float(np.mean(np.abs(np.diff(values)))), rule=rule.select, spec=rule.spec,
+                          min_origins=rule.min_origins)
+    if isinstance(choice, str):
+        return Skipped(candidates.variable, choice)
+    needs_torch = parse_model_specs([choice.key.spec])[0].entry.needs_torch
+    if needs_torch and not torch:
+        return None
+    fitted = fit_and_forecast(candidates.variable, series, choice, rule.horizon, rule.half_life_days)
+    return replace(fitted, model=None, state=encode_state(fitted.model.state(), needs_torch=needs_torch))
 
 
 def fit_and_forecast(variable: str, series: pd.Series, choice: Choice, horizon: int,

@@ -2,6 +2,7 @@
 
 from .artifacts import encode_state
 from .catalog import STATUSES, RegisteredModel
-from .model_registry import ModelRegistry, data_fingerprint, model_id
+from .model_registry import ModelRegistry, Registration, data_fingerprint, model_id
 
-__all__ = ["ModelRegistry", "RegisteredModel", "STATUSES", "data_fingerprint", "encode_state", "model_id"]
+__all__ = ["ModelRegistry", "RegisteredModel", "Registration", "STATUSES", "data_fingerprint", "encode_state",
+           "model_id"]

@@ -15,9 +15,9 @@ from typing import Mapping
 
 import numpy as np
 
-from ..base import ArtifactIntegrityError, atomic_write_bytes, one_line
+from ..base import ArtifactIntegrityError, atomic_write_files, one_line
 
-__all__ = ["artifact_suffix", "encode_state", "read_artifact", "write_artifact"]
+__all__ = ["artifact_suffix", "encode_state", "read_artifact", "write_artifacts"]
 
 
 def artifact_suffix(needs_torch: bool) -> str:
@@ -37,11 +37,12 @@ def encode_state(state: Mapping[str, np.ndarray], *, needs_torch: bool) -> bytes
     return buffer.getvalue()
 
 
-def write_artifact(path: Path, data: bytes) -> str:
-    """Write encoded state to ``path`` (atomically); return the file's sha256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, data)
-    return hashlib.sha256(data).hexdigest()
+def write_artifacts(directory: Path, files: Mapping[str, bytes]) -> dict[str, str]:
+    """Write encoded states to ``directory`` (each atomically, one directory sync); return each file's
+    sha256 by name."""
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_files({directory / name: data for name, data in files.items()})
+    return {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
 
 
 def read_artifact(path: Path, sha256: str, *, needs_torch: bool, model_id: str) -> dict[str, np.ndarray]:

@@ -99,18 +99,19 @@ class Catalog:
     def close(self) -> None:
         self._db.close()
 
-    def upsert(self, row: Mapping[str, Any], tags: Iterable[str]) -> None:
-        """Add ``row``, or refresh the entry of the same id (a refit of the same model on the same data):
-        its artifact, trust and scores change; its created time, status and tags stay; ``tags`` are added."""
-        values = {**row, "parameters": json.dumps(row["parameters"], sort_keys=True),
-                  "scores": json.dumps(row["scores"], sort_keys=True)}
+    def upsert(self, rows: Sequence[tuple[Mapping[str, Any], Iterable[str]]]) -> None:
+        """Add each (row, tags), or refresh the entry of the same id (a refit of the same model on the same
+        data): its artifact, trust and scores change; its created time, status and tags stay; the tags
+        are added. One transaction for all."""
         refreshed = ("artifact", "sha256", "trust_mean", "trust_low", "trust_high", "scores", "updated")
+        values = [[{**row, "parameters": json.dumps(row["parameters"], sort_keys=True),
+                    "scores": json.dumps(row["scores"], sort_keys=True)}[c] for c in COLUMNS] for row, _ in rows]
         with self._transaction() as db:
-            db.execute(f"INSERT INTO models ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
-                       f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in refreshed)}",
-                       [values[c] for c in COLUMNS])
+            db.executemany(f"INSERT INTO models ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+                           f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in refreshed)}",
+                           values)
             db.executemany("INSERT OR IGNORE INTO model_tags (model_id, tag) VALUES (?, ?)",
-                           [(row["id"], tag) for tag in tags])
+                           [(row["id"], tag) for row, tags in rows for tag in tags])
 
     def get(self, model_id: str) -> RegisteredModel | None:
         found = self.query(ids=[model_id])

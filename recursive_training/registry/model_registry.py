@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -20,13 +21,14 @@ import numpy as np
 from ..base import ConfigError, ModelError, RegistryError, UnknownModelError, one_line
 from ..retrodiction.models import ForecastModel
 from ..retrodiction.specs import ModelSpec, parse_model_specs
-from .artifacts import artifact_suffix, encode_state, read_artifact, write_artifact
+from .artifacts import artifact_suffix, encode_state, read_artifact, write_artifacts
 from .catalog import STATUSES, Catalog, RegisteredModel
 
-__all__ = ["ModelRegistry", "data_fingerprint", "model_id"]
+__all__ = ["ModelRegistry", "Registration", "data_fingerprint", "model_id"]
 
 CATALOG_NAME = "catalog.sqlite"
 ARTIFACT_DIR = "artifacts"
+_QUERY_IDS = 500  # ids per catalog query, well inside SQLite's limit on bound parameters
 
 
 def data_fingerprint(timestamps: np.ndarray, values: np.ndarray) -> str:
@@ -40,6 +42,22 @@ def data_fingerprint(timestamps: np.ndarray, values: np.ndarray) -> str:
 def model_id(variable: str, spec: ModelSpec, train_start: str, train_end: str, fingerprint: str) -> str:
     identity = json.dumps([variable, spec.id, train_start, train_end, fingerprint])
     return hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One fitted model to keep, its state already encoded where it was fitted (``encode_state``), so the
+    process that writes the registry never has to import torch to take an MLP apart."""
+
+    encoded: bytes
+    spec: ModelSpec | str
+    variable: str
+    train_start: str
+    train_end: str
+    data_fingerprint: str
+    trust: Any = None  # a TrustEstimate, or anything with mean, low and high
+    scores: Mapping[str, float] | None = None
+    tags: Iterable[str] = ()
 
 
 def _now() -> str:
@@ -71,37 +89,47 @@ class ModelRegistry:
 
         ``trust`` is the spec's trust then (a TrustEstimate or anything with
         ``mean``, ``low`` and ``high``); ``scores`` its retrodiction scores.
-        The artifact is written before the catalog names it, so the catalog
-        never points to a file that is not there.
         """
         spec = spec if isinstance(spec, ModelSpec) else _parse_spec(spec)
-        return self.register_encoded(encode_state(model.state(), needs_torch=spec.entry.needs_torch), spec,
-                                     variable=variable, train_start=train_start, train_end=train_end,
-                                     data_fingerprint=data_fingerprint, trust=trust, scores=scores, tags=tags)
+        return self.register_many([Registration(
+            encode_state(model.state(), needs_torch=spec.entry.needs_torch), spec, variable, train_start, train_end,
+            data_fingerprint, trust, scores, tuple(tags))])[0]
 
-    def register_encoded(self, encoded: bytes, spec: ModelSpec | str, *, variable: str, train_start: str,
-                         train_end: str, data_fingerprint: str, trust: Any = None,
-                         scores: Mapping[str, float] | None = None, tags: Iterable[str] = ()) -> RegisteredModel:
-        """:meth:`register_model` for a state already encoded where it was fitted (``encode_state``)."""
-        spec = spec if isinstance(spec, ModelSpec) else _parse_spec(spec)
-        tags = _check_tags(tags)
-        entry_id = model_id(variable, spec, train_start, train_end, data_fingerprint)
-        artifact = f"{entry_id}{artifact_suffix(spec.entry.needs_torch)}"
-        try:
-            sha256 = write_artifact(self.root / ARTIFACT_DIR / artifact, encoded)
-        except OSError as exc:
-            raise RegistryError(f"cannot write model {entry_id} to {self.root / ARTIFACT_DIR}: "
-                                f"{exc.strerror or exc}") from None
+    def register_many(self, registrations: Sequence[Registration]) -> list[RegisteredModel]:
+        """Keep every model of ``registrations``, in their order: all artifacts are written before the
+        catalog names any of them (so it never points to a file that is not there), and the catalog
+        changes in one transaction."""
         now = _now()
-        self._catalog.upsert({
-            "id": entry_id, "variable": variable, "spec_id": spec.id, "spec": spec.explicit,
-            "family": spec.family, "parameters": _parameters(spec), "train_start": train_start,
-            "train_end": train_end, "data_fingerprint": data_fingerprint,
-            "trust_mean": _trust(trust, "mean"), "trust_low": _trust(trust, "low"),
-            "trust_high": _trust(trust, "high"), "scores": {k: float(v) for k, v in (scores or {}).items()},
-            "status": "active", "created": now, "updated": now, "artifact": artifact, "sha256": sha256,
-        }, tags)
-        return self.get_model(entry_id)
+        rows: list[tuple[dict[str, Any], tuple[str, ...]]] = []
+        files: dict[str, bytes] = {}
+        for registration in registrations:
+            spec = registration.spec if isinstance(registration.spec, ModelSpec) else _parse_spec(registration.spec)
+            entry_id = model_id(registration.variable, spec, registration.train_start, registration.train_end,
+                                registration.data_fingerprint)
+            artifact = f"{entry_id}{artifact_suffix(spec.entry.needs_torch)}"
+            files[artifact] = registration.encoded
+            trust = registration.trust
+            rows.append(({
+                "id": entry_id, "variable": registration.variable, "spec_id": spec.id, "spec": spec.explicit,
+                "family": spec.family, "parameters": _parameters(spec), "train_start": registration.train_start,
+                "train_end": registration.train_end, "data_fingerprint": registration.data_fingerprint,
+                "trust_mean": _trust(trust, "mean"), "trust_low": _trust(trust, "low"),
+                "trust_high": _trust(trust, "high"),
+                "scores": {k: float(v) for k, v in (registration.scores or {}).items()},
+                "status": "active", "created": now, "updated": now, "artifact": artifact,
+            }, _check_tags(registration.tags)))
+        try:
+            hashes = write_artifacts(self.root / ARTIFACT_DIR, files)
+        except OSError as exc:
+            raise RegistryError(f"cannot write {len(files)} model(s) to {self.root / ARTIFACT_DIR}: "
+                                f"{exc.strerror or exc}") from None
+        for row, _ in rows:
+            row["sha256"] = hashes[row["artifact"]]
+        self._catalog.upsert(rows)
+        ids = [row["id"] for row, _ in rows]
+        found = {entry.id: entry for at in range(0, len(ids), _QUERY_IDS)
+                 for entry in self._catalog.query(ids=ids[at:at + _QUERY_IDS])}
+        return [found[entry_id] for entry_id in ids]
 
     def get_model(self, model_id: str) -> RegisteredModel:
         entry = self._catalog.get(model_id)
