@@ -190,7 +190,7 @@ def _groups_done(settings: ForecastSettings, rule: Rule, variables: list[str],
         "dashboard_port": settings.dashboard_port, "output_dir": settings.output_dir})
 
     def read_ahead(reader: ThreadPoolExecutor, slots: int) -> list[Future]:
-        # about sixteen groups per task slot, so the last ones end close together, none over _LOCAL_GROUP variables
+        # about sixteen groups per task slot, so the last ones end close together; none over _LOCAL_GROUP
         size = min(_LOCAL_GROUP, max(1, -(-len(variables) // (16 * max(1, slots)))))
         return [reader.submit(candidates, variables[at:at + size]) for at in range(0, len(variables), size)]
 
