@@ -14,14 +14,23 @@ import yaml
 
 from .base import ConfigError
 
-__all__ = ["load_config_file", "split_names"]
+__all__ = ["load_config_file", "read_mapping_file", "split_names"]
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML (.toml) or YAML (.yaml/.yml) file holding one flat mapping."""
     path = Path(path)
+    data = read_mapping_file(path, what="config file")
+    nested = [k for k, v in data.items() if isinstance(v, dict) and k != "model"]
+    if nested:
+        raise ConfigError(f"config file {path}: option {nested[0]!r} is a table; keep options flat")
+    return data
+
+
+def read_mapping_file(path: Path, *, what: str) -> dict[str, Any]:
+    """A TOML or YAML file's mapping, or one line saying why there is none (``what`` names the file)."""
     if not path.is_file():
-        raise ConfigError(f"config file {path}: no such file")
+        raise ConfigError(f"{what} {path}: no such file")
     suffix = path.suffix.lower()
     try:
         text = path.read_text()
@@ -30,17 +39,14 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         elif suffix in (".yaml", ".yml"):
             data = yaml.safe_load(text) or {}
         else:
-            raise ConfigError(f"config file {path}: use a .toml, .yaml or .yml file")
+            raise ConfigError(f"{what} {path}: use a .toml, .yaml or .yml file")
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         first_line = str(exc).strip().splitlines()[0]
-        raise ConfigError(f"config file {path}: malformed ({first_line})") from None
+        raise ConfigError(f"{what} {path}: malformed ({first_line})") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path}: cannot read ({exc})") from None
+        raise ConfigError(f"{what} {path}: cannot read ({exc})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: must hold a mapping of option names to values")
-    nested = [k for k, v in data.items() if isinstance(v, dict) and k != "model"]
-    if nested:
-        raise ConfigError(f"config file {path}: option {nested[0]!r} is a table; keep options flat")
+        raise ConfigError(f"{what} {path}: must hold a mapping of option names to values")
     return data
 
 

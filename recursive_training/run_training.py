@@ -26,6 +26,7 @@ from .cli_forecast import add_forecast_parser, run_forecast, run_predict
 from .cli_models import add_models_parser, run_models
 from .cli_report import add_report_parser, run_report
 from .cli_serve import add_serve_parser, run_serve
+from .cli_sweep import add_sweep_parser, run_sweep
 
 __all__ = ["build_parser", "cli", "main"]
 
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_parser(commands)
     add_report_parser(commands)
     add_serve_parser(commands)
+    add_sweep_parser(commands)
 
     demo = commands.add_parser("demo", help="ingest the bundled sample data and run a retrodiction on it")
     demo.add_argument("--output-dir", type=Path, default=Path(".demo"), help="where the demo store and runs go")
@@ -452,7 +454,7 @@ def cli() -> None:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {  # every subcommand but run
     "ingest": _ingest, "catalog": _catalog, "forecast": run_forecast, "predict": run_predict, "models": run_models,
-    "report": run_report, "serve": run_serve, "demo": _demo,
+    "report": run_report, "serve": run_serve, "sweep": run_sweep, "demo": _demo,
 }
 
 
