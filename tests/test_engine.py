@@ -53,7 +53,8 @@ def test_naive_window_by_hand():
     assert (score.successes, score.failures) == (2, 2)  # |e| <= 2: 2 and 1
 
 
-MODELS = ["naive", "seasonal_naive", "ar", "mlp", "lstm"]
+MODELS = ["naive", "seasonal_naive", "ar", "mlp", "lstm", "ets", "theta", "ces",
+          pytest.param("arima", marks=pytest.mark.slow)]  # about a second per fit
 
 
 @pytest.mark.parametrize("refit_every", [0, 5])
@@ -75,7 +76,7 @@ def test_no_leakage_from_after_the_origin(model, refit_every):
     assert not np.array_equal(moved.actuals[known], base.actuals[known])  # the tampering was real
 
 
-@pytest.mark.parametrize("model", ["naive", "ar", "mlp"])
+@pytest.mark.parametrize("model", ["naive", "ar", "mlp", "ets"])
 def test_training_ignores_data_older_than_lookback(model):
     ts, y = series()
     settings = RetrodictionSettings(models=(model,), horizon=3, lookback=50, epochs=20, lags=8, ar_order=3)

@@ -18,7 +18,8 @@ from recursive_training.retrodiction import parse_model_specs
 from .conftest import PYTHON, REPO
 
 SPECS = ["naive", "seasonal_naive(season_length=5)", "ar(order=3)",
-         "mlp(lags=6,hidden_size=8,epochs=20,seed=3)", "lstm(lags=6,hidden_size=4,epochs=5)"]
+         "mlp(lags=6,hidden_size=8,epochs=20,seed=3)", "lstm(lags=6,hidden_size=4,epochs=5)",
+         "theta(season_length=5)"]
 
 
 def series(n: int = 120, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

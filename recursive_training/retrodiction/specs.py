@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..base import ConfigError, require_float, require_int
 from .models import AutoRegressive, ForecastModel, Naive, SeasonalNaive
+from .stats_models import statsforecast_builder, warm_up_statsforecast
 
 __all__ = [
     "ModelFamily",
@@ -29,6 +30,9 @@ __all__ = [
     "SeasonalNaiveParameters",
     "AutoRegressiveParameters",
     "TorchParameters",
+    "SeasonParameters",
+    "ETSParameters",
+    "CESParameters",
     "DEFAULT_MODELS",
     "models_from_options",
     "parse_model_specs",
@@ -75,6 +79,44 @@ class TorchParameters:
         require_int("seed", self.seed, minimum=0)
         object.__setattr__(self, "learning_rate",
                            require_float("learning_rate", self.learning_rate, minimum=0.0, inclusive=False))
+
+
+@dataclass(frozen=True)
+class SeasonParameters:
+    """statsforecast's AutoARIMA and AutoTheta: the season length, by statsforecast's name."""
+
+    season_length: int = 1
+
+    def __post_init__(self) -> None:
+        require_int("season_length", self.season_length, minimum=1)
+
+
+@dataclass(frozen=True)
+class ETSParameters:
+    """statsforecast's AutoETS: ``model`` is error, trend and season, each A, M, N or Z (chosen)."""
+
+    season_length: int = 1
+    model: str = "ZZZ"
+
+    def __post_init__(self) -> None:
+        require_int("season_length", self.season_length, minimum=1)
+        if not (isinstance(self.model, str) and len(self.model) == 3 and set(self.model) <= set("AMNZ")
+                and self.model[0] != "N"):
+            raise ConfigError(f"ets: model {self.model!r} must be three letters of A, M, N, Z (error not N), "
+                              "such as 'ZZZ' or 'AAN'")
+
+
+@dataclass(frozen=True)
+class CESParameters:
+    """statsforecast's AutoCES: ``model`` N (simple), S (simple seasonal), P (partial), F (full) or Z."""
+
+    season_length: int = 1
+    model: str = "Z"
+
+    def __post_init__(self) -> None:
+        require_int("season_length", self.season_length, minimum=1)
+        if self.model not in ("N", "S", "P", "F", "Z"):
+            raise ConfigError(f"ces: model {self.model!r} must be one of N, S, P, F, Z")
 
 
 def _warm_up_torch(family: str) -> Callable[[TorchParameters], None]:
@@ -143,6 +185,15 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (
     ModelFamily("lstm", TorchParameters, _torch_builder("lstm"), "one LSTM layer over lags (torch)",
                 needs_torch=True, warm_up=_warm_up_torch("lstm"), legacy_options={n: n for n in ("lags", "hidden_size", "epochs",
                                                                  "learning_rate", "seed")}),
+    ModelFamily("ets", ETSParameters, statsforecast_builder("ets"),
+                "exponential smoothing, its form chosen by AICc (statsforecast AutoETS)",
+                warm_up=warm_up_statsforecast("ets")),
+    ModelFamily("arima", SeasonParameters, statsforecast_builder("arima"),
+                "ARIMA, its orders chosen stepwise (statsforecast AutoARIMA)", warm_up=warm_up_statsforecast("arima")),
+    ModelFamily("theta", SeasonParameters, statsforecast_builder("theta"),
+                "the Theta method, its variant chosen (statsforecast AutoTheta)", warm_up=warm_up_statsforecast("theta")),
+    ModelFamily("ces", CESParameters, statsforecast_builder("ces"),
+                "complex exponential smoothing (statsforecast AutoCES)", warm_up=warm_up_statsforecast("ces")),
 )}
 
 
