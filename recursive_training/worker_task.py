@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from .data import open_store
 from .memory import PeakMemoryMonitor
 from .metrics import AsyncMetricsCollector
 from .outcomes import BatchResult, VariableOutcome
-from .retrodiction import ModelSpec, RetrodictionSettings, WindowForecast, retrodict_window
+from .retrodiction import ForecastModel, ModelSpec, RetrodictionSettings, WindowForecast, retrodict_window
 
 __all__ = ["process_batch", "single_threaded_torch", "torch_threads_for", "warm_up"]
 
@@ -61,14 +61,16 @@ def torch_threads_for(settings: RetrodictionSettings) -> Iterator[None]:
 
 
 def _retrodict_one(variable: str, spec: ModelSpec, ts: np.ndarray, values: np.ndarray, batch: TrainingBatch,
-                   config: TrainingConfig, metrics: AsyncMetricsCollector) -> tuple[VariableOutcome,
-                                                                                    EvidenceBlock | None]:
+                   config: TrainingConfig, metrics: AsyncMetricsCollector,
+                   fitted: tuple[ForecastModel, float] | None = None) -> tuple[VariableOutcome,
+                                                                                EvidenceBlock | None]:
     """One (variable, spec) of a batch: scored, skipped (too little data), failed, or scored by the fallback.
 
     A model that raises fails alone: the batch's other variables and models
     still count. With ``fallback_model`` its forecasts replace the failed
     model's in this window, as statsforecast's ``fallback_model`` does; the
-    outcome says so, and the evidence is the fallback's own.
+    outcome says so, and the evidence is the fallback's own. ``fitted`` is the window's first model of
+    ``spec`` already trained with the batch's others (batched_torch.py), and its share of that time.
     """
     settings = config.retrodiction
     window = (batch.window_start.to_datetime64(), batch.window_end.to_datetime64())
@@ -76,9 +78,10 @@ def _retrodict_one(variable: str, spec: ModelSpec, ts: np.ndarray, values: np.nd
     previous = None if batch.previous_window_start is None else batch.previous_window_start.to_datetime64()
 
     def run(model: ModelSpec) -> WindowForecast:
-        return retrodict_window(ts, values, *window, model, settings, span=span, previous_window_start=previous)
+        return retrodict_window(ts, values, *window, model, settings, span=span, previous_window_start=previous,
+                                fitted=fitted[0] if fitted is not None and model is spec else None)
 
-    fit_started, used, error = time.perf_counter(), spec, None
+    fit_started, used, error = time.perf_counter() - (fitted[1] if fitted else 0.0), spec, None
     try:
         forecast = run(spec)
     except InsufficientDataError as exc:
@@ -113,6 +116,20 @@ def _retrodict_one(variable: str, spec: ModelSpec, ts: np.ndarray, values: np.nd
     return outcome, block
 
 
+def _fit_mlps_together(loaded: list[tuple[str, np.ndarray, np.ndarray]], specs: list[ModelSpec],
+                       batch: TrainingBatch, settings: RetrodictionSettings) -> dict[tuple[str, str], Any]:
+    """The batch's MLPs of this window trained as one (batched_torch.py), so the per-model overhead of
+    small torch models is paid once; if that fails, each is fitted alone and reports its own error."""
+    if not settings.train_together or not any(spec.family == "mlp" for spec in specs):
+        return {}
+    from .retrodiction.batched_torch import fit_window_mlps
+
+    try:
+        return fit_window_mlps(loaded, specs, batch.window_start.to_datetime64(), settings)
+    except Exception:  # each model is then fitted alone, and reports its own error
+        return {}
+
+
 def process_batch(
     batch: TrainingBatch, config: TrainingConfig, send_metrics: Callable[[dict], None],
     *, worker: str | None = None,
@@ -132,12 +149,16 @@ def process_batch(
     metrics = AsyncMetricsCollector(send_metrics, run_id=config.resolved_run_id(), batch_id=batch.batch_id)
     with PeakMemoryMonitor() as memory:
         try:
+            loaded = []
             for variable in batch.variables:
                 series = store.load_window(variable, load_from, batch.window_end, before=before,
                                            after=settings.horizon)
-                ts, values = series.index.to_numpy(), series.to_numpy()
+                loaded.append((variable, series.index.to_numpy(), series.to_numpy()))
+            together = _fit_mlps_together(loaded, specs, batch, settings)
+            for variable, ts, values in loaded:
                 for spec in specs:
-                    outcome, block = _retrodict_one(variable, spec, ts, values, batch, config, metrics)
+                    outcome, block = _retrodict_one(variable, spec, ts, values, batch, config, metrics,
+                                                    together.get((variable, spec.id)))
                     outcomes.append(outcome)
                     if block is not None:
                         evidence.append(block)

@@ -23,7 +23,7 @@ from .scoring import WindowScore, naive_scale, score_window, success_mask
 from .settings import RetrodictionSettings
 from .specs import ModelSpec, parse_model_specs
 
-__all__ = ["WindowForecast", "retrodict_window", "forecast_origins", "first_occurrences"]
+__all__ = ["WindowForecast", "retrodict_window", "forecast_origins", "first_occurrences", "window_training_span"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,13 @@ def _predict_blocks(model_for_block, values: np.ndarray, window_origins: np.ndar
     return out
 
 
+def window_training_span(timestamps: np.ndarray, values: np.ndarray, window_start: np.datetime64,
+                         settings: RetrodictionSettings) -> np.ndarray:
+    """What a window's first fit trains on: the lookback's observations before the window."""
+    first = int(np.searchsorted(timestamps, window_start, side="left"))
+    return values[settings.training_begin(timestamps, first, window_start) : first]
+
+
 def retrodict_window(
     timestamps: np.ndarray,
     values: np.ndarray,
@@ -102,6 +109,7 @@ def retrodict_window(
     *,
     span: tuple[np.datetime64, np.datetime64] | None = None,
     previous_window_start: np.datetime64 | None = None,
+    fitted: ForecastModel | None = None,
 ) -> WindowForecast:
     """Train on what was known before the grid window and forecast from each scored origin.
 
@@ -109,7 +117,9 @@ def retrodict_window(
     the last origins have their targets. ``span`` (default: the window) is
     the part of the window this run scores. ``previous_window_start`` lets a
     fit-free model recognise pairs repeated from the previous window's last
-    origins; the data must then reach back to it when ``step`` > 1.
+    origins; the data must then reach back to it when ``step`` > 1. ``fitted`` is the window's first
+    model of ``spec``, already fitted on :func:`window_training_span` (batched_torch.py fits many at
+    once); without it the model is fitted here.
     """
     if isinstance(spec, str):
         spec = parse_model_specs([spec], settings.run_options)[0]
@@ -122,15 +132,15 @@ def retrodict_window(
                             & (window_origins + h < len(timestamps)))
     if len(scored) == 0:
         raise InsufficientDataError("no origin in the window has all its horizon targets")
-    train = values[settings.training_begin(timestamps, first, window_start) : first]
-    initial: ForecastModel = spec.build()
+    train = window_training_span(timestamps, values, window_start, settings)
+    initial: ForecastModel = fitted if fitted is not None else spec.build()
     if len(train) < initial.min_train:
         raise InsufficientDataError(
             f"{spec.id} needs {initial.min_train} training observations before the window, {len(train)} available")
 
     def model_for_block(block: int, origin: int) -> ForecastModel:
         if block == 0:
-            return initial.fit(train)
+            return initial if fitted is not None else initial.fit(train)
         return spec.build().fit(values[settings.training_begin(timestamps, origin + 1, timestamps[origin]) : origin + 1])
 
     # Earlier origins whose forecasts can repeat a scored point's pair: those of this window

@@ -39,7 +39,9 @@ class RetrodictionSettings:
     (``"730D"``, ``"8W"``, ``"24M"``, ``"5Y"``), capped at the history there
     is. ``refit_every = 0`` fits once per window on the data before it. The options from ``season_length`` on set
     the parameters that a spec does not give itself; ``fallback_model`` is a
-    spec that scores in place of a model that raises.
+    spec that scores in place of a model that raises. ``train_together``
+    trains a batch's MLPs of one shape as one model (the same mathematics,
+    several times faster; forecasts within 1e-4 of training each alone).
     """
 
     models: tuple[Any, ...] = DEFAULT_MODELS
@@ -56,8 +58,11 @@ class RetrodictionSettings:
     learning_rate: float = TorchParameters.learning_rate
     seed: int = TorchParameters.seed
     fallback_model: str | None = None
+    train_together: bool = True  # a batch's MLPs of one shape trained as one (batched_torch.py)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.train_together, bool):
+            raise ConfigError(f"option 'train_together' must be true or false, got {self.train_together!r}")
         for name in ("horizon", "step"):
             require_int(name, getattr(self, name), minimum=1)
         object.__setattr__(self, "lookback", _parse_lookback(self.lookback))

@@ -26,6 +26,7 @@ class _LaggedTorchForecaster(ABC):
     """Shared training and recursive forecasting; subclasses supply the network."""
 
     name = "torch"
+    dtype: torch.dtype = torch.float32  # float64 in the tests that compare batched training exactly
 
     def __init__(
         self, *, lags: int, hidden_size: int, epochs: int, learning_rate: float, seed: int
@@ -56,11 +57,11 @@ class _LaggedTorchForecaster(ABC):
         self.mean = float(np.mean(y))
         self.std = float(np.std(y)) or 1.0
         z = (y - self.mean) / self.std
-        inputs = torch.as_tensor(sliding_window_view(z[:-1], self.lags).copy(), dtype=torch.float32)
-        targets = torch.as_tensor(z[self.lags :], dtype=torch.float32)
+        inputs = torch.as_tensor(sliding_window_view(z[:-1], self.lags).copy(), dtype=self.dtype)
+        targets = torch.as_tensor(z[self.lags :], dtype=self.dtype)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            net = self._build()
+            net = self._build().to(self.dtype)
             optimiser = Adam(net.parameters(), lr=self.learning_rate)
             loss_fn = nn.MSELoss()
             for _ in range(self.epochs):
@@ -96,8 +97,8 @@ class _LaggedTorchForecaster(ABC):
         if self.net is None:
             raise ModelError(f"{self.name} model used before fit")
         z = (lag_matrix(y, origins, self.lags) - self.mean) / self.std
-        window = torch.as_tensor(z, dtype=torch.float32)
-        out = torch.empty((len(origins), horizon))
+        window = torch.as_tensor(z, dtype=self.dtype)
+        out = torch.empty((len(origins), horizon), dtype=self.dtype)
         with torch.no_grad():
             for k in range(horizon):
                 out[:, k] = self._step(self.net, window)

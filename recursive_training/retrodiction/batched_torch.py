@@ -1,0 +1,135 @@
+"""Many MLPs trained as one: stacked weights and batched matrix products, each with its own loss and Adam.
+
+A small MLP trained alone spends its time in per-call overhead: each of
+its 150 epochs is some thirty tiny tensor operations. Models of one shape
+(lags, hidden size, epochs) and one training length, whatever their
+variable, seed or learning rate, are trained here together: their weights
+are stacked along a leading model axis, each forward pass is three
+``torch.baddbmm`` over all of them, the loss is the sum of their own mean
+squared errors (so each model's gradient is its own: they share no
+parameter), and Adam, being elementwise, updates each with its own
+learning rate. Each starts from the weights its seed gives when trained
+alone, on its own standardised windows, so the mathematics is that of
+separate training and only the order of floating-point sums differs
+(tests/test_batched_torch.py: forecasts within 1e-4 relative in float32).
+A model's numbers do not depend on which others share its group (tested):
+a batch of other variables, or another worker count, gives the same trust.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Sequence
+
+import numpy as np
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..base import InsufficientDataError
+from .adam import Adam
+from .engine import window_training_span
+from .settings import RetrodictionSettings
+from .specs import ModelSpec
+from .torch_models import MLPForecaster
+
+__all__ = ["fit_mlps", "fit_window_mlps"]
+
+
+def fit_mlps(models: Sequence[MLPForecaster], series: Sequence[np.ndarray]) -> list[MLPForecaster]:
+    """Fit each of ``models`` on its own entry of ``series``, models of one shape together; returns them."""
+    if len(models) != len(series):
+        raise ValueError(f"{len(models)} models but {len(series)} training series")
+    groups: dict[tuple[int, int, int, int], list[int]] = defaultdict(list)
+    for at, model in enumerate(models):
+        if len(series[at]) < model.min_train:
+            raise InsufficientDataError(f"{model.name} with {model.lags} lags needs {model.min_train} "
+                                        f"observations, got {len(series[at])}")
+        groups[(model.lags, model.hidden_size, model.epochs, len(series[at]))].append(at)
+    for members in groups.values():
+        _fit_together([models[at] for at in members], [np.asarray(series[at], dtype=float) for at in members])
+    return list(models)
+
+
+def fit_window_mlps(series: Sequence[tuple[str, np.ndarray, np.ndarray]], specs: Sequence[ModelSpec],
+                    window_start: np.datetime64,
+                    settings: RetrodictionSettings) -> dict[tuple[str, str], tuple[MLPForecaster, float]]:
+    """The first fit of every (variable, MLP spec) of a batch's window, trained together: by (variable,
+    spec id), the fitted model and its share of the training time. ``series`` holds (variable,
+    timestamps, values). With refits inside the window (``refit_every``) each model fits alone, and so
+    does one with too little data (the engine then says why)."""
+    if settings.refit_every:
+        return {}
+    keys, models, spans = [], [], []
+    for variable, timestamps, values in series:
+        span = window_training_span(timestamps, values, window_start, settings)
+        for spec in specs:
+            if spec.family == "mlp":
+                model = spec.build()
+                if len(span) >= model.min_train:
+                    keys.append((variable, spec.id))
+                    models.append(model)
+                    spans.append(span)
+    started = time.perf_counter()
+    fit_mlps(models, spans)
+    share = (time.perf_counter() - started) / max(1, len(models))
+    return {key: (model, share) for key, model in zip(keys, models, strict=True)}
+
+
+def _fit_together(models: list[MLPForecaster], series: list[np.ndarray]) -> None:
+    """Models of one shape on series of one length: no padding, so no model's sums see another's rows.
+
+    A lone model trains beside a twin of itself: torch multiplies a batch of
+    one matrix with another kernel, whose rounding differs, and a model's
+    numbers must not depend on whether others share its group.
+    """
+    group, series = (models * 2, series * 2) if len(models) == 1 else (models, series)
+    windows, targets = [], []
+    for model, y in zip(group, series, strict=True):
+        model.mean = float(np.mean(y))
+        model.std = float(np.std(y)) or 1.0
+        z = (y - model.mean) / model.std
+        windows.append(sliding_window_view(z[:-1], model.lags))
+        targets.append(z[model.lags:])
+    dtype = group[0].dtype
+    inputs = torch.as_tensor(np.stack(windows), dtype=dtype)
+    wanted = torch.as_tensor(np.stack(targets), dtype=dtype)
+    layers = [(weight.requires_grad_(), bias.requires_grad_()) for weight, bias in
+              _stacked_initial_weights(group, dtype)]
+    optimiser = Adam([tensor for layer in layers for tensor in layer],
+                     lr=torch.tensor([model.learning_rate for model in group], dtype=dtype))
+    for _ in range(group[0].epochs):
+        optimiser.zero_grad()
+        errors = _forward(layers, inputs) - wanted
+        loss = (errors * errors).mean(dim=1).sum()
+        loss.backward()
+        optimiser.step()
+    for m, model in enumerate(models):
+        net = model._build().to(dtype)
+        with torch.no_grad():
+            for (weight, bias), linear in zip(layers, (net[0], net[2], net[4]), strict=True):
+                linear.weight.copy_(weight[m])
+                linear.bias.copy_(bias[m])
+        model.net = net.eval()
+
+
+def _stacked_initial_weights(models: list[MLPForecaster],
+                             dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each model's first weights, as its seed makes them when it is trained alone, stacked per layer."""
+    nets = []
+    for model in models:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(model.seed)
+            nets.append(model._build().to(dtype))
+    return [(torch.stack([net[i].weight.detach() for net in nets]),
+             torch.stack([net[i].bias.detach() for net in nets])) for i in (0, 2, 4)]
+
+
+def _forward(layers: list[tuple[torch.Tensor, torch.Tensor]], inputs: torch.Tensor) -> torch.Tensor:
+    """The MLP of every model at once: (models, rows, lags) -> (models, rows)."""
+    hidden = inputs
+    for depth, (weight, bias) in enumerate(layers):
+        hidden = torch.baddbmm(bias.unsqueeze(1), hidden, weight.transpose(1, 2))
+        if depth < len(layers) - 1:
+            hidden = torch.relu(hidden)
+    return hidden.squeeze(-1)
