@@ -53,12 +53,11 @@ def test_naive_window_by_hand():
     assert (score.successes, score.failures) == (2, 2)  # |e| <= 2: 2 and 1
 
 
-MODELS = ["naive", "seasonal_naive", "ar", "mlp", "lstm", "ets", "theta", "ces",
-          pytest.param("arima", marks=pytest.mark.slow)]  # about a second per fit
+MODELS = ["naive", "seasonal_naive", "ar", "mlp", "lstm", "ets", "theta", "ces"]
 
 
-@pytest.mark.parametrize("refit_every", [0, 5])
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model, refit_every", [*((m, r) for m in MODELS for r in (0, 5)),
+                                                ("arima", 0)])  # AutoARIMA: about a second per fit
 def test_no_leakage_from_after_the_origin(model, refit_every):
     """Changing every observation after an origin cannot change the forecast made at it."""
     ts, y = series()

@@ -152,6 +152,29 @@ def test_a_sweep_counts_each_model_once_and_ranks_as_separate_runs_would(sweep_s
     assert again == summary and evidence() == before  # resumed: nothing recomputed or counted twice
 
 
+def test_a_sweep_logs_each_experiment_to_a_local_mlflow_store(sweep_store, tmp_path):
+    from mlflow import MlflowClient
+
+    uri = f"file:{tmp_path / 'mlruns'}"
+    grid = GridFile({**BASE, "report": True}, {"orders": {"ar.order": [2, 5]}})
+    summary = run_grid_search(grid, sweep_store / "store", tmp_path / "sweep", mlflow_uri=uri)
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(f"sweep {(tmp_path / 'sweep').resolve()}")
+    runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
+    assert sorted(runs) == sorted(experiment_name({"ar.order": order}) for order in (2, 5))
+    for order in (2, 5):
+        run = runs[experiment_name({"ar.order": order})]
+        assert run.data.params == {"ar.order": str(order), "models": f"ar(order={order})"}
+        for variable, entries in summary["variables"].items():
+            entry = next(e for e in entries if e["spec"] == f"ar(order={order})")
+            key = f"{variable}.ar_order_{order}_"  # MLflow's keys take no parentheses or =
+            assert run.data.metrics[f"{key}.trust_low"] == pytest.approx(entry["trust_low"])
+            assert run.data.metrics[f"{key}.mase"] == pytest.approx(entry["mase"])
+        assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"report.html", "results.json"}
+    run_grid_search(grid, sweep_store / "store", tmp_path / "sweep", mlflow_uri=uri, resume=True)
+    assert len(client.search_runs([experiment.experiment_id])) == 2  # the same runs, updated
+
+
 @pytest.mark.slow
 def test_the_sweep_command(sweep_store, tmp_path):
     grid = tmp_path / "grid.toml"

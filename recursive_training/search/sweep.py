@@ -112,17 +112,32 @@ def _experiment_specs(experiment: Experiment,
 
 def run_grid_search(grid: GridFile | str | Path, store_path: str | Path, output_dir: str | Path | None = None, *,
                     client: Any = None, run: Callable[[PlannedRun], int] | None = None,
-                    **options: Any) -> dict[str, Any]:
+                    mlflow_uri: str | None = None, **options: Any) -> dict[str, Any]:
     """Retrodict every experiment of ``grid`` on ``store_path`` and rank them; returns the summary that
     ``results_summary.json`` holds. ``run`` replaces how one run is executed (the command line's, with
-    its progress and signals); it returns an exit status, and a non-zero one ends the sweep there."""
+    its progress and signals); it returns an exit status, and a non-zero one ends the sweep there.
+    ``mlflow_uri`` logs the finished experiments to MLflow (tracking.py)."""
     plan = plan_sweep(grid, store_path, output_dir, **options)
+    if mlflow_uri is not None:
+        _mlflow_available()  # before hours of work, not after
     write_search_config(plan)
     for planned in plan.runs:
         status = (run or _run_here(client))(planned)
         if status:
             break
-    return summarize_sweep(plan)
+    summary = summarize_sweep(plan)
+    if mlflow_uri is not None:
+        from .tracking import log_sweep_to_mlflow
+
+        log_sweep_to_mlflow(mlflow_uri, plan, summary)
+    return summary
+
+
+def _mlflow_available() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is None:
+        raise ConfigError("--mlflow-uri needs MLflow: pip install 'recursive-training[mlflow]'")
 
 
 def _run_here(client: Any) -> Callable[[PlannedRun], int]:
