@@ -195,3 +195,51 @@ def test_the_sweep_command(sweep_store, tmp_path):
     bad = subprocess.run([*command[:3], "--grid", str(tmp_path / "missing.toml"), *command[5:]],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and bad.stderr.strip() == f"error: grid file {tmp_path / 'missing.toml'}: no such file"
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_mid_run_resumes_to_the_undisturbed_ranking(sweep_store, tmp_path):
+    """SIGKILL in the second run: the first run's results and the second's finished batches are kept,
+    and --resume ends with the ranking and the evidence of a sweep nobody stopped."""
+    import os
+    import signal
+    import time
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[base]\nstart = "2021-01-01"\nend = "2021-05-01"\nbatch_size_days = 20\nhorizon = 3\n'
+                    'lookback = 200\nvariables_per_batch = 1\nmodels = ["naive", "mlp(epochs=40)"]\n\n'
+                    '[grid.orders]\n"ar.order" = [2, 3]\n\n[grid.lookbacks]\nlookback = [100]\n')
+
+    def sweep(output: str, *extra: str, **popen: object) -> subprocess.Popen:
+        return subprocess.Popen([PYTHON, str(REPO / "run_training.py"), "sweep", "--grid", str(grid), "--store",
+                                 str(sweep_store / "store"), "--output-dir", str(tmp_path / output), "--workers",
+                                 "0", "--no-progress", "--no-report", *extra], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, **popen)
+
+    plan = plan_sweep(load_grid_file(grid), sweep_store / "store", tmp_path / "killed")
+    first, second = (tmp_path / "killed" / run.run_id for run in plan.runs)
+    process = sweep("killed", start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        journal = second / "journal.jsonl"
+        if journal.is_file() and len(journal.read_text().splitlines()) >= 3:  # a header and 2 batches
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(30)
+    assert (first / "results.json").is_file() and not (second / "results.json").is_file()
+    resumed = sweep("killed", "--resume")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    undisturbed = sweep("undisturbed")
+    _, err = undisturbed.communicate(timeout=300)
+    assert undisturbed.returncode == 0, err
+    killed, clean = (json.loads((tmp_path / name / "results_summary.json").read_text())
+                     for name in ("killed", "undisturbed"))
+    assert killed["variables"] == clean["variables"] and killed["best"] == clean["best"]
+
+    def evidence(name: str) -> int:
+        with sqlite3.connect(tmp_path / name / "trust.sqlite") as db:
+            return db.execute("SELECT COUNT(*) FROM evidence").fetchone()[0]
+
+    assert evidence("killed") == evidence("undisturbed") > 0  # nothing counted twice
