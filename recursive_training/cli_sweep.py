@@ -36,6 +36,9 @@ def add_sweep_parser(commands: Any) -> None:
     sweep.add_argument("--no-progress", dest="progress", action="store_false", help="do not draw progress bars")
     sweep.add_argument("--no-report", dest="report", action="store_false",
                        help="do not write a report.html per run")
+    sweep.add_argument("--register-best", action="store_true",
+                       help="fit each variable's best model on its latest data and keep it in the model "
+                            "registry of the sweep directory (models list --output-dir SWEEP_DIR)")
     sweep.add_argument("--mlflow-uri", metavar="URI",
                        help="log each experiment's parameters, scores, trust and report to MLflow, such as "
                             "file:./mlruns (a local store, no server; needs the mlflow extra)")
@@ -60,7 +63,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         return statuses[-1]
 
     summary = run_grid_search(args.grid, args.store, args.output_dir, run=run, mlflow_uri=args.mlflow_uri,
-                              **options)
+                              register_best=args.register_best, **options)
     directory = Path(summary["directory"])
     print("\nvariable\tbest experiment\tmodel\ttrust low\tMASE")
     for variable, entries in summary["variables"].items():
@@ -69,6 +72,9 @@ def run_sweep(args: argparse.Namespace) -> int:
         print(f"{variable}\t{best['experiment']}\t{best['spec']}\t{best['trust_low']:.3f}\t{mase}")
     print(f"\nsweep: {directory} ({len(summary['experiments'])} experiments; "
           f"ranking in {directory / 'results_summary.json'})")
+    if summary.get("registered"):
+        print(f"sweep: the best model of {len(summary['registered'])} variable(s) registered in "
+              f"{directory / 'registry'}")
     if args.mlflow_uri:
         print(f"sweep: experiments logged to MLflow at {args.mlflow_uri}")
     if summary["incomplete"]:

@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 
+import numpy as np
 import pytest
 
 from recursive_training import ParallelTrainingCoordinator, TrainingConfig
@@ -150,6 +151,29 @@ def test_a_sweep_counts_each_model_once_and_ranks_as_separate_runs_would(sweep_s
     before = evidence()
     again = run_grid_search(grid, sweep_store / "store", tmp_path / "sweep", resume=True)
     assert again == summary and evidence() == before  # resumed: nothing recomputed or counted twice
+
+
+def test_the_best_model_of_each_variable_is_fitted_on_its_latest_data_and_registered(sweep_store, tmp_path):
+    from recursive_training.data import open_store
+    from recursive_training.registry import ModelRegistry
+    from recursive_training.retrodiction import parse_model_specs
+
+    grid = GridFile(BASE, {"orders": {"ar.order": [2, 5]}})
+    summary = run_grid_search(grid, sweep_store / "store", tmp_path / "sweep", register_best=True)
+    with ModelRegistry(tmp_path / "sweep" / "registry") as registry:
+        for variable, best in summary["best"].items():
+            entry = registry.get_model(summary["registered"][variable])
+            ranked = summary["variables"][variable][0]
+            assert (entry.variable, entry.spec_id) == (variable, best["spec"])
+            assert entry.trust_low == pytest.approx(ranked["trust_low"])
+            assert set(entry.tags) == {"sweep-best", f"experiment:{best['experiment']}"}
+            values = open_store(sweep_store / "store").load(variable).to_numpy(dtype=float)
+            refit = parse_model_specs([best["spec"]])[0].build().fit(values[-BASE["lookback"]:])  # latest lookback
+            last = np.array([len(values) - 1])
+            np.testing.assert_array_equal(registry.load_model(entry.id).predict(values, last, 3),
+                                          refit.predict(values, last, 3))
+    assert json.loads((tmp_path / "sweep" / "results_summary.json").read_text())["registered"] == \
+        summary["registered"]
 
 
 def test_a_sweep_logs_each_experiment_to_a_local_mlflow_store(sweep_store, tmp_path):

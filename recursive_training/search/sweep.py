@@ -112,20 +112,32 @@ def _experiment_specs(experiment: Experiment,
 
 def run_grid_search(grid: GridFile | str | Path, store_path: str | Path, output_dir: str | Path | None = None, *,
                     client: Any = None, run: Callable[[PlannedRun], int] | None = None,
-                    mlflow_uri: str | None = None, **options: Any) -> dict[str, Any]:
+                    mlflow_uri: str | None = None, register_best: bool = False, **options: Any) -> dict[str, Any]:
     """Retrodict every experiment of ``grid`` on ``store_path`` and rank them; returns the summary that
     ``results_summary.json`` holds. ``run`` replaces how one run is executed (the command line's, with
     its progress and signals); it returns an exit status, and a non-zero one ends the sweep there.
-    ``mlflow_uri`` logs the finished experiments to MLflow (tracking.py)."""
+    ``mlflow_uri`` logs the finished experiments to MLflow (tracking.py); ``register_best`` fits each
+    variable's best model on its latest data and keeps it in the sweep's model registry (best.py), whose
+    ids the summary lists under ``registered``."""
     plan = plan_sweep(grid, store_path, output_dir, **options)
     if mlflow_uri is not None:
         _mlflow_available()  # before hours of work, not after
+    started = [planned.run_id for planned in plan.runs
+               if (plan.directory / planned.run_id / "journal.jsonl").is_file()]
+    if started and not options.get("resume"):
+        raise ConfigError(f"the sweep directory {plan.directory} already holds run {started[0]}; pass --resume "
+                          "(resume=True) to continue the sweep, or choose another output directory")
     write_search_config(plan)
     for planned in plan.runs:
         status = (run or _run_here(client))(planned)
         if status:
             break
     summary = summarize_sweep(plan)
+    if register_best and not summary["incomplete"]:
+        from .best import register_best as fit_and_register
+
+        summary["registered"] = fit_and_register(plan, summary)
+        atomic_write_bytes(plan.directory / SUMMARY_NAME, json.dumps(summary, indent=1).encode())
     if mlflow_uri is not None:
         from .tracking import log_sweep_to_mlflow
 
