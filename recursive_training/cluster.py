@@ -21,7 +21,12 @@ import dask
 
 from .base import ClusterError, one_line
 from .config import TrainingConfig
-from .fork_server import WORKER_MALLOC_TRIM_BYTES, children_ignore_sigint, start_fork_server
+from .fork_server import (
+    WORKER_MALLOC_MMAP_BYTES,
+    WORKER_MALLOC_TRIM_BYTES,
+    children_ignore_sigint,
+    start_fork_server,
+)
 from .retrodiction import RetrodictionSettings
 
 __all__ = ["Connection", "connect", "disconnect", "local_cluster_settings", "main_script_hidden", "prepare_worker",
@@ -148,7 +153,8 @@ def local_cluster_settings(config: TrainingConfig) -> dict[str, Any]:
     Dask asks glibc to return freed memory above 64 KiB at once; torch's
     training loop allocates and frees constantly, and that churn cost about 6%
     of each batch's CPU time. Trimming above 64 MiB keeps memory flat across
-    batches (bench/bench_memory.py) without the churn. The statistical
+    batches (bench/bench_memory.py) without the churn; the mmap threshold is
+    then pinned too (fork_server.py says why). The statistical
     profiler behind the dashboard's Profile page costs a few percent more and
     is off unless asked for.
 
@@ -163,6 +169,7 @@ def local_cluster_settings(config: TrainingConfig) -> dict[str, Any]:
     """
     return {
         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": WORKER_MALLOC_TRIM_BYTES,
+        "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": WORKER_MALLOC_MMAP_BYTES,
         "distributed.worker.profile.enabled": config.worker_profiling,
         "distributed.admin.tick.interval": "500ms",
         "distributed.worker.memory.monitor-interval": "500ms",

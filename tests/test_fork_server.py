@@ -38,13 +38,15 @@ _start_workers_early(options)
 pid = forkserver._forkserver._forkserver_pid
 environ = dict(line.split("=", 1) for line in open(f"/proc/{{pid}}/environ").read().split("\\0") if "=" in line)
 print(json.dumps({{"heavy": sorted(m for m in {HEAVY!r} if m in sys.modules), "pid": pid,
-                  "trim": environ.get("MALLOC_TRIM_THRESHOLD_"), "omp": environ.get("OMP_NUM_THREADS"),
+                  "trim": environ.get("MALLOC_TRIM_THRESHOLD_"), "mmap": environ.get("MALLOC_MMAP_THRESHOLD_"),
+                  "omp": environ.get("OMP_NUM_THREADS"),
                   "preload": forkserver._forkserver._preload_modules}}))
 """
     seen = json.loads(python(code))
     assert seen["heavy"] == []
     assert seen["pid"] is not None
     assert seen["trim"] == str(64 * 2**20) and seen["omp"] == "1"  # what glibc and BLAS read when they start
+    assert seen["mmap"] == str(32 * 2**20)
     assert "torch" in seen["preload"]  # the config file names a torch model
 
 
@@ -76,5 +78,6 @@ print(json.dumps([early, late]))
     early, late = json.loads(python(code, DASK_CONFIG=str(tmp_path)))
     assert early["OMP_NUM_THREADS"] == "3"  # the user's Dask configuration wins over distributed's defaults
     assert early.pop("MALLOC_TRIM_THRESHOLD_") == str(64 * 2**20)
+    assert early.pop("MALLOC_MMAP_THRESHOLD_") == str(32 * 2**20)  # the trim threshold alone disables its adapting
     late.pop("MALLOC_TRIM_THRESHOLD_")
     assert early == late and early["MKL_NUM_THREADS"] == "1"
