@@ -36,6 +36,11 @@ from recursive_training.run_training import _run_options, _start_workers_early, 
 options = _run_options(build_parser().parse_args(["run", "--store", "s", "--config", {str(config)!r}]))
 _start_workers_early(options)
 pid = forkserver._forkserver._forkserver_pid
+import time
+for _ in range(500):  # /proc shows the server's own environment only once it has exec'd
+    if b"forkserver" in open(f"/proc/{{pid}}/cmdline", "rb").read():
+        break
+    time.sleep(0.01)
 environ = dict(line.split("=", 1) for line in open(f"/proc/{{pid}}/environ").read().split("\\0") if "=" in line)
 print(json.dumps({{"heavy": sorted(m for m in {HEAVY!r} if m in sys.modules), "pid": pid,
                   "trim": environ.get("MALLOC_TRIM_THRESHOLD_"), "mmap": environ.get("MALLOC_MMAP_THRESHOLD_"),
