@@ -37,7 +37,7 @@ from ..base import (
 )
 from ..data import open_store
 from ..layout import DEFAULT_OUTPUT_DIR, registry_in, trust_db_in
-from ..registry import ModelRegistry, Registration
+from ..registry import ModelRegistry
 from ..retrodiction import parse_model_specs
 from .rules import SELECTION_RULES
 from .selection import Choice, choose_model
@@ -147,9 +147,7 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
         for group in _groups_done(settings, rule, variables, candidates, specs, client, report.notes.append):
             fitted = [done for done in group if isinstance(done, FittedForecast)]
             report.skipped.update((done.variable, done.reason) for done in group if isinstance(done, Skipped))
-            entries = registry.register_many([
-                Registration(done.state, done.spec, done.variable, done.train_start, done.train_end,
-                             done.fingerprint, done.trust, {"mase": done.mase}, ("forecast",)) for done in fitted])
+            entries = registry.register_many([done.registration(["forecast"]) for done in fitted])
             for done, entry in zip(fitted, entries, strict=True):
                 report.chosen[done.variable] = (done.spec, entry.id)
                 frames[done.variable] = done.frame

@@ -21,7 +21,7 @@ from analytics import ForecastErrors, TrustEstimate, conformal_offsets, recency_
 from ..base import DataError
 from ..config import schedule_lookback
 from ..data import RecursiveDataStore, open_store
-from ..registry import data_fingerprint, encode_state
+from ..registry import Registration, data_fingerprint, encode_state
 from ..retrodiction import ForecastModel, RetrodictionSettings, parse_model_specs
 from .selection import Choice, choose_model
 
@@ -78,6 +78,11 @@ class FittedForecast:
     trust: TrustEstimate
     mase: float
     state: bytes = b""  # the model's state, encoded for the registry (registry.encode_state)
+
+    def registration(self, tags: Sequence[str]) -> Registration:
+        """What the registry keeps of this fit: its encoded state, span, data, trust and MASE."""
+        return Registration(self.state, self.spec, self.variable, self.train_start, self.train_end,
+                            self.fingerprint, self.trust, {"mase": self.mase}, tuple(tags))
 
 
 def forecast_group(store_path: Path, store_kind: str, rule: Rule,

@@ -104,8 +104,11 @@ class Catalog:
         data): its artifact, trust and scores change; its created time, status and tags stay; the tags
         are added. One transaction for all."""
         refreshed = ("artifact", "sha256", "trust_mean", "trust_low", "trust_high", "scores", "updated")
-        values = [[{**row, "parameters": json.dumps(row["parameters"], sort_keys=True),
-                    "scores": json.dumps(row["scores"], sort_keys=True)}[c] for c in COLUMNS] for row, _ in rows]
+        values = []
+        for row, _ in rows:
+            stored = {**row, "parameters": json.dumps(row["parameters"], sort_keys=True),
+                      "scores": json.dumps(row["scores"], sort_keys=True)}
+            values.append([stored[c] for c in COLUMNS])
         with self._transaction() as db:
             db.executemany(f"INSERT INTO models ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
                            f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in refreshed)}",

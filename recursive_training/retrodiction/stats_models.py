@@ -24,6 +24,8 @@ from ..base import InsufficientDataError, ModelError, one_line
 
 __all__ = ["StatsForecastModel"]
 
+_AUTO_CLASSES = {"ets": "AutoETS", "arima": "AutoARIMA", "theta": "AutoTheta", "ces": "AutoCES"}
+
 
 class StatsForecastModel:
     """A statsforecast model behind the engine's fit / predict protocol (see models.py)."""
@@ -80,9 +82,9 @@ def statsforecast_builder(kind: str) -> Callable[[Any], StatsForecastModel]:
         from statsforecast import models
 
         options = {name: getattr(params, name) for name in params.__dataclass_fields__}
-        make = {"ets": lambda: models.AutoETS(**options), "arima": lambda: models.AutoARIMA(**options),
-                "theta": lambda: models.AutoTheta(**options), "ces": lambda: models.AutoCES(**options)}[kind]
-        return StatsForecastModel(kind, make, min_train=2 * params.season_length + (10 if kind == "arima" else 4))
+        auto = getattr(models, _AUTO_CLASSES[kind])
+        return StatsForecastModel(kind, lambda: auto(**options),
+                                  min_train=2 * params.season_length + (10 if kind == "arima" else 4))
 
     return build
 
