@@ -7,8 +7,10 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -34,7 +36,8 @@ class Browser:
             [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
              f"--user-data-dir={self._profile.name}", "--window-size=1280,1000", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)  # its renderers share the group: close() stops them all
         port = self._devtools_port()
         pages = [t for t in httpx.get(f"http://127.0.0.1:{port}/json/list", trust_env=False).json()
                  if t["type"] == "page"]
@@ -93,6 +96,7 @@ class Browser:
         try:
             self._resources.close()
         finally:
-            self._process.kill()
+            # killing only the browser left its renderers writing into the profile while it was removed
+            os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait(timeout=30)
             self._profile.cleanup()
