@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .base import store_root
 from .layout import DEFAULT_OUTPUT_DIR
 
 __all__ = ["add_forecast_parser", "run_forecast", "run_predict"]
@@ -43,7 +44,7 @@ def add_forecast_parser(commands: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", required=True, type=Path, help="store directory")
+    parser.add_argument("--store", required=True, type=store_root, help="store directory or URL (s3://bucket/prefix)")
     parser.add_argument("--horizon", required=True, type=int, help="steps to forecast past the last observation")
     parser.add_argument("--output", required=True, type=Path,
                         help="where the forecasts go: FILE.csv or FILE.parquet (one row per variable and time)")

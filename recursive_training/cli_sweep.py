@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .base import store_root
+
 __all__ = ["add_sweep_parser", "run_sweep"]
 
 
@@ -22,7 +24,7 @@ def add_sweep_parser(commands: Any) -> None:
                        help="TOML or YAML grid file: [base] run options and [grid.NAME] tables of "
                             "parameter = [values to try] (run options such as lookback, or family.parameter "
                             "such as mlp.hidden_size)")
-    sweep.add_argument("--store", required=True, type=Path, help="store directory")
+    sweep.add_argument("--store", required=True, type=store_root, help="store directory or URL (s3://bucket/prefix)")
     sweep.add_argument("--output-dir", type=Path,
                        help="the sweep directory (default retrodiction-sweeps/GRID_FILE_NAME)")
     where = sweep.add_mutually_exclusive_group()
@@ -31,6 +33,9 @@ def add_sweep_parser(commands: Any) -> None:
     where.add_argument("--scheduler", dest="scheduler_address", metavar="ADDRESS",
                        help="address of a running Dask scheduler instead of a local cluster")
     sweep.add_argument("--dashboard-port", type=int, help="local dashboard port, 0 = any free one (default 8787)")
+    sweep.add_argument("--priority", type=int,
+                       help="on a shared scheduler, run this sweep's batches before (higher) or after (lower) "
+                            "other runs' (default 0: a background sweep can take -1, an urgent run 1)")
     sweep.add_argument("--resume", action="store_true",
                        help="continue an interrupted sweep: finished runs and batches are kept, not redone")
     sweep.add_argument("--no-progress", dest="progress", action="store_false", help="do not draw progress bars")
@@ -49,7 +54,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     from .search import run_grid_search
 
     options = {key: value for key, value in (("workers", args.workers), ("scheduler_address", args.scheduler_address),
-                                             ("dashboard_port", args.dashboard_port)) if value is not None}
+                                             ("dashboard_port", args.dashboard_port),
+                                             ("priority", args.priority)) if value is not None}
     if args.resume:
         options["resume"] = True
     if not args.report:

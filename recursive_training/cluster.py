@@ -1,8 +1,10 @@
 """Start, reach and stop the Dask cluster a run uses.
 
-A run either starts its own LocalCluster (worker processes with one thread
-each, forked from a server that has imported what they need; dashboard on
-localhost) or connects to a running scheduler, with TLS when configured.
+A run either starts its own cluster, or connects to a running scheduler,
+with TLS when configured. Its own cluster is a LocalCluster (worker
+processes with one thread each, forked from a server that has imported
+what they need; dashboard on localhost) or a job queue's workers (see
+job_queues.py); either can be adaptive.
 Either way each worker pays its one-time costs before the first batch
 arrives.
 """
@@ -37,11 +39,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Connection:
-    """A connected client, the LocalCluster it owns (None for a remote scheduler or a given client),
-    and what reaching the cluster and preparing its workers cost."""
+    """A connected client, the cluster it owns (None for a remote scheduler or a given client),
+    the batches it runs at once when at full size, and what reaching it and preparing its workers cost."""
 
     client: Any
     cluster: Any
+    slots: int
     start_seconds: float
     warm_up_seconds: float
 
@@ -52,7 +55,7 @@ def connect(config: TrainingConfig, client: Any = None) -> Connection:
     ``client`` is an existing Dask client (any cluster: local, remote,
     dask-jobqueue); it is prepared like our own and left open.
     """
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from .worker_plugin import WorkerPreparation
 
@@ -65,29 +68,61 @@ def connect(config: TrainingConfig, client: Any = None) -> Connection:
         elif config.scheduler_address:
             client = Client(config.scheduler_address, timeout="10s", security=_security(config))
         else:
-            with children_ignore_sigint(), dask.config.set(local_cluster_settings(config)), \
-                    warnings.catch_warnings(record=True) as caught, \
-                    dask.config.set(start_fork_server(config.retrodiction.needs_torch)):
+            with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                levels = _dask_log_levels()  # silence_logs below silences this process's Dask loggers too
-                cluster = LocalCluster(
-                    n_workers=config.workers, threads_per_worker=config.threads_per_worker, processes=True,
-                    host="127.0.0.1", dashboard_address=f"{config.dashboard_host}:{config.dashboard_port}",
-                    silence_logs=logging.CRITICAL,  # workers stay quiet: task errors are reported in the summary
-                )
-                if keep_dask_logs:  # --log-level: this process's Dask loggers keep what the caller chose
-                    for target, level in levels:
-                        target.setLevel(level)
+                cluster, threads = _start_own_cluster(config)
             _report_port_moves(caught, config.dashboard_port)
             client = Client(cluster)
         reached = time.perf_counter()
+        # a plugin reaches every worker, those an adaptive cluster or a job queue adds later too
         client.register_plugin(WorkerPreparation(config.retrodiction))
-    except (OSError, TimeoutError, ValueError, RuntimeError) as exc:
+    except (OSError, TimeoutError, ValueError, RuntimeError, ClusterError) as exc:
         if not given:
             disconnect(client, cluster)
+        if isinstance(exc, ClusterError):
+            raise
         where = "the given client's cluster" if given else config.scheduler_address or "a local cluster"
         raise ClusterError(f"cannot connect to {where}: {one_line(exc)}") from None
-    return Connection(client, cluster, reached - started, time.perf_counter() - reached)
+    slots = task_slots(client) if cluster is None else config.max_workers * threads
+    return Connection(client, cluster, slots, reached - started, time.perf_counter() - reached)
+
+
+def _start_own_cluster(config: TrainingConfig) -> tuple[Any, int]:
+    """The run's own cluster, sized (fixed or adaptive) but maybe not yet full, and its threads per worker.
+
+    A job queue cluster always adapts, a fixed size being the range N..N:
+    so a job that is cancelled or preempted is replaced (see adaptive.py).
+    """
+    dashboard = f"{config.dashboard_host}:{config.dashboard_port}"
+    adaptive = config.min_workers is not None
+    if config.cluster.job_queue:
+        from .job_queues import start_job_queue_cluster, worker_threads
+
+        cluster = start_job_queue_cluster(config, dashboard)
+        threads = worker_threads(cluster)
+        adaptive = True
+    else:
+        from distributed import LocalCluster
+
+        with children_ignore_sigint(), dask.config.set(local_cluster_settings(config)), \
+                dask.config.set(start_fork_server(config.retrodiction.needs_torch)):
+            levels = _dask_log_levels()  # silence_logs below silences this process's Dask loggers too
+            cluster = LocalCluster(
+                n_workers=config.min_workers if adaptive else config.workers,
+                threads_per_worker=config.threads_per_worker, processes=True, host="127.0.0.1",
+                dashboard_address=dashboard, resources=dict(config.resources) or None,  # what batches ask for
+                silence_logs=logging.CRITICAL,  # workers stay quiet: task errors are reported in the summary
+            )
+            if keep_dask_logs:  # --log-level: this process's Dask loggers keep what the caller chose
+                for target, level in levels:
+                    target.setLevel(level)
+        threads = config.threads_per_worker
+    if adaptive:
+        from .adaptive import ReplacingAdaptive
+
+        minimum = config.max_workers if config.min_workers is None else config.min_workers
+        cluster.adapt(Adaptive=ReplacingAdaptive, minimum=minimum, maximum=config.max_workers)
+    return cluster, threads
 
 
 keep_dask_logs = False  # the CLI sets it with --log-level or --log-dir; else a local cluster is quiet

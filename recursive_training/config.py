@@ -17,8 +17,21 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from .base import AUTO, ConfigError, available_cores, is_plain_name, require_float, require_int, to_utc_naive
+from .alert_rules import AlertRules
+from .base import (
+    AUTO,
+    ConfigError,
+    available_cores,
+    is_plain_name,
+    require_float,
+    require_int,
+    resource_amounts,
+    store_root,
+    to_utc_naive,
+)
+from .cluster_settings import ClusterSettings
 from .config_file import load_config_file
+from .data.location import StoreLocation
 from .data.store_kinds import STORE_KINDS
 from .layout import DEFAULT_OUTPUT_DIR, metrics_db_in, trust_db_in
 from .retrodiction import RetrodictionSettings, WindowGrid, models_from_options
@@ -36,12 +49,14 @@ class TrainingConfig:
     ``variables_per_batch`` None lets the coordinator choose (see planning.py);
     ``workers`` 0 runs the batches one by one in this process, without Dask;
     "auto" decides by the plan's size (see :class:`~recursive_training.execution.AutoExecutor`);
+    ``min_workers`` M makes the run's own cluster adaptive, from M up to ``workers``;
+    ``cluster`` says which cluster the run starts (local, or a job queue's workers);
     ``batch_limit`` N runs only the first N batches in time order.
     Windows lie on a fixed grid: ``batch_size_days`` from ``window_anchor``,
     or calendar ``window_period`` windows (month, quarter, year).
     """
 
-    store_path: Path
+    store_path: Path | str  # a local directory, or a URL (s3://bucket/prefix, gs://..., file://...)
     variables: tuple[str, ...] = ()
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
@@ -51,9 +66,15 @@ class TrainingConfig:
     variables_per_batch: int | None = None
     batch_limit: int | None = None
     store_kind: str = "optimized"
+    storage_options: Mapping[str, Any] = field(default_factory=dict)  # pyarrow's, for a store at a URL
     retrodiction: RetrodictionSettings = field(default_factory=RetrodictionSettings)
     workers: int | str = AUTO  # or a count; 0 runs in this process
+    min_workers: int | None = None
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     threads_per_worker: int = 1
+    resources: Mapping[str, float] = field(default_factory=dict)  # what a batch needs of its worker (Dask's)
+    priority: int = 0  # on a shared scheduler, batches of a higher priority run first
+    alerts: AlertRules = field(default_factory=AlertRules)
     scheduler_address: str | None = None
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8787
@@ -78,7 +99,8 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        set_("store_path", Path(self.store_path))
+        set_("store_path", store_root(self.store_path))
+        set_("storage_options", self.store_location.storage_options)  # checked there
         set_("output_dir", Path(self.output_dir))
         for name in ("output", "trust_db", "metrics_db", "tls_ca_file", "tls_cert", "tls_key"):
             if getattr(self, name) is not None:
@@ -101,7 +123,12 @@ class TrainingConfig:
             raise ConfigError("option 'retrodiction' must be RetrodictionSettings")
         if self.workers != AUTO:
             require_int("workers", self.workers, minimum=0)  # 0: run batches in this process
+        set_("cluster", ClusterSettings.from_value(self.cluster))
+        self._check_cluster()
         require_int("threads_per_worker", self.threads_per_worker, minimum=1)
+        set_("resources", resource_amounts("resources", self.resources))
+        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
+            raise ConfigError(f"option 'priority' must be a whole number, got {self.priority!r}")
         require_int("dashboard_port", self.dashboard_port, minimum=0)
         if self.dashboard_port > 65535:
             raise ConfigError(f"option 'dashboard_port' must be at most 65535, got {self.dashboard_port}")
@@ -113,11 +140,41 @@ class TrainingConfig:
         if self.batch_timeout_seconds is not None:
             require_float("batch_timeout_seconds", self.batch_timeout_seconds, minimum=0.0, inclusive=False)
         self._check_tls()
+        set_("alerts", AlertRules.from_value(self.alerts))
+        specs = {spec.id for spec in self.retrodiction.models}
+        for watch in self.alerts.trust:
+            if watch.model not in specs:
+                raise ConfigError(f"option 'alerts.trust': model {watch.model!r} is not one of this run's models "
+                                  f"({', '.join(sorted(specs))})")
         for name in ("resume", "worker_profiling", "force", "repair", "report"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"option '{name}' must be true or false, got {getattr(self, name)!r}")
         if self.run_id is not None and not is_plain_name(self.run_id):
             raise ConfigError(f"option 'run_id' {self.run_id!r} must be a plain name")
+
+    def _check_cluster(self) -> None:
+        """Adaptive bounds and job queues apply to a cluster the run starts itself."""
+        kind = self.cluster.kind
+        if self.scheduler_address and (self.cluster.job_queue or self.min_workers is not None):
+            what = f"a {kind} cluster" if self.cluster.job_queue else "min_workers"
+            raise ConfigError(f"{what} and a scheduler address exclude each other: the scheduler's own "
+                              "cluster decides its workers")
+        if self.cluster.job_queue and self.workers == AUTO:
+            raise ConfigError(f"a {kind} cluster needs its size: --workers N, or --min-workers M with "
+                              "--max-workers N")
+        if self.min_workers is None:
+            return
+        require_int("min_workers", self.min_workers, minimum=0)
+        if self.workers == 0:
+            raise ConfigError("min_workers needs a cluster, but workers 0 runs in this process")
+        if self.min_workers > self.max_workers:
+            raise ConfigError(f"min_workers ({self.min_workers}) must be at most the maximum, "
+                              f"workers ({self.max_workers})")
+
+    @property
+    def max_workers(self) -> int:
+        """The most workers the run's own cluster has (auto: one per core)."""
+        return available_cores() if self.workers == AUTO else int(self.workers)
 
     def _check_tls(self) -> None:
         given = {n: getattr(self, n) for n in ("tls_ca_file", "tls_cert", "tls_key") if getattr(self, n)}
@@ -134,6 +191,10 @@ class TrainingConfig:
         for name, path in given.items():
             if not path.is_file():
                 raise ConfigError(f"option '{name}': no such file {path}")
+
+    @property
+    def store_location(self) -> StoreLocation:
+        return StoreLocation.of(self.store_path, self.storage_options)
 
     @property
     def uses_tls(self) -> bool:
@@ -156,7 +217,7 @@ class TrainingConfig:
         A resumed run must match it option by option; each value names its option.
         """
         settings = self.retrodiction
-        return {"store_path": str(self.store_path.resolve()), "batch_size_days": self.batch_size_days,
+        return {"store_path": self.store_location.identity, "batch_size_days": self.batch_size_days,
                 "window_period": self.window_period, "window_anchor": self.window_anchor.isoformat(),
                 "lookback": settings.lookback, "refit_every": settings.refit_every, "horizon": settings.horizon,
                 "step": settings.step, "tolerance": settings.tolerance}
@@ -192,6 +253,10 @@ class TrainingConfig:
         flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "retrodiction"}
         flat.update({f.name: getattr(self.retrodiction, f.name) for f in dataclasses.fields(self.retrodiction)})
         flat["models"] = [spec.explicit for spec in self.retrodiction.models]
+        flat["cluster"] = self.cluster.to_dict()
+        flat["storage_options"] = dict(self.storage_options)
+        flat["resources"] = dict(self.resources)
+        flat["alerts"] = self.alerts.to_dict()
         return {k: _jsonable(v) for k, v in flat.items()}
 
     @classmethod

@@ -18,10 +18,14 @@ __all__ = ["load_config_file", "read_mapping_file", "split_names"]
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a TOML (.toml) or YAML (.yaml/.yml) file holding one flat mapping."""
+    """Read a TOML (.toml) or YAML (.yaml/.yml) file holding one flat mapping.
+
+    Only the ``[model.LABEL]``, ``[cluster]``, ``[storage_options]``, ``[resources]`` and ``[alerts]``
+    tables may nest.
+    """
     path = Path(path)
     data = read_mapping_file(path, what="config file")
-    nested = [k for k, v in data.items() if isinstance(v, dict) and k != "model"]
+    nested = [k for k, v in data.items() if isinstance(v, dict) and k not in ("model", "cluster", "storage_options", "resources", "alerts")]
     if nested:
         raise ConfigError(f"config file {path}: option {nested[0]!r} is a table; keep options flat")
     return data

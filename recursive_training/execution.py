@@ -15,12 +15,23 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
-from .base import BackgroundStart, BatchTimeoutError, RetrodictionError, one_line, require_int
+from .base import (
+    BackgroundStart,
+    BatchTimeoutError,
+    RetrodictionError,
+    one_line,
+    require_int,
+)
 from .batching import TrainingBatch
 from .config import TrainingConfig
 from .metrics import METRICS_TOPIC, dask_event_sender
 from .outcomes import BatchResult
-from .worker_task import process_batch, single_threaded_torch, torch_threads_for, warm_up
+from .worker_task import (
+    process_batch,
+    single_threaded_torch,
+    torch_threads_for,
+    warm_up,
+)
 
 __all__ = ["AttemptLog", "AutoExecutor", "BatchExecutor", "BatchSink", "DaskExecutor", "HandoverExecutor",
            "InProcessExecutor", "CLUSTER_START_SECONDS",
@@ -226,7 +237,8 @@ class DaskExecutor:
         tries = self._submitted[batch.batch_id] = self._submitted.get(batch.batch_id, 0) + 1
         self.attempts.queued(batch.batch_id)
         key = f"retrodict-{self.run_id}-{batch.batch_id}" + (f"-try{tries}" if tries > 1 else "")
-        future = self.client.submit(_dask_process_batch_task, batch, self.config, key=key, pure=False)
+        future = self.client.submit(_dask_process_batch_task, batch, self.config, key=key, pure=False,
+                                    resources=dict(self.config.resources) or None, priority=self.config.priority)
         self._futures[future] = batch
         future.add_done_callback(self._finished.put)
 

@@ -21,10 +21,11 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from analytics import TrustEstimate, TrustKey
 
+from .alerts import AlertMonitor, ClusterWatch
 from .base import ConfigError, DataError, RetrodictionError, one_line, require_float
 from .batching import TrainingBatch
-from .cluster import connect, disconnect, main_script_hidden, task_slots
-from .config import AUTO, TrainingConfig, available_cores
+from .cluster import Connection, connect, disconnect, main_script_hidden
+from .config import AUTO, TrainingConfig
 from .data import VariableInfo, open_store
 from .execution import (
     AttemptLog,
@@ -39,7 +40,14 @@ from .execution import (
 from .fork_server import start_fork_server
 from .original_api import options_from_original_config, progress_reporter
 from .outcomes import BatchResult
-from .planning import Unit, check_procedure, largest_first, plan_run, remaining_work, small_batch_warning
+from .planning import (
+    Unit,
+    check_procedure,
+    largest_first,
+    plan_run,
+    remaining_work,
+    small_batch_warning,
+)
 from .recording import RunRecorder, run_every
 from .records import (
     BatchCounts,
@@ -96,9 +104,10 @@ class ParallelTrainingCoordinator:
             "scheduler_address": scheduler_address,
         }
         config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-        self._auto = config.workers == AUTO  # decided once the first batch has run: see AutoExecutor
-        if self._auto:
-            config = dataclasses.replace(config, workers=available_cores())
+        # decided once the first batch has run (see AutoExecutor), unless the cluster is to adapt
+        self._auto = config.workers == AUTO and config.min_workers is None
+        if config.workers == AUTO:
+            config = dataclasses.replace(config, workers=config.max_workers)
         self._configure(config)
         self.batches: list[TrainingBatch] = []
         self.results: dict[str, BatchResult] = {}
@@ -123,12 +132,15 @@ class ParallelTrainingCoordinator:
         self._stopping = threading.Event()
         self._report: ProgressCallback = lambda done, total, batch: None
         self._batches_started = 0.0
+        self._cluster_watch: ClusterWatch | None = None
+        self._trust_checked = 0.0
 
     def _configure(self, config: TrainingConfig) -> None:
         """Take ``config``; the run id, recorder and attempt log follow from it."""
         self.config = config
         self.run_id = config.resolved_run_id()
         self._recorder = RunRecorder(config)
+        self.alerts = AlertMonitor(config.alerts, self.run_id)
         self.attempts = AttemptLog(self.run_id)
 
     @property
@@ -158,7 +170,7 @@ class ParallelTrainingCoordinator:
         if changes:
             self._configure(TrainingConfig.from_mapping({**self.config.to_dict(), **changes}))
         config = self.config
-        store = open_store(config.store_path, config.store_kind)
+        store = open_store(config.store_location, config.store_kind)
         variables = config.variables or store.variables
         if not variables:
             raise DataError(f"store {config.store_path} holds no variables")
@@ -180,8 +192,12 @@ class ParallelTrainingCoordinator:
         return self.batches
 
     def _own_cluster(self) -> bool:
-        """This run starts its own LocalCluster: not in-process, no scheduler address, no client given."""
+        """This run starts its own cluster: not in-process, no scheduler address, no client given."""
         return self.config.workers > 0 and not self.config.scheduler_address and self._given_client is None
+
+    def _own_local_cluster(self) -> bool:
+        """This run starts its own LocalCluster, which this process can stand in for while it starts."""
+        return self._own_cluster() and not self.config.cluster.job_queue
 
     def _spec_ids(self) -> tuple[str, ...]:
         return tuple(spec.id for spec in self.config.retrodiction.models)
@@ -201,7 +217,7 @@ class ParallelTrainingCoordinator:
         self.batches = remaining_work(self.batches, self._done_units, self._spec_ids())
 
     # cluster -----------------------------------------------------------------
-    def _connect(self) -> None:
+    def _connect(self) -> Connection:
         self._hidden_script = main_script_hidden()
         self._hidden_script.__enter__()  # until disconnect: nannies start workers again after a loss
         connection = connect(self.config, self._given_client)
@@ -210,6 +226,7 @@ class ParallelTrainingCoordinator:
                             warm_up_seconds=connection.warm_up_seconds)
         self.dashboard_link = self._client.dashboard_link
         logger.info("connected to %s (dashboard %s)", self._client.scheduler.address, self.dashboard_link)
+        return connection
 
     def _disconnect(self) -> None:
         if self._client is not self._given_client:  # a client we were given stays open
@@ -271,7 +288,7 @@ class ParallelTrainingCoordinator:
         """In-process; our own local cluster, started in the background while the first batches run here;
         or the cluster we are given or sent to."""
         policy = RetryPolicy(self.config.retries)
-        if in_process or self._own_cluster():
+        if in_process or self._own_local_cluster():
             here = InProcessExecutor(self.config, policy, self.attempts, self._recorder.receive_metrics,
                                      self._stopping)
             if in_process:
@@ -312,15 +329,32 @@ class ParallelTrainingCoordinator:
     def _start_cluster(self, policy: RetryPolicy) -> DaskExecutor:
         """Connect and prepare the workers; the plan is resized if the cluster has other task slots than planned."""
         connect_started = time.perf_counter()
-        self._connect()
+        connection = self._connect()
+        if self.alerts.rules.any:
+            self._cluster_watch = ClusterWatch(self.alerts, connection.client)
         executor = DaskExecutor(self._client, self.config, policy, self.attempts, self._recorder.receive_metrics,
                                 self._stopping)
-        slots = task_slots(self._client)
-        if slots != self.task_slots and self.config.variables_per_batch is None:  # never for our own cluster
+        slots = connection.slots  # a remote or job queue cluster's size is known only now
+        if slots != self.task_slots and self.config.variables_per_batch is None:
             self.task_slots = slots
             self._plan(slots)
+        self._warn_if_no_worker_offers(connection.client)
+        if self._own_cluster() and (self.config.cluster.job_queue or self.config.min_workers is not None):
+            low = self.config.max_workers if self.config.min_workers is None else self.config.min_workers
+            size = f"{low} to {self.config.max_workers}" if low != self.config.max_workers else f"{low}"
+            self._note(f"cluster: {self.config.cluster.kind}, {size} workers, adaptive"
+                       + (f", {slots} task slots" if self.config.cluster.job_queue else ""))
         self.timings["connect_seconds"] = time.perf_counter() - connect_started
         return executor
+
+    def _warn_if_no_worker_offers(self, client: Any) -> None:
+        """Batches that ask for resources no present worker offers wait for one to join: say so."""
+        wanted = self.config.resources
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        if wanted and workers and not any(all(w.get("resources", {}).get(name, 0) >= amount
+                                              for name, amount in wanted.items()) for w in workers):
+            asked = ",".join(f"{name}={amount:g}" for name, amount in wanted.items())
+            self.warnings.append(f"no worker of the cluster offers {asked} yet: the batches wait until one joins")
 
     def _close_run(self, *, failing: bool) -> None:
         """Flush trust, read it back, close the stores and the cluster: every step is tried."""
@@ -328,6 +362,11 @@ class ParallelTrainingCoordinator:
         steps = self._recorder.closing_steps(self.trust_keys(), lambda trust: setattr(self, "trust", trust))
         if self._executor is not None:
             steps.insert(0, self._executor.close)
+        if self._cluster_watch is not None:
+            steps.insert(0, self._cluster_watch.close)
+        if self.config.alerts.trust and self._executor is not None:  # before the trust buffer closes
+            steps.insert(0, self._check_watched_trust)
+        steps.append(self.alerts.close)
         try:
             run_every([*steps, self._disconnect], failing=failing)
         finally:
@@ -347,13 +386,28 @@ class ParallelTrainingCoordinator:
         batch.result, batch.error = result, None
         self.results[batch.batch_id] = result
         self.timings.setdefault("first_result_seconds", time.perf_counter() - self._batches_started)
+        self.alerts.batch_finished(batch.batch_id, result.worker, result.processing_time, failed=False)
+        self._check_watched_trust(batch)
         self._report(self._done_count(), self._total_count(), batch)
 
     def batch_failed(self, batch: TrainingBatch, error: BaseException) -> None:
         batch.error = one_line(error)
         logger.info("batch %s failed: %s", batch.batch_id, batch.error)
         self._recorder.failed(batch.batch_id, batch.error, self.attempts.counts.get(batch.batch_id, 0))
+        self.alerts.batch_finished(batch.batch_id, "-", None, failed=True)
         self._report(self._done_count(), self._total_count(), batch)
+
+    def _check_watched_trust(self, batch: TrainingBatch | None = None) -> None:
+        """Hand the watched pairs' trust to the alerts: at most once a second while batches that move it
+        arrive, and once more (``batch`` None) when the run closes, so no drop goes untold."""
+        watches = self.config.alerts.trust
+        if batch is not None and (not any(w.variable in batch.variables for w in watches)
+                                  or time.monotonic() - self._trust_checked < 1.0):
+            return
+        self._trust_checked = time.monotonic()
+        config = self.config
+        self.alerts.trust(self._recorder.current_trust([
+            TrustKey(w.variable, w.model, config.schedule_id, config.retrodiction.context_id) for w in watches]))
 
     def _done_count(self) -> int:
         return len(self.resumed) + sum(b.status is not BatchStatus.NOT_RUN for b in self.batches)
@@ -401,7 +455,7 @@ class ParallelTrainingCoordinator:
             self.results.values(), self.trust, {(key.variable, key.spec) for key in self.trust_keys()})
         return RunSummary(
             run_id=self.run_id,
-            store=str(Path(config.store_path).resolve()),  # a report or server elsewhere still finds it
+            store=config.store_location.identity,  # a report or server elsewhere still finds it
             start=min((b.start_time.isoformat() for b in self.batches), default=None),
             end=max((b.end_time.isoformat() for b in self.batches), default=None),
             models=self._spec_ids(),

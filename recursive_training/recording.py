@@ -18,7 +18,15 @@ from .config import TrainingConfig
 from .journal import ResultsJournal
 from .metrics import MetricsStore
 from .outcomes import BatchResult
-from .records import DoneRecord, FailedRecord, JournalRecord, MetricsReport, RunHeader, journal_line, parse_journal_line
+from .records import (
+    DoneRecord,
+    FailedRecord,
+    JournalRecord,
+    MetricsReport,
+    RunHeader,
+    journal_line,
+    parse_journal_line,
+)
 
 __all__ = ["METRICS_WAIT_SECONDS", "RunRecorder", "run_every"]
 
@@ -92,6 +100,11 @@ class RunRecorder:
         """Journal first (durable), then trust: a crash after this line loses nothing."""
         self.journal.append(journal_line(DoneRecord(result)))
         self._buffer.add(result.evidence)
+
+    def current_trust(self, keys: Sequence[TrustKey]) -> list[TrustEstimate]:
+        """Trust of ``keys`` with every outcome so far applied (for the alerts that watch it)."""
+        self._buffer.flush()
+        return self._tracker.estimates(keys, steps=False)
 
     def failed(self, batch_id: str, error: str, attempts: int) -> None:
         self.journal.append(journal_line(FailedRecord(batch_id, error, attempts)))

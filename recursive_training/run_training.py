@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .base import AUTO, ConfigError, RetrodictionError, available_cores
+from .base import AUTO, ConfigError, RetrodictionError, available_cores, store_root
 from .cli_forecast import add_forecast_parser, run_forecast, run_predict
 from .cli_models import add_models_parser, run_models
 from .cli_report import add_report_parser, run_report
@@ -72,9 +72,19 @@ RUN_OPTIONS: tuple[tuple[str | tuple[str, ...], str, Any, str], ...] = (
     ("--store-kind", "store_kind", str, "base, optimized or streaming (default optimized)"),
     ("--batch-limit", "batch_limit", int, "run only the first N batches in time order"),
     (("--workers", "--max-workers"), "workers", _workers,
-     "local Dask worker processes, one thread each, or auto (the default): one batch runs here, then "
+     "Dask worker processes, or auto (the default for a local cluster): one batch runs here, then "
      "the rest here if a cluster would not pay for its start, else on one worker per core; 0 runs in "
-     "this process, without Dask"),
+     "this process, without Dask; with --min-workers, the most an adaptive cluster grows to"),
+    ("--min-workers", "min_workers", int,
+     "make the cluster adaptive: at least M workers, more while batches wait, up to --max-workers"),
+    ("--cluster", "cluster", str,
+     "local (default), or slurm, pbs, sge or lsf: workers as jobs of that queue, through dask-jobqueue, "
+     "set up by the config file's [cluster] table and Dask's jobqueue configuration"),
+    ("--resources", "resources", str,
+     "what each batch needs of a worker, as Dask worker resources: GPU=1,MEMORY=4e9 (batches run only on "
+     "workers that offer them; a local cluster's workers offer them)"),
+    ("--priority", "priority", int,
+     "on a shared scheduler, batches of a higher priority run before those of other runs (default 0)"),
     (("--threads-per-worker", "--dask-threads-per-worker"), "threads_per_worker", int, "threads of each local worker (default 1; torch models use one each)"),
     (("--scheduler", "--dask-scheduler-address"), "scheduler_address", str, "address of a running Dask scheduler instead of a local cluster"),
     (("--dashboard-port", "--dask-dashboard-port"), "dashboard_port", int, "local dashboard port, 0 = any free one (default 8787)"),
@@ -131,17 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser("ingest", help="validate CSV/Parquet files and add them to a store")
     ingest.add_argument("files", nargs="+", type=Path, metavar="FILE",
                         help="long (timestamp, variable, value) or wide (timestamp + one column per variable)")
-    ingest.add_argument("--store", required=True, type=Path, help="store directory (created if missing)")
+    ingest.add_argument("--store", required=True, type=store_root,
+                        help="store directory (created if missing) or URL (s3://bucket/prefix)")
     ingest.add_argument("--sort", action="store_true", help="sort unsorted input instead of refusing it")
     ingest.add_argument("--replace", action="store_true",
                         help="overwrite values the store already holds at the same timestamps (default: refuse)")
 
     catalog = commands.add_parser("catalog", help="list the variables of a store")
-    catalog.add_argument("--store", required=True, type=Path, help="store directory")
+    catalog.add_argument("--store", required=True, type=store_root, help="store directory or URL")
 
     run = commands.add_parser("run", help="retrodict, score and update trust",
                               argument_default=argparse.SUPPRESS)
-    run.add_argument("--store", dest="store_path", help="store directory")
+    run.add_argument("--store", dest="store_path", help="store directory or URL (s3://bucket/prefix)")
     run.add_argument("--config", type=Path, help="TOML or YAML file of options; flags override it")
     run.add_argument("--variables", nargs="+", metavar="NAME", help="variables to evaluate (default: all)")
     run.add_argument("--model", "--models", dest="models", action="append", metavar="SPEC",
@@ -228,10 +239,22 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
 
         given["models"] = [spec for value in given["models"] for spec in split_spec_list(value)]
         options.pop("model", None)  # models named on the command line replace the file's
+    if isinstance(options.get("cluster"), dict) and given.get("cluster", "local") != "local":
+        given["cluster"] = {**options["cluster"], "kind": given["cluster"]}  # the file's job queue settings stay
     options.update(given)
     if "store_path" not in options:
         raise ConfigError("no store given: pass --store DIR (or store_path in the --config file)")
     return options
+
+
+def _show_alerts() -> None:
+    """Each firing alert as one line on stderr, whatever the log level (alerts.py)."""
+    alerts = logging.getLogger("recursive_training.alerts")
+    if not alerts.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("alert: %(message)s"))
+        alerts.addHandler(handler)
+        alerts.setLevel(logging.WARNING)
 
 
 def _start_logging(level: str | None, directory: Path | None, run_id: str) -> Path | None:
@@ -281,11 +304,19 @@ def _start_workers_early(options: dict[str, Any]) -> None:
     means the server starts when the cluster does.
     """
     from .fork_server import start_fork_server
-    from .retrodiction.specs import DEFAULT_MODELS, models_from_options, parse_model_specs, uses_torch
+    from .retrodiction.specs import (
+        DEFAULT_MODELS,
+        models_from_options,
+        parse_model_specs,
+        uses_torch,
+    )
 
     flat = {str(key).replace("-", "_"): value for key, value in options.items()}
     workers = flat.get("workers", AUTO)
-    if workers == 0 or flat.get("scheduler_address") or (workers == AUTO and available_cores() < 2):
+    cluster = flat.get("cluster", "local")
+    kind = cluster.get("kind", "local") if isinstance(cluster, dict) else cluster
+    if workers == 0 or flat.get("scheduler_address") or kind != "local" \
+            or (workers == AUTO and available_cores() < 2):
         return
     try:
         needs_torch = uses_torch(parse_model_specs(
@@ -311,6 +342,7 @@ def _execute(options: dict[str, Any], show_progress: bool, resume_hint: str,
     # Dask's own messages (reconnects, restarts, retries) are not for users: every failure is
     # reported once, in the summary and the exit status; --log-level shows them
     _set_dask_log_level(logging.CRITICAL)
+    _show_alerts()
     log_file = _start_logging(log_level, log_dir, coordinator.run_id)
     if log_file is not None:
         _say(f"log: {log_file}")

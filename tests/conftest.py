@@ -125,10 +125,12 @@ def _stop(process: subprocess.Popen) -> None:
 
 @contextlib.contextmanager
 def dask_processes(logs: Path, *, workers: int = 2, nanny: bool = True,
-                   tls: tuple[Path, Path, Path] | None = None) -> Iterator[DaskProcesses]:
+                   tls: tuple[Path, Path, Path] | None = None,
+                   resources: dict[str, str] | None = None) -> Iterator[DaskProcesses]:
     """A scheduler and ``workers`` single-threaded workers, all stopped on exit.
 
-    ``tls`` is (ca, cert, key): then every process speaks TLS only.
+    ``tls`` is (ca, cert, key): then every process speaks TLS only. ``resources``
+    maps a worker's name (w0, w1, ...) to the resources it offers (``GPU=1``).
     """
     from distributed import Client
     from distributed.security import Security
@@ -144,7 +146,9 @@ def dask_processes(logs: Path, *, workers: int = 2, nanny: bool = True,
         for i in range(workers):
             cluster.workers[f"w{i}"] = _start(
                 ["worker", address, "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
-                 "--name", f"w{i}", "--nanny" if nanny else "--no-nanny", *tls_args], logs / f"worker{i}.log")
+                 "--name", f"w{i}", "--nanny" if nanny else "--no-nanny", *tls_args,
+                 *(["--resources", resources[f"w{i}"]] if f"w{i}" in (resources or {}) else [])],
+                logs / f"worker{i}.log")
         security = Security(tls_ca_file=str(tls[0]), tls_client_cert=str(tls[1]), tls_client_key=str(tls[2]),
                             require_encryption=True) if tls else None
         with Client(address, timeout="30s", security=security) as client:

@@ -147,11 +147,11 @@ def test_merge_into_existing_variable_and_refuse_overlap(tmp_path):
     later = daily_frame(150)[["timestamp", "walk"]].iloc[100:]
     store.ingest(later)
     assert store.info("walk").count == 150
-    before = (root / "catalog.json").read_bytes(), store.variable_file("walk").read_bytes()
+    before = (root / "catalog.json").read_bytes(), Path(store.variable_file("walk")).read_bytes()
     stored = store.load("walk").iloc[4:6].rename("walk").reset_index()
     again = store.ingest(stored)  # exactly what is stored
     assert (again.rows, again.unchanged, again.variables) == (0, 2, ())
-    assert ((root / "catalog.json").read_bytes(), store.variable_file("walk").read_bytes()) == before  # untouched
+    assert ((root / "catalog.json").read_bytes(), Path(store.variable_file("walk")).read_bytes()) == before  # untouched
     changed = stored.assign(walk=stored["walk"] + 1.0)
     with pytest.raises(IngestError, match="already has another value at 2020-01-05.*--replace"):
         store.ingest(changed)
@@ -227,7 +227,7 @@ def test_bad_sources_are_refused_with_a_clear_message(tmp_path, store_dir, name,
 def test_names_never_escape_the_root(tmp_path):
     store = RecursiveDataStore(tmp_path / "s", create=True)
     store.ingest(pd.DataFrame({"timestamp": pd.to_datetime(["2021-01-01"]), "a b%c": [1.0]}))
-    path = store.variable_file("a b%c").resolve()
+    path = Path(store.variable_file("a b%c")).resolve()
     assert path.is_relative_to((tmp_path / "s").resolve())
     assert store.load("a b%c").tolist() == [1.0]
 

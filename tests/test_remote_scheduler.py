@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 
-from recursive_training import read_results
+from recursive_training import ParallelTrainingCoordinator, TrainingConfig, read_results
 
 from .conftest import daily_frame, dask_processes
 from .test_cli import cli
@@ -96,3 +98,46 @@ def test_runs_sharing_a_scheduler_keep_their_metrics_apart(tmp_path, store_dir):
         stored = dict(db.execute("SELECT run_id, COUNT(*) FROM metrics GROUP BY run_id").fetchall())
         metrics = read_results(tmp_path / name / name / "results.json").summary.metrics
         assert stored == {name: metrics.sent} and metrics.stored == metrics.sent
+
+
+@pytest.mark.slow
+def test_an_urgent_run_overtakes_a_background_run_on_the_worker_that_offers_what_both_need(tmp_path, store_dir):
+    """Both runs ask for GPU=1, which only w0 offers: every batch runs there, one at a time, and the
+    urgent run's batches (priority 1), submitted after the background run's (priority -1) were all
+    queued, run before the background run's that are still waiting."""
+    with dask_processes(tmp_path, resources={"w0": "GPU=1"}) as cluster:
+        base = {"store_path": store_dir, "start": "2020-07-01", "end": "2021-05-01", "batch_size_days": 30,
+                "variables_per_batch": 1, "models": ("naive", "mlp"), "epochs": 40, "lags": 10, "lookback": 150,
+                "scheduler_address": cluster.address, "resources": {"GPU": 1}, "report": False}
+        finished: dict[str, list[tuple[float, str]]] = {"background": [], "urgent": []}
+        started = threading.Event()
+
+        def record(name):
+            def progress(done, total, batch):
+                if batch is not None:
+                    finished[name].append((time.monotonic(), batch.result.worker))
+                    started.set()
+            return progress
+
+        background = ParallelTrainingCoordinator(TrainingConfig.from_mapping(
+            {**base, "output_dir": tmp_path / "background", "priority": -1}))
+        thread = threading.Thread(target=lambda: finished.update(summary=background.start_training(
+            record("background"))))
+        thread.start()
+        assert started.wait(120)  # the background run is running, its other batches queued behind
+        urgent = ParallelTrainingCoordinator(TrainingConfig.from_mapping(
+            {**base, "output_dir": tmp_path / "urgent", "end": "2020-08-15", "priority": 1}))
+        summary = urgent.start_training(record("urgent"))
+        thread.join(300)
+        from distributed import Client
+
+        with Client(cluster.address) as client:
+            gpu_worker = next(address for address, w in client.scheduler_info()["workers"].items() if w["name"] == "w0")
+    assert summary.batches.failed == 0 and summary.batches.completed == summary.batches.total > 0
+    total = finished["summary"].batches.total
+    assert finished["summary"].batches.completed == total == 33
+    workers = {worker for _, worker in finished["background"] + finished["urgent"]}
+    assert workers == {gpu_worker}  # only w0 offers GPU=1
+    urgent_end = max(t for t, _ in finished["urgent"])
+    waited = sum(t > urgent_end for t, _ in finished["background"])
+    assert waited >= 2 * total / 3, f"only {waited} of {total} background batches ran after the urgent run"

@@ -44,7 +44,10 @@ def assert_same_outcome(summary, reference):
 def test_sigkill_of_a_remote_worker(undisturbed):
     tmp_path, store, reference = undisturbed
     with dask_processes(tmp_path, nanny=False) as cluster:
-        coordinator = ParallelTrainingCoordinator(config_for(tmp_path, store, "remote", scheduler_address=cluster.address))
+        # a worker with torch loaded uses far more than 0.1% of its memory limit: each tells it once
+        alerts = {"worker_lost": True, "worker_memory_fraction": 0.001}
+        coordinator = ParallelTrainingCoordinator(config_for(tmp_path, store, "remote", scheduler_address=cluster.address,
+                                                             alerts=alerts))
         killed = []
 
         def kill_the_other_worker(done, total, batch):
@@ -59,6 +62,9 @@ def test_sigkill_of_a_remote_worker(undisturbed):
         assert killed and cluster.workers[killed[0]].wait(10) == -signal.SIGKILL
     assert_same_outcome(summary, reference)
     assert sum(coordinator.attempts.counts.values()) > 27  # the kill interrupted a running batch
+    lost = [a for a in coordinator.alerts.fired if a["alert"] == "worker_lost"]
+    assert len(lost) == 1 and lost[0]["running"] >= 1 and lost[0]["message"].endswith("batch(es) assigned to it")
+    assert len({a["worker"] for a in coordinator.alerts.fired if a["alert"] == "worker_memory"}) == 2
 
 
 @pytest.mark.slow

@@ -28,7 +28,8 @@ from .errors import (
 from .machine import AUTO, available_cores
 from .sqlite_db import open_database
 from .timeparse import to_utc_naive
-from .validation import is_plain_name, require_float, require_int
+from .urls import is_url, store_root
+from .validation import is_plain_name, require_float, require_int, resource_amounts
 
 __all__ = [
     "AUTO",
@@ -53,9 +54,12 @@ __all__ = [
     "atomic_write_files",
     "available_cores",
     "is_plain_name",
+    "is_url",
     "one_line",
     "open_database",
     "require_float",
     "require_int",
+    "resource_amounts",
+    "store_root",
     "to_utc_naive",
 ]

@@ -10,13 +10,28 @@ import math
 
 from .errors import ConfigError
 
-__all__ = ["is_plain_name", "require_int", "require_float"]
+__all__ = ["is_plain_name", "require_int", "require_float", "resource_amounts"]
 
 
 def is_plain_name(text: str) -> bool:
     """Whether ``text`` can name a directory inside another and nothing else: no separator, no leading dot
     (so neither '..' nor a hidden file), no NUL. Run ids are such names, whoever reads them."""
     return bool(text) and not any(c in text for c in "/\\\x00") and not text.startswith(".")
+
+
+def resource_amounts(name: str, value: object) -> dict[str, float]:
+    """Dask worker resources (``GPU=1,MEMORY=4e9``, or a mapping) as names and positive amounts."""
+    if isinstance(value, str):
+        pairs = [part.partition("=") for part in value.split(",") if part.strip()]
+        if any(not sep or not key.strip() for key, sep, _ in pairs):
+            raise ConfigError(f"option '{name}' must be NAME=AMOUNT pairs such as GPU=1,MEMORY=4e9, got {value!r}")
+        try:
+            value = {key.strip(): float(amount) for key, _, amount in pairs}
+        except ValueError:
+            raise ConfigError(f"option '{name}': every amount must be a number, got {value!r}") from None
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise ConfigError(f"option '{name}' must be NAME=AMOUNT pairs or a table, got {value!r}")
+    return {key: require_float(f"{name}.{key}", amount, minimum=0.0, inclusive=False) for key, amount in value.items()}
 
 
 def require_int(name: str, value: object, *, minimum: int) -> int:

@@ -2,6 +2,7 @@
 
 from .data_store import IngestReport, RecursiveDataStore, VariableInfo
 from .ingest import TIMESTAMP_COLUMNS, read_source
+from .location import StoreLocation
 from .naming import check_variable_name, variable_directory
 from .optimized_data_store import PROCESS_CACHE, OptimizedDataStore, SegmentCache
 from .store_kinds import STORE_KINDS, open_store
@@ -14,6 +15,7 @@ __all__ = [
     "RecursiveDataStore",
     "STORE_KINDS",
     "SegmentCache",
+    "StoreLocation",
     "StreamingDataStore",
     "TIMESTAMP_COLUMNS",
     "VariableInfo",

@@ -1,13 +1,14 @@
 """The Parquet-backed store every worker reads its windows from.
 
-Layout under one root directory::
+Layout under one root, a local directory or an object-storage URL (see location.py)::
 
     catalog.json                         variables, ranges, counts, frequency
-    data/variable=<name>/part-0.parquet  one partition per variable, sorted
+    data/variable=<name>/part-*.parquet  one partition per variable, sorted
 
-Files are written to a temporary name and renamed into place, and a source is
-validated completely before anything is written, so a failed ingest leaves
-the store exactly as it was.
+A source is validated completely before anything is written; then each
+changed partition is written whole (renamed into place locally, to a new
+key on object storage) and the catalog is published last, so a failed
+ingest leaves the store as it was and a reader never sees half of one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import json
 import os
 import warnings
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -24,11 +24,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..base import DataError, IngestError, StoreCorruptError, UnknownVariableError, atomic_write_bytes, to_utc_naive
+from ..base import (
+    DataError,
+    IngestError,
+    StoreCorruptError,
+    UnknownVariableError,
+    to_utc_naive,
+)
 from .ingest import read_source
+from .location import StoreLocation
 from .naming import variable_directory
 
-__all__ = ["RecursiveDataStore", "VariableInfo", "IngestReport", "slice_sorted", "as_series"]
+__all__ = ["RecursiveDataStore", "VariableInfo", "IngestReport", "as_series", "overlapping_row_groups", "slice_sorted"]
 
 CATALOG_NAME = "catalog.json"
 ROW_GROUP_ROWS = 8192  # small enough that a year of hourly data skips most groups
@@ -90,28 +97,32 @@ class RecursiveDataStore:
     (catalog, ingest, windows) is shared.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, create: bool = False) -> None:
-        self.root = Path(root)
-        if create:
-            (self.root / "data").mkdir(parents=True, exist_ok=True)
-        elif not (self.root / CATALOG_NAME).is_file():
-            raise DataError(f"no data store at {self.root} (create one with the ingest command)")
+    def __init__(self, root: str | os.PathLike[str] | StoreLocation, *, create: bool = False) -> None:
+        self.location = StoreLocation.of(root)
+        self.root = self.location.root  # as given: a path or a URL, for messages
+        try:
+            if create:
+                self.location.make_root()
+            elif not self.location.exists(CATALOG_NAME):
+                raise DataError(f"no data store at {self.root} (create one with the ingest command)")
+        except (OSError, pa.ArrowException) as exc:  # an unreachable endpoint, a missing bucket, no permission
+            raise DataError(f"store {self.root} cannot be reached: {' '.join(str(exc).split())}") from None
         self._catalog = self._read_catalog()
 
     # catalog -----------------------------------------------------------------
     def _read_catalog(self) -> dict[str, VariableInfo]:
-        path = self.root / CATALOG_NAME
-        if not path.exists():
-            return {}
+        where = f"{self.root}/{CATALOG_NAME}"
         try:
-            raw = json.loads(path.read_text())
+            if not self.location.exists(CATALOG_NAME):
+                return {}
+            raw = json.loads(self.location.read_bytes(CATALOG_NAME))
             return {name: VariableInfo(**info) for name, info in raw["variables"].items()}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StoreCorruptError(f"{path}: catalog cannot be read ({exc})") from None
+        except (OSError, pa.ArrowException, ValueError, KeyError, TypeError) as exc:
+            raise StoreCorruptError(f"{where}: catalog cannot be read ({exc})") from None
 
     def _write_catalog(self) -> None:
         body = {"format_version": 1, "variables": {n: asdict(i) for n, i in sorted(self._catalog.items())}}
-        atomic_write_bytes(self.root / CATALOG_NAME, json.dumps(body, indent=1).encode())
+        self.location.write_bytes(CATALOG_NAME, json.dumps(body, indent=1).encode())
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -126,8 +137,17 @@ class RecursiveDataStore:
                 f"unknown variable {variable!r} in store {self.root} (known: {known})"
             ) from None
 
-    def variable_file(self, variable: str) -> Path:
-        return self.root / self.info(variable).path
+    def variable_file(self, variable: str) -> str:
+        """The variable's partition as a path in the store's filesystem."""
+        return self.location.path(self.info(variable).path)
+
+    def _partition(self, variable: str) -> pq.ParquetFile:
+        """The variable's Parquet file, opened (not read); raises OSError or ArrowException: see :meth:`_unreadable`."""
+        return self.location.open_parquet(self.info(variable).path)
+
+    def _unreadable(self, variable: str, exc: BaseException) -> StoreCorruptError:
+        """What every variant raises when a partition is missing or damaged."""
+        return StoreCorruptError(f"{self.variable_file(variable)}: cannot read data of variable {variable!r} ({exc})")
 
     # ingest ------------------------------------------------------------------
     def ingest(self, source: str | os.PathLike[str] | pd.DataFrame, *, sort: bool = False,
@@ -170,35 +190,31 @@ class RecursiveDataStore:
             else:
                 added += len(ts)
             merged[name] = (ts, values)
+        superseded = []
         for name, (ts, values) in merged.items():
-            relative = f"data/{variable_directory(name)}/part-0.parquet"
-            self._write_variable(self.root / relative, ts, values)
+            table = pa.Table.from_arrays([pa.array(ts, pa.timestamp("ns")), pa.array(values)], schema=_SCHEMA)
+            relative = self.location.write_parquet(f"data/{variable_directory(name)}", table, ROW_GROUP_ROWS)
+            if name in self._catalog and self._catalog[name].path != relative:
+                superseded.append(self._catalog[name].path)
             self._catalog[name] = _describe(name, relative, ts)
         if merged:
             self._write_catalog()
+        for relative in superseded:  # only once no catalog names them
+            self.location.delete(relative)
         return IngestReport(source=rows.name, rows=added, variables=tuple(merged), unchanged=unchanged,
                             replaced=replaced)
-
-    @staticmethod
-    def _write_variable(path: Path, ts: np.ndarray, values: np.ndarray) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table = pa.Table.from_arrays([pa.array(ts, pa.timestamp("ns")), pa.array(values)], schema=_SCHEMA)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS)
-        os.replace(tmp, path)
 
     # reads -------------------------------------------------------------------
     def _read_arrays(
         self, variable: str, start: pd.Timestamp | None, end: pd.Timestamp | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Timestamps (datetime64[ns]) and values in ``[start, end)``."""
-        path = self.variable_file(variable)
         try:
-            frame = pd.read_parquet(path, columns=["timestamp", "value"])
-        except (OSError, pa.ArrowException, ValueError) as exc:
-            raise StoreCorruptError(f"{path}: cannot read data of variable {variable!r} ({exc})") from None
-        ts = frame["timestamp"].to_numpy(dtype="datetime64[ns]")
-        return slice_sorted(ts, frame["value"].to_numpy(dtype=float), start, end)
+            table = self._partition(variable).read(columns=["timestamp", "value"], use_threads=False)
+        except (OSError, pa.ArrowException) as exc:
+            raise self._unreadable(variable, exc) from None
+        ts = table.column("timestamp").to_numpy().astype("datetime64[ns]", copy=False)
+        return slice_sorted(ts, table.column("value").to_numpy(), start, end)
 
     def load(self, variable: str, start: object = None, end: object = None) -> pd.Series:
         """Observations of ``variable`` in ``[start, end)`` (open bounds when None)."""
@@ -242,3 +258,17 @@ def slice_sorted(
 def as_series(variable: str, ts: np.ndarray, values: np.ndarray) -> pd.Series:
     index = pd.DatetimeIndex(ts, name="timestamp", copy=False)
     return pd.Series(values, index=index, name=variable, copy=False)  # views: streaming stays bounded
+
+
+def overlapping_row_groups(parquet: pq.ParquetFile, lo, hi) -> list[int]:
+    """Row groups whose timestamp statistics meet ``[lo, hi)``; all when stats are absent."""
+    chosen = []
+    for i in range(parquet.metadata.num_row_groups):
+        stats = parquet.metadata.row_group(i).column(0).statistics
+        if stats is None or not stats.has_min_max:
+            chosen.append(i)
+            continue
+        group_min, group_max = pd.Timestamp(stats.min), pd.Timestamp(stats.max)
+        if (hi is None or group_min < hi) and (lo is None or group_max >= lo):
+            chosen.append(i)
+    return chosen

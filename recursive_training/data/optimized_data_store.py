@@ -1,7 +1,7 @@
 """A store that reads only what a window needs and remembers it per process.
 
-Reads use pyarrow predicate pushdown (row groups outside the range are never
-decoded) and column pruning. Results land in a bounded, process-wide LRU
+Reads skip the row groups whose statistics lie outside the range (they are
+never decoded) and read only the two columns. Results land in a bounded, process-wide LRU
 cache, so a Dask worker that serves many batches of one variable reads its
 file once: a variable small enough is cached whole, a larger one by range.
 """
@@ -12,7 +12,6 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..base import StoreCorruptError
-from .data_store import RecursiveDataStore, slice_sorted
+from .data_store import RecursiveDataStore, overlapping_row_groups, slice_sorted
+from .location import StoreLocation
 
 __all__ = ["OptimizedDataStore", "SegmentCache", "PROCESS_CACHE"]
 
@@ -98,37 +98,29 @@ PROCESS_CACHE = SegmentCache()
 class OptimizedDataStore(RecursiveDataStore):
     """Same interface as :class:`RecursiveDataStore`; reads less and caches."""
 
-    def __init__(self, root: str | os.PathLike[str], *, create: bool = False,
+    def __init__(self, root: str | os.PathLike[str] | StoreLocation, *, create: bool = False,
                  cache: SegmentCache | None = None) -> None:
         super().__init__(root, create=create)
         self.cache = PROCESS_CACHE if cache is None else cache
 
     def _read_arrays(self, variable, start, end):
-        path = self.variable_file(variable)
         try:
-            stat = path.stat()
-        except OSError as exc:
-            raise StoreCorruptError(f"{path}: data of variable {variable!r} is missing ({exc})") from None
-        file_key = (str(path), stat.st_size, stat.st_mtime_ns)
-        segment = self.cache.find(file_key, start, end)
-        if segment is None:
-            whole = self.info(variable).count * _BYTES_PER_ROW * 4 <= self.cache.max_bytes
-            lo, hi = (None, None) if whole else (start, end)
-            segment = _Segment(lo, hi, *_read_range(path, variable, lo, hi))
-            self.cache.put(file_key, segment)
+            file_key = self.location.file_key(self.info(variable).path)
+            segment = self.cache.find(file_key, start, end)
+            if segment is None:
+                whole = self.info(variable).count * _BYTES_PER_ROW * 4 <= self.cache.max_bytes
+                lo, hi = (None, None) if whole else (start, end)
+                segment = _Segment(lo, hi, *_read_range(self._partition(variable), lo, hi))
+                self.cache.put(file_key, segment)
+        except (OSError, pa.ArrowException, StoreCorruptError) as exc:
+            raise self._unreadable(variable, exc) from None
         ts, values = slice_sorted(segment.timestamps, segment.values, start, end)
         return ts.copy(), values.copy()  # callers may modify what they get; the cache must not change
 
 
-def _read_range(path: Path, variable: str, start, end) -> tuple[np.ndarray, np.ndarray]:
-    filters = []
-    if start is not None:
-        filters.append(("timestamp", ">=", start.to_datetime64()))
-    if end is not None:
-        filters.append(("timestamp", "<", end.to_datetime64()))
-    try:
-        table = pq.read_table(path, columns=["timestamp", "value"], filters=filters or None)
-    except (OSError, pa.ArrowException, ValueError) as exc:
-        raise StoreCorruptError(f"{path}: cannot read data of variable {variable!r} ({exc})") from None
+def _read_range(parquet: pq.ParquetFile, start, end) -> tuple[np.ndarray, np.ndarray]:
+    """``[start, end)`` of a partition, decoding only the row groups whose statistics meet it."""
+    table = parquet.read_row_groups(overlapping_row_groups(parquet, start, end), columns=["timestamp", "value"],
+                                    use_threads=False)
     ts = table.column("timestamp").to_numpy().astype("datetime64[ns]", copy=False)
-    return ts, table.column("value").to_numpy()
+    return slice_sorted(ts, table.column("value").to_numpy(), start, end)

@@ -6,6 +6,7 @@ import os
 
 from ..base import ConfigError
 from .data_store import RecursiveDataStore
+from .location import StoreLocation
 from .optimized_data_store import OptimizedDataStore
 from .streaming_data_store import StreamingDataStore
 
@@ -18,7 +19,7 @@ STORE_KINDS: dict[str, type[RecursiveDataStore]] = {
 }
 
 
-def open_store(root: str | os.PathLike[str], kind: str = "optimized") -> RecursiveDataStore:
+def open_store(root: str | os.PathLike[str] | StoreLocation, kind: str = "optimized") -> RecursiveDataStore:
     try:
         cls = STORE_KINDS[kind]
     except KeyError:

@@ -15,10 +15,14 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ..base import ConfigError, StoreCorruptError, to_utc_naive
-from .data_store import RecursiveDataStore, as_series, slice_sorted
+from ..base import ConfigError, to_utc_naive
+from .data_store import (
+    RecursiveDataStore,
+    as_series,
+    overlapping_row_groups,
+    slice_sorted,
+)
 
 __all__ = ["StreamingDataStore"]
 
@@ -41,34 +45,19 @@ class StreamingDataStore(RecursiveDataStore):
         """Pieces of at most ``chunk_rows`` rows that never span two row groups."""
         if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
             raise ConfigError(f"chunk_rows must be a positive whole number, got {chunk_rows!r}")
-        path = self.variable_file(variable)
         try:
-            parquet = pq.ParquetFile(path)
-            for group in _overlapping_row_groups(parquet, lo, hi):
+            parquet = self._partition(variable)
+            for group in overlapping_row_groups(parquet, lo, hi):
                 table = parquet.read_row_group(group, columns=["timestamp", "value"], use_threads=False)
                 ts = table.column(0).to_numpy().astype("datetime64[ns]", copy=False)
                 ts, values = slice_sorted(ts, table.column(1).to_numpy(), lo, hi)
                 for begin in range(0, len(ts), chunk_rows):
                     yield ts[begin : begin + chunk_rows], values[begin : begin + chunk_rows]
         except (OSError, pa.ArrowException) as exc:
-            raise StoreCorruptError(f"{path}: cannot read data of variable {variable!r} ({exc})") from None
+            raise self._unreadable(variable, exc) from None
 
     def _read_arrays(self, variable, start, end):
         pieces = list(self._chunks(variable, start, end, self.default_chunk_rows))
         if not pieces:
             return np.empty(0, "datetime64[ns]"), np.empty(0)
         return np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
-
-
-def _overlapping_row_groups(parquet: pq.ParquetFile, lo, hi) -> list[int]:
-    """Row groups whose timestamp statistics meet ``[lo, hi)``; all when stats are absent."""
-    chosen = []
-    for i in range(parquet.metadata.num_row_groups):
-        stats = parquet.metadata.row_group(i).column(0).statistics
-        if stats is None or not stats.has_min_max:
-            chosen.append(i)
-            continue
-        group_min, group_max = pd.Timestamp(stats.min), pd.Timestamp(stats.max)
-        if (hi is None or group_min < hi) and (lo is None or group_max >= lo):
-            chosen.append(i)
-    return chosen

@@ -34,6 +34,7 @@ from ..base import (
     atomic_write_bytes,
     require_float,
     require_int,
+    store_root,
 )
 from ..data import open_store
 from ..layout import DEFAULT_OUTPUT_DIR, registry_in, trust_db_in
@@ -41,7 +42,16 @@ from ..registry import ModelRegistry
 from ..retrodiction import parse_model_specs
 from .rules import SELECTION_RULES
 from .selection import Choice, choose_model
-from .tasks import LEVELS, Candidates, FittedForecast, Rule, Skipped, forecast_frame, forecast_group, forecast_variable
+from .tasks import (
+    LEVELS,
+    Candidates,
+    FittedForecast,
+    Rule,
+    Skipped,
+    forecast_frame,
+    forecast_group,
+    forecast_variable,
+)
 
 __all__ = ["ForecastReport", "ForecastSettings", "forecast_with_trusted_models", "predict_with_registered_model",
            "COLUMNS", "LEVELS"]
@@ -54,7 +64,7 @@ _LOCAL_GROUP = 50  # variables per group at most: read from the trust database, 
 class ForecastSettings:
     """What a forecast job needs; validated before any data is read."""
 
-    store_path: Path
+    store_path: Path | str  # a local directory or a URL
     horizon: int
     output: Path
     output_dir: Path = DEFAULT_OUTPUT_DIR
@@ -70,7 +80,7 @@ class ForecastSettings:
     dashboard_port: int = 8787
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "store_path", Path(self.store_path))
+        object.__setattr__(self, "store_path", store_root(self.store_path))
         object.__setattr__(self, "output", Path(self.output))
         object.__setattr__(self, "output_dir", Path(self.output_dir))
         object.__setattr__(self, "variables", tuple(self.variables))
@@ -114,7 +124,7 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
     variables; here the trust database is read, and each finished group's
     models are registered while the rest still run, and the table written.
     """
-    settings = ForecastSettings(store_path=Path(store_path), horizon=horizon, output=Path(output), **options)
+    settings = ForecastSettings(store_path=store_path, horizon=horizon, output=Path(output), **options)
     if not settings.trust_db_path.is_file():
         raise ConfigError(f"no trust database at {settings.trust_db_path}: run a retrodiction first "
                           "(or pass trust_db / --trust-db)")
@@ -178,7 +188,7 @@ def _groups_done(settings: ForecastSettings, rule: Rule, variables: list[str],
         return
     from distributed import as_completed
 
-    from ..cluster import connect, disconnect, main_script_hidden, task_slots
+    from ..cluster import connect, disconnect, main_script_hidden
     from ..config import TrainingConfig
     from ..fork_server import start_fork_server
 
@@ -208,7 +218,7 @@ def _groups_done(settings: ForecastSettings, rule: Rule, variables: list[str],
                 connection = starting.result()
             else:
                 connection = connect(config, client)
-                pending.extend(read_ahead(reader, task_slots(connection.client)))
+                pending.extend(read_ahead(reader, connection.slots))
             if here:
                 note(f"{len(here)} of {len(variables)} variables forecast in this process while the cluster started")
                 yield here
@@ -272,7 +282,7 @@ def predict_with_registered_model(model_id: str, store_path: str | Path, horizon
     with ModelRegistry(registry_in(options.get("output_dir", DEFAULT_OUTPUT_DIR)), create=False) as registry:
         entry = registry.get_model(model_id)
         model = registry.load_model(model_id)
-    settings = ForecastSettings(store_path=Path(store_path), horizon=horizon, output=Path(output),
+    settings = ForecastSettings(store_path=store_path, horizon=horizon, output=Path(output),
                                 variables=(entry.variable,), **options)
     series = open_store(settings.store_path, settings.store_kind).load(entry.variable)
     if len(series) < model.min_history:

@@ -85,7 +85,7 @@ class FittedForecast:
                             self.fingerprint, self.trust, {"mase": self.mase}, tuple(tags))
 
 
-def forecast_group(store_path: Path, store_kind: str, rule: Rule,
+def forecast_group(store_path: Path | str, store_kind: str, rule: Rule,
                    group: Sequence[Candidates]) -> list[FittedForecast | Skipped]:
     """Choose, fit and forecast each variable of ``group``, reading the store here (on the worker)."""
     store = open_store(store_path, store_kind)

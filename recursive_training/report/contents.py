@@ -18,7 +18,7 @@ import pandas as pd
 
 from analytics import OptimizedTrustTracker, TrustEstimate, TrustKey
 
-from ..base import RetrodictionError
+from ..base import RetrodictionError, store_root
 from ..forecasting.selection import Choice, choose_model
 from ..records import RunResults, read_results
 
@@ -168,7 +168,7 @@ def _forecast(contents: ReportContents, results: RunResults, choices: dict[str, 
     from ..forecasting.tasks import fit_and_forecast
 
     try:
-        store = open_store(Path(results.summary.store), results.config.get("store_kind", "optimized"))
+        store = open_store(store_root(results.summary.store), results.config.get("store_kind", "optimized"))
     except RetrodictionError as exc:
         contents.notes.append(f"no forecasts: {exc}")
         return

@@ -29,8 +29,14 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from ..base import ConfigError, atomic_write_bytes
-from ..retrodiction.specs import DEFAULT_MODELS, ModelSpec, family_of, models_from_options, parse_model_specs
+from ..base import ConfigError, atomic_write_bytes, store_root
+from ..retrodiction.specs import (
+    DEFAULT_MODELS,
+    ModelSpec,
+    family_of,
+    models_from_options,
+    parse_model_specs,
+)
 from .grid import Experiment, GridFile, load_grid_file
 from .naming import parameter_hash
 
@@ -84,7 +90,7 @@ def plan_sweep(grid: GridFile | str | Path, store_path: str | Path, output_dir: 
         every_spec = list(dict.fromkeys(spec.explicit for _, every in chosen.values() for spec in every))
         run_id = f"run-{parameter_hash(members[0].run_options)}"
         mapping = {**{k: v for k, v in run_options.items() if k != "model"}, "models": every_spec,
-                   "store_path": Path(store_path), "output_dir": directory, "run_id": run_id}
+                   "store_path": store_root(store_path), "output_dir": directory, "run_id": run_id}
         TrainingConfig.from_mapping(mapping)  # a bad option fails now, not after the first runs
         runs.append(PlannedRun(run_id, mapping, specs))
     return SweepPlan(grid, directory, experiments, tuple(runs))

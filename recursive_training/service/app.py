@@ -28,6 +28,7 @@ from ..base import (
     UnknownRunError,
     UnknownVariableError,
     one_line,
+    store_root,
 )
 from ..layout import registry_in, trust_db_in
 from ..report import REPORT_NAME
@@ -166,7 +167,7 @@ def create_app(output_dir: str | Path, token: str | None = None) -> FastAPI:
     @app.post("/forecasts", status_code=202)
     def start_forecast(body: ForecastBody = Body()) -> dict[str, Any]:
         run_id = body.run_id or latest_run(output_dir)
-        store = Path(run_summary(output_dir, run_id)["store"])
+        store = store_root(run_summary(output_dir, run_id)["store"])
         _check_forecast(body, store)
         job_id = jobs.submit(ForecastRequest(
             horizon=body.horizon, run_id=run_id, variables=tuple(body.variables), model=body.model,
@@ -196,7 +197,7 @@ def _models(output_dir: Path, **filters: Any) -> list[dict[str, Any]]:
         return [m.to_dict() for m in registry.list_models(**filters)]
 
 
-def _check_forecast(body: ForecastBody, store: Path) -> None:
+def _check_forecast(body: ForecastBody, store: Path | str) -> None:
     """What can be checked before the job starts, so a bad request is a 422 and not a failed job."""
     from ..data import open_store
     from ..retrodiction import parse_model_specs
