@@ -242,8 +242,10 @@ class OptimizedTrustTracker:
                 self._db.executemany("INSERT OR IGNORE INTO evidence VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
                 added = self._db.total_changes - before
                 # evidence kept before errors were: the same forecasts' errors fill it in, nothing else changes
-                self._db.executemany("UPDATE evidence SET errors = ? WHERE key_id = ? AND origin = ? "
-                                     "AND errors IS NULL", [(r[6], r[0], r[1]) for r in rows if r[6] is not None])
+                # (only rows that were there already can lack them: when every row was new, there are none)
+                if added < len(rows):
+                    self._db.executemany("UPDATE evidence SET errors = ? WHERE key_id = ? AND origin = ? "
+                                         "AND errors IS NULL", [(r[6], r[0], r[1]) for r in rows if r[6] is not None])
                 self._db.commit()
             except sqlite3.Error as exc:
                 self._db.rollback()

@@ -42,10 +42,12 @@ def local_client(config: TrainingConfig) -> Iterator[Any]:
             disconnect(connection.client, connection.cluster)
 
 
-def arguments(description: str) -> argparse.Namespace:
+def arguments(description: str, extra: Callable[[argparse.ArgumentParser], object] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--tiny", action="store_true", help="a seconds-long size, to check the script runs")
     parser.add_argument("--workdir", type=Path, default=None, help="where to build stores (default: a temp dir)")
+    if extra is not None:  # a bench's own options
+        extra(parser)
     return parser.parse_args()
 
 

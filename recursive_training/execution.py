@@ -42,13 +42,15 @@ logger = logging.getLogger(__name__)
 ATTEMPTS_TOPIC = "retrodiction-attempts"
 CLUSTER_START_SECONDS = 3.0  # starting and closing a 2-worker local cluster here (bench/bench_end_to_end.py)
 POLL_SECONDS = 0.2  # how soon a stop request or a batch timeout is acted on; results wake the loop at once
+GROUP_LIMIT = 1000  # outcomes fetched, journalled (one fsync) and applied together at most
 IN_PROCESS = "in-process"
 
 
 class BatchSink(Protocol):
-    """Where an executor hands each batch's final outcome, once per batch."""
+    """Where an executor hands each batch's final outcome, once per batch; outcomes that arrive together
+    may come as one group (journalled with one fsync)."""
 
-    def batch_done(self, batch: TrainingBatch, result: BatchResult) -> None: ...
+    def batches_done(self, done: Sequence[tuple[TrainingBatch, BatchResult]]) -> None: ...
 
     def batch_failed(self, batch: TrainingBatch, error: BaseException) -> None: ...
 
@@ -163,7 +165,7 @@ class InProcessExecutor:
         except Exception as exc:  # a failing batch is recorded, like a failed Dask task
             sink.batch_failed(batch, exc)
         else:
-            sink.batch_done(batch, result)
+            sink.batches_done([(batch, result)])
 
     def attempt(self, batch: TrainingBatch) -> BatchResult:
         """``batch``'s result, tried again as the policy allows; the last error if every try failed."""
@@ -256,33 +258,39 @@ class DaskExecutor:
                 return
             self._expire_hung_batches(sink)
             try:
-                future = self._finished.get(timeout=POLL_SECONDS)
+                arrived = [self._finished.get(timeout=POLL_SECONDS)]
             except queue.Empty:
                 continue
-            batch = self._futures.get(future)
-            if batch is None:  # a wake-up, or a batch that timed out earlier and is already recorded
-                continue
-            if future.status != "finished" and self._scheduler_gone():
+            while len(arrived) < GROUP_LIMIT:  # what else finished meanwhile: fetched and journalled together
+                try:
+                    arrived.append(self._finished.get_nowait())
+                except queue.Empty:
+                    break
+            # wake-ups (None) and batches that timed out earlier (already recorded) are not ours any more
+            mine = [(future, self._futures[future]) for future in dict.fromkeys(arrived) if future in self._futures]
+            if any(future.status != "finished" for future, _ in mine) and self._scheduler_gone():
                 self.lost_scheduler = True  # the unfinished batches stay "not run": a resume runs them
                 return
-            if future.status == "finished":
-                try:
-                    result = future.result()
-                except OSError:  # the result was there, but the way to it broke: the scheduler is gone
-                    self.lost_scheduler = True
-                    return
-            del self._futures[future]
-            finished.append(future)
-            if future.status == "finished":
-                sink.batch_done(batch, result)
-            elif future.status == "error":
-                error = future.exception()
-                if not isinstance(error, KilledWorker) and self.policy.again(self._submitted[batch.batch_id]):
-                    self._submit(batch)
-                else:
-                    sink.batch_failed(batch, error)
-            else:  # cancelled or lost by the cluster, not by us: a resume runs it again
-                sink.batch_failed(batch, RetrodictionError(f"the cluster reported the batch {future.status}"))
+            done = [(future, batch) for future, batch in mine if future.status == "finished"]
+            try:
+                results = self.client.gather([future for future, _ in done]) if done else []
+            except OSError:  # the results were there, but the way to them broke: the scheduler is gone
+                self.lost_scheduler = True
+                return
+            for future, _ in mine:
+                del self._futures[future]
+                finished.append(future)
+            if done:
+                sink.batches_done([(batch, result) for (_, batch), result in zip(done, results)])
+            for future, batch in mine:
+                if future.status == "error":
+                    error = future.exception()
+                    if not isinstance(error, KilledWorker) and self.policy.again(self._submitted[batch.batch_id]):
+                        self._submit(batch)
+                    else:
+                        sink.batch_failed(batch, error)
+                elif future.status != "finished":  # cancelled or lost by the cluster, not by us: a resume runs it
+                    sink.batch_failed(batch, RetrodictionError(f"the cluster reported the batch {future.status}"))
 
     def _scheduler_gone(self) -> bool:
         """True once the client has lost its scheduler (it cancels every future then)."""
@@ -375,7 +383,7 @@ class HandoverExecutor(_Delegating):
         if isinstance(outcome[0], BaseException):
             sink.batch_failed(batch, outcome[0])
         else:
-            sink.batch_done(batch, outcome[0])
+            sink.batches_done([(batch, outcome[0])])
         return True
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from analytics import EvidenceBlock
@@ -30,7 +30,7 @@ class VariableOutcome:
     fallback: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: see WindowScore.to_dict
         data["score"] = None if self.score is None else self.score.to_dict()
         return data
 
@@ -57,6 +57,11 @@ class BatchResult:
     peak_memory_mib: float
     memory_increase_mib: float
     worker: str
+
+    def without_evidence(self) -> "BatchResult":
+        """What the coordinator keeps once the evidence is journalled and applied: the per-origin arrays
+        are most of a result's size, and the journal and the trust database hold them."""
+        return replace(self, evidence=())
 
     def to_dict(self) -> dict[str, Any]:
         data = {f: getattr(self, f) for f in self.__dataclass_fields__}

@@ -132,6 +132,8 @@ class ParallelTrainingCoordinator:
         self._stopping = threading.Event()
         self._report: ProgressCallback = lambda done, total, batch: None
         self._batches_started = 0.0
+        self._finished = 0  # batches of this attempt with their final outcome
+        self._failures = 0  # of which failed
         self._cluster_watch: ClusterWatch | None = None
         self._trust_checked = 0.0
 
@@ -240,7 +242,7 @@ class ParallelTrainingCoordinator:
     def start_training(self, progress_callback: ProgressCallback | None = None) -> RunSummary:
         """Run every batch not already journalled; return the summary."""
         started = time.perf_counter()
-        self._report = progress_reporter(progress_callback, lambda: sum(b.failed for b in self.batches))
+        self._report = progress_reporter(progress_callback, lambda: self._failures)
         self.prepare_training_batches()
         self.timings["planning_seconds"] = time.perf_counter() - started
         self._refuse_foreign_results(self.config.results_path)  # before any work, not after it
@@ -262,6 +264,8 @@ class ParallelTrainingCoordinator:
         try:
             recorder.open()
             recorder.replay(self.results[batch_id] for batch_id in self.resumed)
+            for batch_id in self.resumed:
+                self.results[batch_id] = self.results[batch_id].without_evidence()
             if self.batches and not self._stopping.is_set():
                 self._executor = self._start_executor(self._in_process())
                 recorder.begin(RunHeader(self.run_id, config.procedure(), self._spec_ids()))
@@ -379,21 +383,26 @@ class ParallelTrainingCoordinator:
         logger.info(self.scheduler_lost)
 
     # the executor's sink -----------------------------------------------------
-    def batch_done(self, batch: TrainingBatch, result: BatchResult) -> None:
-        """Journal first (durable), then apply: a crash after this line loses nothing."""
-        self._recorder.done(result)
-        logger.debug("batch %s done on %s in %.2f s", batch.batch_id, result.worker, result.processing_time)
-        batch.result, batch.error = result, None
-        self.results[batch.batch_id] = result
+    def batches_done(self, done: Sequence[tuple[TrainingBatch, BatchResult]]) -> None:
+        """Journal first (durable, one fsync for the group), then apply: a crash after this line loses nothing."""
+        self._recorder.done([result for _, result in done])
         self.timings.setdefault("first_result_seconds", time.perf_counter() - self._batches_started)
-        self.alerts.batch_finished(batch.batch_id, result.worker, result.processing_time, failed=False)
-        self._check_watched_trust(batch)
-        self._report(self._done_count(), self._total_count(), batch)
+        for batch, result in done:
+            logger.debug("batch %s done on %s in %.2f s", batch.batch_id, result.worker, result.processing_time)
+            result = result.without_evidence()
+            batch.result, batch.error = result, None
+            self.results[batch.batch_id] = result
+            self._finished += 1
+            self.alerts.batch_finished(batch.batch_id, result.worker, result.processing_time, failed=False)
+            self._check_watched_trust(batch)
+            self._report(self._done_count(), self._total_count(), batch)
 
     def batch_failed(self, batch: TrainingBatch, error: BaseException) -> None:
         batch.error = one_line(error)
         logger.info("batch %s failed: %s", batch.batch_id, batch.error)
         self._recorder.failed(batch.batch_id, batch.error, self.attempts.counts.get(batch.batch_id, 0))
+        self._finished += 1
+        self._failures += 1
         self.alerts.batch_finished(batch.batch_id, "-", None, failed=True)
         self._report(self._done_count(), self._total_count(), batch)
 
@@ -410,7 +419,8 @@ class ParallelTrainingCoordinator:
             TrustKey(w.variable, w.model, config.schedule_id, config.retrodiction.context_id) for w in watches]))
 
     def _done_count(self) -> int:
-        return len(self.resumed) + sum(b.status is not BatchStatus.NOT_RUN for b in self.batches)
+        """Counted as outcomes arrive: scanning every batch per outcome made a large run quadratic."""
+        return len(self.resumed) + self._finished
 
     def _total_count(self) -> int:
         return len(self.resumed) + len(self.batches)

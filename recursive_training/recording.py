@@ -96,10 +96,10 @@ class RunRecorder:
     def begin(self, header: RunHeader) -> None:
         self.journal.append(journal_line(header))
 
-    def done(self, result: BatchResult) -> None:
-        """Journal first (durable), then trust: a crash after this line loses nothing."""
-        self.journal.append(journal_line(DoneRecord(result)))
-        self._buffer.add(result.evidence)
+    def done(self, results: Sequence[BatchResult]) -> None:
+        """Journal first (durable, one fsync for the group), then trust: a crash after this line loses nothing."""
+        self.journal.append_many([journal_line(DoneRecord(result)) for result in results])
+        self._buffer.add([block for result in results for block in result.evidence])
 
     def current_trust(self, keys: Sequence[TrustKey]) -> list[TrustEstimate]:
         """Trust of ``keys`` with every outcome so far applied (for the alerts that watch it)."""

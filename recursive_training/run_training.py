@@ -210,8 +210,14 @@ def _ingest(args: argparse.Namespace) -> int:
         kept = f"; {report.unchanged} rows already there" if report.unchanged else ""
         replaced = f"; {report.replaced} values replaced" if report.replaced else ""
         print(f"{report.source}: {report.rows} new rows of {len(report.variables)} variable(s) "
-              f"({', '.join(report.variables)}) into {args.store}{kept}{replaced}")
+              f"({_some(report.variables)}) into {args.store}{kept}{replaced}")
     return 0
+
+
+def _some(names: Sequence[str], shown: int = 8) -> str:
+    """A few names and how many more: one line, whether a file holds 3 variables or 3,000."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _catalog(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from analytics import EvidenceBlock, TrustKey
 from .base import InsufficientDataError, one_line
 from .batching import TrainingBatch
 from .config import TrainingConfig
-from .data import open_store
+from .data import reopened_store
 from .memory import PeakMemoryMonitor
 from .metrics import AsyncMetricsCollector
 from .outcomes import BatchResult, VariableOutcome
@@ -144,7 +144,7 @@ def process_batch(
     started = time.perf_counter()
     settings = config.retrodiction
     specs = [s for s in settings.models if batch.models is None or s.id in batch.models]
-    store = open_store(config.store_location, config.store_kind)
+    store = reopened_store(config.store_location, config.store_kind)
     # With step > 1 a fit-free model needs the previous window's first origin to know its phase.
     reach_back = batch.previous_window_start if settings.step > 1 and any(s.entry.fit_free for s in specs) else None
     load_from, before = reach_back or batch.window_start, settings.lookback

@@ -182,3 +182,15 @@ def test_workers_auto_prints_its_choice_in_one_line(workspace):
     assert "Dask dashboard" not in done.stderr
     wrong = cli("run", "--store", "store", "--workers", "fast", cwd=workspace)
     assert wrong.returncode == 2 and "expected a whole number or auto, got 'fast'" in wrong.stderr
+
+
+def test_ingesting_many_variables_prints_one_short_line(tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame({"timestamp": pd.date_range("2020-01-01", periods=5, freq="D").strftime("%Y-%m-%d"),
+                          **{f"v{i:04d}": range(5) for i in range(300)}})
+    frame.to_csv(tmp_path / "wide.csv", index=False)
+    done = cli("ingest", "wide.csv", "--store", "store", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ("wide.csv: 1500 new rows of 300 variable(s) (v0000, v0001, v0002, v0003, v0004, "
+                                   "v0005, v0006, v0007 and 292 more) into store")

@@ -253,3 +253,15 @@ def test_corrupt_parquet_in_store_is_named(store_dir, kind):
 def test_row_groups_are_small_enough_for_pushdown(store_dir):
     meta = pq.ParquetFile(store_dir / "data" / "variable=walk" / "part-0.parquet").metadata
     assert meta.num_rows == 600 and meta.schema.to_arrow_schema().field("timestamp").type == pa.timestamp("ns")
+
+
+def test_a_reopened_store_is_kept_until_an_ingest_publishes_a_new_catalog(tmp_path, frame):
+    from recursive_training.data import reopened_store
+
+    RecursiveDataStore(tmp_path / "s", create=True).ingest(frame[["timestamp", "walk"]])
+    first = reopened_store(tmp_path / "s", "optimized")
+    assert reopened_store(tmp_path / "s", "optimized") is first  # the catalog was read once
+    assert reopened_store(tmp_path / "s", "streaming") is not first  # each kind its own
+    RecursiveDataStore(tmp_path / "s").ingest(frame[["timestamp", "sine"]])
+    after = reopened_store(tmp_path / "s", "optimized")
+    assert after is not first and after.variables == ("sine", "walk") and first.variables == ("walk",)

@@ -5,7 +5,7 @@ from .ingest import TIMESTAMP_COLUMNS, read_source
 from .location import StoreLocation
 from .naming import check_variable_name, variable_directory
 from .optimized_data_store import PROCESS_CACHE, OptimizedDataStore, SegmentCache
-from .store_kinds import STORE_KINDS, open_store
+from .store_kinds import STORE_KINDS, open_store, reopened_store
 from .streaming_data_store import StreamingDataStore
 
 __all__ = [
@@ -22,5 +22,6 @@ __all__ = [
     "check_variable_name",
     "open_store",
     "read_source",
+    "reopened_store",
     "variable_directory",
 ]

@@ -20,7 +20,7 @@ from analytics import ForecastErrors, TrustEstimate, conformal_offsets, recency_
 
 from ..base import DataError
 from ..config import schedule_lookback
-from ..data import RecursiveDataStore, open_store
+from ..data import RecursiveDataStore, reopened_store
 from ..registry import Registration, data_fingerprint, encode_state
 from ..retrodiction import ForecastModel, RetrodictionSettings, parse_model_specs
 from .selection import Choice, choose_model
@@ -88,7 +88,7 @@ class FittedForecast:
 def forecast_group(store_path: Path | str, store_kind: str, rule: Rule,
                    group: Sequence[Candidates]) -> list[FittedForecast | Skipped]:
     """Choose, fit and forecast each variable of ``group``, reading the store here (on the worker)."""
-    store = open_store(store_path, store_kind)
+    store = reopened_store(store_path, store_kind)
     return [forecast_variable(store, rule, candidates) for candidates in group]
 
 
