@@ -108,3 +108,24 @@ def test_an_old_metrics_database_gains_value_identities(tmp_path):
         store.submit_chunk({"run_id": "r1", "batch_id": "b", "series": [["x", "ar", "mae", 1.0, 0, [2.0]]]})
         store.drain()
         assert store.count() == 2 and store.error is None
+
+
+def test_the_second_index_of_older_databases_is_dropped_and_queries_still_use_the_identity(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "older.sqlite"
+    old = sqlite3.connect(db)
+    old.execute("CREATE TABLE metrics (run_id TEXT NOT NULL, batch_id TEXT NOT NULL, variable TEXT NOT NULL, "
+                "model TEXT NOT NULL, name TEXT NOT NULL, value REAL, time REAL NOT NULL, position INTEGER)")
+    old.execute("CREATE INDEX metrics_run_batch ON metrics (run_id, batch_id)")
+    old.close()
+    with MetricsStore(db) as store:
+        store.submit_chunk({"run_id": "r", "batch_id": "b1", "series": [["x", "ar", "mae", 1.0, 0, [2.0, 3.0]]]})
+        store.drain()
+        assert store.counts_by_batch("r") == {"b1": 2}
+    check = sqlite3.connect(db)
+    indexes = {row[0] for row in check.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    plan = " ".join(str(row) for row in check.execute(
+        "EXPLAIN QUERY PLAN SELECT batch_id, COUNT(*) FROM metrics WHERE run_id = 'r' GROUP BY batch_id"))
+    check.close()
+    assert indexes == {"metrics_identity"} and "metrics_identity" in plan
