@@ -139,9 +139,9 @@ def main() -> None:
              f"(groups of up to {largest}); RSS {memory[0]:.0f} MiB after 20%, {memory[1]:.0f} MiB after all")
         report("coordinator outcomes per second", rate, 5000, higher_is_better=True, unit="/s",
                detail=f"{total:,} outcomes, each fsynced before it is applied")
-        report("coordinator memory growth per 10k outcomes", growth, 1.0, higher_is_better=False, unit=" MiB")
+        report("coordinator memory growth per 10k outcomes", growth, 1.0, higher_is_better=False, unit="MiB")
         report("planning 10,000 variables x 10 years", plan(root, variables, 10), 5.0, higher_is_better=False,
-               unit=" s")
+               unit="s")
 
 
 if __name__ == "__main__":

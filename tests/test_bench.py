@@ -23,6 +23,9 @@ SCRIPTS = {
     "bench_registry.py": ["registry listing, slowest filtered query"],
     "bench_intervals.py": ["simulated 80% interval coverage", "simulated 95% interval coverage"],
     "bench_forecast.py": ["forecast 1,000 variables, 2 workers", "report of a 200-variable run"],
+    "bench_coordinator.py": ["coordinator outcomes per second", "coordinator memory growth per 10k outcomes",
+                             "planning 10,000 variables x 10 years"],
+    "bench_ingest.py": ["ingest peak memory, long CSV", "ingest peak memory, wide CSV"],
     "bench_calibration.py": [f"95% coverage {m} h={h}{kind}" for m in ("naive", "seasonal_naive", "ar")
                              for h in (1, 7, 13)
                              for kind in ([" (h <= m)" if h <= 12 else " (h > m)"] if m == "seasonal_naive" else [""])],

@@ -265,3 +265,48 @@ def test_a_reopened_store_is_kept_until_an_ingest_publishes_a_new_catalog(tmp_pa
     RecursiveDataStore(tmp_path / "s").ingest(frame[["timestamp", "sine"]])
     after = reopened_store(tmp_path / "s", "optimized")
     assert after is not first and after.variables == ("sine", "walk") and first.variables == ("walk",)
+
+
+def _ingest_error(path, store) -> str:
+    from recursive_training.base import IngestError
+
+    with pytest.raises(IngestError) as caught:
+        RecursiveDataStore(store, create=True).ingest(path)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("layout", ["long", "wide"])
+def test_reading_in_small_blocks_gives_the_same_rows_and_the_same_errors(tmp_path, monkeypatch, layout):
+    """Every check spans blocks: the same store, and for each damage the same message and line, whether the
+    file is read whole or 7 cells at a time."""
+    from recursive_training.data import ingest
+
+    times = pd.date_range("2021-01-01", periods=12, freq="D").strftime("%Y-%m-%d").tolist()
+    if layout == "long":
+        lines = ["timestamp,variable,value"] + [f"{t},{v},{i}" for i, t in enumerate(times) for v in ("b", "a")]
+    else:
+        lines = ["timestamp,b,a"] + [f"{t},{i},{-i}" for i, t in enumerate(times)]
+    damaged = {
+        "good": lines,
+        "bad_value": lines[:10] + [lines[10].rsplit(",", 1)[0] + ",x"] + lines[11:],
+        "duplicate": lines + [lines[3]],
+        "unsorted": lines[:1] + lines[1:9] + lines[11:] + lines[9:11],
+        "aware_first": lines[:1] + [lines[1].replace(lines[1][:10], lines[1][:10] + "T00:00Z", 1)] + lines[2:],
+        "aware_last": lines[:-1] + [lines[-1].replace(lines[-1][:10], lines[-1][:10] + "T00:00Z", 1)],
+    }
+    for name, content in damaged.items():
+        (tmp_path / f"{name}.csv").write_text("\n".join(content) + "\n")
+    whole = {}
+    for name in damaged:
+        if name == "good":
+            RecursiveDataStore(tmp_path / "whole", create=True).ingest(tmp_path / "good.csv")
+        else:
+            whole[name] = _ingest_error(tmp_path / f"{name}.csv", tmp_path / f"whole-{name}")
+    monkeypatch.setattr(ingest, "CELLS_PER_BLOCK", 7)
+    RecursiveDataStore(tmp_path / "blocks", create=True).ingest(tmp_path / "good.csv")
+    for variable in ("a", "b"):
+        pd.testing.assert_series_equal(RecursiveDataStore(tmp_path / "blocks").load(variable),
+                                       RecursiveDataStore(tmp_path / "whole").load(variable))
+    for name, message in whole.items():
+        assert _ingest_error(tmp_path / f"{name}.csv", tmp_path / f"blocks-{name}") == message
+        assert " line " in message  # each names where

@@ -163,9 +163,7 @@ class RecursiveDataStore:
         rows = read_source(source, sort=sort)
         merged: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         added = unchanged = replaced = 0
-        for name, group in rows.frame.groupby("variable", sort=True):
-            ts = group["timestamp"].to_numpy(dtype="datetime64[ns]")
-            values = group["value"].to_numpy(dtype=float)
+        for name, ts, values in rows.by_variable():
             if name in self._catalog:
                 old_ts, old_values = self._read_arrays(name, None, None)
                 _, old_at, new_at = np.intersect1d(old_ts, ts, return_indices=True)
