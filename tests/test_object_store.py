@@ -132,3 +132,13 @@ def test_an_unreachable_or_misconfigured_store_is_one_line(tmp_path):
                     "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})
     assert done.returncode == 1
     assert len(done.stderr.strip().splitlines()) == 1 and "s3://no-such-bucket/store" in done.stderr
+
+
+def test_a_file_url_is_a_local_store_by_another_name(tmp_path):
+    frame = daily_frame(200)
+    RecursiveDataStore(f"file://{tmp_path}/by-url", create=True).ingest(frame)
+    assert (tmp_path / "by-url" / "catalog.json").is_file()  # written where the URL points, renamed into place
+    by_path = RecursiveDataStore(tmp_path / "by-url")
+    by_url = RecursiveDataStore(f"file://{tmp_path}/by-url")
+    assert by_url.root == f"file://{tmp_path}/by-url" and by_url.variables == by_path.variables
+    pd.testing.assert_series_equal(by_url.load("walk", "2020-03-01"), by_path.load("walk", "2020-03-01"))
