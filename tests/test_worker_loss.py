@@ -64,7 +64,9 @@ def test_sigkill_of_a_remote_worker(undisturbed):
     assert sum(coordinator.attempts.counts.values()) > 27  # the kill interrupted a running batch
     lost = [a for a in coordinator.alerts.fired if a["alert"] == "worker_lost"]
     assert len(lost) == 1 and lost[0]["running"] >= 1 and lost[0]["message"].endswith("batch(es) assigned to it")
-    assert len({a["worker"] for a in coordinator.alerts.fired if a["alert"] == "worker_memory"}) == 2
+    # polled each second: the killed worker may be gone before its first reading; each is told once
+    memory = [a["worker"] for a in coordinator.alerts.fired if a["alert"] == "worker_memory"]
+    assert memory and len(memory) == len(set(memory))
 
 
 @pytest.mark.slow
