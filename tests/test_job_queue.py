@@ -10,7 +10,7 @@ import time
 import dask
 import pytest
 
-from recursive_training import ParallelTrainingCoordinator, TrainingConfig
+from recursive_training import ParallelTrainingCoordinator, TrainingConfig, read_results
 from recursive_training.base import ConfigError
 from recursive_training.data import RecursiveDataStore
 
@@ -174,3 +174,40 @@ def test_an_adaptive_local_cluster_prepares_workers_that_join_late(reference):
     assert prepared  # every worker joined after the run began, none present when the plugin was registered
     assert all("recursive-training-preparation" in names for names in prepared[0].values())
     assert any(note.startswith("cluster: local, 0 to 2 workers, adaptive") for note in coordinator.notes)
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_sigterm_cancels_the_runs_jobs_and_a_resume_finishes_it(slurm, reference, tmp_path):
+    """What SLURM preemption of the coordinator, `kill` or systemd send: the run stops as on Ctrl-C, its
+    worker jobs leave the queue with it, and --resume completes it to the undisturbed trust."""
+    import signal
+
+    root, store, undisturbed = reference
+    (tmp_path / "run.toml").write_text(
+        f'store_path = "{store}"\nstart = "2020-07-01"\nend = "2021-03-01"\nbatch_size_days = 30\n'
+        'variables_per_batch = 1\nmodels = ["naive", "ar", "mlp"]\nepochs = 60\nlags = 10\nlookback = 150\n'
+        'dashboard_port = 0\nreport = false\n'
+        '[cluster]\nkind = "slurm"\ncores = 1\nmemory = "1GB"\ninterface = "lo"\nwalltime = "00:10:00"\n')
+    command = [PYTHON, str(REPO / "run_training.py"), "run", "--config", "run.toml", "--workers", "2",
+               "--output-dir", "runs", "--no-progress"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    journal = lambda: list((tmp_path / "runs").glob("run-*/journal.jsonl"))  # noqa: E731
+    while not (journal() and len(journal()[0].read_text().splitlines()) >= 3) and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1]
+        time.sleep(0.1)
+    assert squeue(slurm), "the run's worker jobs are not in the queue"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1].startswith("terminated (SIGTERM): ")
+    deadline = time.monotonic() + 30
+    while squeue(slurm) and time.monotonic() < deadline:  # cancelled by the run's close; gone once done
+        time.sleep(0.2)
+    assert squeue(slurm) == []
+    resumed = subprocess.run([*command, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = read_results(journal()[0].parent / "results.json").summary
+    assert summary.batches.resumed >= 2 and summary.batches.failed == 0
+    assert summary.to_dict()["variables"] == undisturbed.to_dict()["variables"]
