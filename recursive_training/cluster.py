@@ -23,12 +23,7 @@ import dask
 
 from .base import ClusterError, one_line
 from .config import TrainingConfig
-from .fork_server import (
-    WORKER_MALLOC_MMAP_BYTES,
-    WORKER_MALLOC_TRIM_BYTES,
-    children_ignore_sigint,
-    start_fork_server,
-)
+from .fork_server import WORKER_MALLOC_MMAP_BYTES, WORKER_MALLOC_TRIM_BYTES, children_ignore_sigint, start_fork_server
 from .retrodiction import RetrodictionSettings
 
 __all__ = ["Connection", "connect", "disconnect", "local_cluster_settings", "main_script_hidden", "prepare_worker",

@@ -15,23 +15,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
-from .base import (
-    BackgroundStart,
-    BatchTimeoutError,
-    RetrodictionError,
-    one_line,
-    require_int,
-)
+from .base import BackgroundStart, BatchTimeoutError, RetrodictionError, one_line, require_int
 from .batching import TrainingBatch
 from .config import TrainingConfig
 from .metrics import METRICS_TOPIC, dask_event_sender
 from .outcomes import BatchResult
-from .worker_task import (
-    process_batch,
-    single_threaded_torch,
-    torch_threads_for,
-    warm_up,
-)
+from .worker_task import process_batch, single_threaded_torch, torch_threads_for, warm_up
 
 __all__ = ["AttemptLog", "AutoExecutor", "BatchExecutor", "BatchSink", "DaskExecutor", "HandoverExecutor",
            "InProcessExecutor", "CLUSTER_START_SECONDS",

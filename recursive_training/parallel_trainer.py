@@ -40,14 +40,7 @@ from .execution import (
 from .fork_server import start_fork_server
 from .original_api import options_from_original_config, progress_reporter
 from .outcomes import BatchResult
-from .planning import (
-    Unit,
-    check_procedure,
-    largest_first,
-    plan_run,
-    remaining_work,
-    small_batch_warning,
-)
+from .planning import Unit, check_procedure, largest_first, plan_run, remaining_work, small_batch_warning
 from .recording import RunRecorder, run_every
 from .records import (
     BatchCounts,

@@ -18,15 +18,7 @@ from .config import TrainingConfig
 from .journal import ResultsJournal
 from .metrics import MetricsStore
 from .outcomes import BatchResult
-from .records import (
-    DoneRecord,
-    FailedRecord,
-    JournalRecord,
-    MetricsReport,
-    RunHeader,
-    journal_line,
-    parse_journal_line,
-)
+from .records import DoneRecord, FailedRecord, JournalRecord, MetricsReport, RunHeader, journal_line, parse_journal_line
 
 __all__ = ["METRICS_WAIT_SECONDS", "RunRecorder", "run_every"]
 

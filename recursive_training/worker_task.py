@@ -23,13 +23,7 @@ from .data import reopened_store
 from .memory import PeakMemoryMonitor
 from .metrics import AsyncMetricsCollector
 from .outcomes import BatchResult, VariableOutcome
-from .retrodiction import (
-    ForecastModel,
-    ModelSpec,
-    RetrodictionSettings,
-    WindowForecast,
-    retrodict_window,
-)
+from .retrodiction import ForecastModel, ModelSpec, RetrodictionSettings, WindowForecast, retrodict_window
 
 __all__ = ["process_batch", "single_threaded_torch", "torch_threads_for", "warm_up"]
 

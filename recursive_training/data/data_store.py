@@ -24,13 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..base import (
-    DataError,
-    IngestError,
-    StoreCorruptError,
-    UnknownVariableError,
-    to_utc_naive,
-)
+from ..base import DataError, IngestError, StoreCorruptError, UnknownVariableError, to_utc_naive
 from .ingest import read_source
 from .location import StoreLocation
 from .naming import variable_directory

@@ -17,12 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..base import ConfigError, to_utc_naive
-from .data_store import (
-    RecursiveDataStore,
-    as_series,
-    overlapping_row_groups,
-    slice_sorted,
-)
+from .data_store import RecursiveDataStore, as_series, overlapping_row_groups, slice_sorted
 
 __all__ = ["StreamingDataStore"]
 

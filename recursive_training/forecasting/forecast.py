@@ -42,16 +42,7 @@ from ..registry import ModelRegistry
 from ..retrodiction import parse_model_specs
 from .rules import SELECTION_RULES
 from .selection import Choice, choose_model
-from .tasks import (
-    LEVELS,
-    Candidates,
-    FittedForecast,
-    Rule,
-    Skipped,
-    forecast_frame,
-    forecast_group,
-    forecast_variable,
-)
+from .tasks import LEVELS, Candidates, FittedForecast, Rule, Skipped, forecast_frame, forecast_group, forecast_variable
 
 __all__ = ["ForecastReport", "ForecastSettings", "forecast_with_trusted_models", "predict_with_registered_model",
            "COLUMNS", "LEVELS"]

@@ -30,13 +30,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from ..base import ConfigError, atomic_write_bytes, store_root
-from ..retrodiction.specs import (
-    DEFAULT_MODELS,
-    ModelSpec,
-    family_of,
-    models_from_options,
-    parse_model_specs,
-)
+from ..retrodiction.specs import DEFAULT_MODELS, ModelSpec, family_of, models_from_options, parse_model_specs
 from .grid import Experiment, GridFile, load_grid_file
 from .naming import parameter_hash
 
