@@ -115,8 +115,8 @@ def _start_own_cluster(config: TrainingConfig) -> tuple[Any, int]:
     if adaptive:
         from .adaptive import ReplacingAdaptive
 
-        minimum = config.max_workers if config.min_workers is None else config.min_workers
-        cluster.adapt(Adaptive=ReplacingAdaptive, minimum=minimum, maximum=config.max_workers)
+        minimum, maximum = config.worker_range
+        cluster.adapt(Adaptive=ReplacingAdaptive, minimum=minimum, maximum=maximum)
     return cluster, threads
 
 

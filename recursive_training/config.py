@@ -17,6 +17,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from analytics import TrustKey
+
 from .alert_rules import AlertRules
 from .base import (
     AUTO,
@@ -176,6 +178,11 @@ class TrainingConfig:
         """The most workers the run's own cluster has (auto: one per core)."""
         return available_cores() if self.workers == AUTO else int(self.workers)
 
+    @property
+    def worker_range(self) -> tuple[int, int]:
+        """The fewest and most workers of the run's own cluster: equal unless it adapts."""
+        return (self.max_workers if self.min_workers is None else self.min_workers), self.max_workers
+
     def _check_tls(self) -> None:
         given = {n: getattr(self, n) for n in ("tls_ca_file", "tls_cert", "tls_key") if getattr(self, n)}
         if not given:
@@ -210,6 +217,10 @@ class TrainingConfig:
         """How a model is trained for each window: part of what trust judges."""
         settings = self.retrodiction
         return f"window={self.window_grid.id},lookback={settings.lookback},refit_every={settings.refit_every}"
+
+    def trust_key(self, variable: str, spec: str) -> TrustKey:
+        """Where this run's evidence for ``spec`` on ``variable`` counts: its schedule and scoring context."""
+        return TrustKey(variable, spec, self.schedule_id, self.retrodiction.context_id)
 
     def procedure(self) -> dict[str, Any]:
         """Everything besides the model specs that changes a forecast or its scoring.

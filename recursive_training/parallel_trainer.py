@@ -337,8 +337,8 @@ class ParallelTrainingCoordinator:
             self._plan(slots)
         self._warn_if_no_worker_offers(connection.client)
         if self._own_cluster() and (self.config.cluster.job_queue or self.config.min_workers is not None):
-            low = self.config.max_workers if self.config.min_workers is None else self.config.min_workers
-            size = f"{low} to {self.config.max_workers}" if low != self.config.max_workers else f"{low}"
+            low, high = self.config.worker_range
+            size = f"{low} to {high}" if low != high else f"{low}"
             self._note(f"cluster: {self.config.cluster.kind}, {size} workers, adaptive"
                        + (f", {slots} task slots" if self.config.cluster.job_queue else ""))
         self.timings["connect_seconds"] = time.perf_counter() - connect_started
@@ -407,9 +407,7 @@ class ParallelTrainingCoordinator:
                                   or time.monotonic() - self._trust_checked < 1.0):
             return
         self._trust_checked = time.monotonic()
-        config = self.config
-        self.alerts.trust(self._recorder.current_trust([
-            TrustKey(w.variable, w.model, config.schedule_id, config.retrodiction.context_id) for w in watches]))
+        self.alerts.trust(self._recorder.current_trust([self.config.trust_key(w.variable, w.model) for w in watches]))
 
     def _done_count(self) -> int:
         """Counted as outcomes arrive: scanning every batch per outcome made a large run quadratic."""
@@ -421,7 +419,7 @@ class ParallelTrainingCoordinator:
     def trust_keys(self) -> list[TrustKey]:
         """The posteriors this run speaks about: its variables × its model specs, in its schedule and context."""
         config = self.config
-        return [TrustKey(variable, spec.id, config.schedule_id, config.retrodiction.context_id)
+        return [config.trust_key(variable, spec.id)
                 for variable in self._infos for spec in config.retrodiction.models]
 
     def stop_training(self) -> None:

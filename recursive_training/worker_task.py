@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from analytics import EvidenceBlock, TrustKey
+from analytics import EvidenceBlock
 
 from .base import InsufficientDataError, one_line
 from .batching import TrainingBatch
@@ -102,7 +102,7 @@ def _retrodict_one(variable: str, spec: ModelSpec, ts: np.ndarray, values: np.nd
     outcome = VariableOutcome(variable, spec.id, status, score=score, reason=error, fit_seconds=seconds,
                               fallback=fallback)
     block = EvidenceBlock(
-        TrustKey(variable, used.id, config.schedule_id, settings.context_id), batch.window_index,
+        config.trust_key(variable, used.id), batch.window_index,
         origins=forecast.origins.astype("datetime64[ns]").view(np.int64),
         success=forecast.successes(settings.tolerance), counted=forecast.counted,
         targets=forecast.target_times.astype("datetime64[ns]").view(np.int64),

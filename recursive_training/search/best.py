@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analytics import OptimizedTrustTracker, TrustKey
+from analytics import OptimizedTrustTracker
 
 from ..base import TrustError
 from ..layout import registry_in
@@ -32,7 +32,7 @@ def register_best(plan: SweepPlan, summary: dict[str, Any]) -> dict[str, str]:
     with ModelRegistry(registry_in(plan.directory)) as registry:
         for variable, best in summary["best"].items():
             config = TrainingConfig.from_mapping(run_of[best["experiment"]].options)
-            key = TrustKey(variable, best["spec"], config.schedule_id, config.retrodiction.context_id)
+            key = config.trust_key(variable, best["spec"])
             with OptimizedTrustTracker(config.trust_db_path) as tracker:
                 candidates = Candidates(variable, tuple((estimate, tracker.forecast_errors(estimate.key))
                                                         for estimate in tracker.estimates([key], steps=False)))
