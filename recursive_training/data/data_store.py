@@ -97,18 +97,17 @@ class RecursiveDataStore:
         try:
             if create:
                 self.location.make_root()
-            elif not self.location.exists(CATALOG_NAME):
-                raise DataError(f"no data store at {self.root} (create one with the ingest command)")
+            published = self.location.exists(CATALOG_NAME)
         except (OSError, pa.ArrowException) as exc:  # an unreachable endpoint, a missing bucket, no permission
             raise DataError(f"store {self.root} cannot be reached: {' '.join(str(exc).split())}") from None
-        self._catalog = self._read_catalog()
+        if not published and not create:
+            raise DataError(f"no data store at {self.root} (create one with the ingest command)")
+        self._catalog = self._read_catalog() if published else {}
 
     # catalog -----------------------------------------------------------------
     def _read_catalog(self) -> dict[str, VariableInfo]:
         where = f"{self.root}/{CATALOG_NAME}"
         try:
-            if not self.location.exists(CATALOG_NAME):
-                return {}
             raw = json.loads(self.location.read_bytes(CATALOG_NAME))
             return {name: VariableInfo(**info) for name, info in raw["variables"].items()}
         except (OSError, pa.ArrowException, ValueError, KeyError, TypeError) as exc:

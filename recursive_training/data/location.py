@@ -54,9 +54,7 @@ class StoreLocation:
     @classmethod
     def of(cls, root: "str | os.PathLike[str] | StoreLocation",
            storage_options: Mapping[str, Any] | None = None) -> "StoreLocation":
-        if isinstance(root, StoreLocation):
-            return root
-        return cls(root if is_url(root) else os.fspath(root), storage_options or {})
+        return root if isinstance(root, StoreLocation) else cls(root, storage_options or {})  # type: ignore[arg-type]
 
     @property
     def is_local(self) -> bool:
@@ -67,6 +65,11 @@ class StoreLocation:
         return self.root
 
     @property
+    def key(self) -> tuple:
+        """Hashable, for per-process caches: the root and the options."""
+        return self.root, tuple(sorted(self.storage_options.items()))
+
+    @property
     def identity(self) -> str:
         """The same store wherever the name is read: a local path made absolute, or the URL."""
         return self.root if is_url(self.root) else str(Path(self.root).resolve())
@@ -74,11 +77,10 @@ class StoreLocation:
     # the filesystem ----------------------------------------------------------
     def filesystem(self) -> tuple[pafs.FileSystem, str]:
         """This process's filesystem for the store, and the root's path in it (opened once per process)."""
-        key = (self.root, tuple(sorted(self.storage_options.items())))
         with _OPENING:
-            if key not in _OPENED:
-                _OPENED[key] = self._open()
-            return _OPENED[key]
+            if self.key not in _OPENED:
+                _OPENED[self.key] = self._open()
+            return _OPENED[self.key]
 
     def _open(self) -> tuple[pafs.FileSystem, str]:
         if not is_url(self.root):

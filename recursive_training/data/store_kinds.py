@@ -40,7 +40,7 @@ def reopened_store(root: str | os.PathLike[str] | StoreLocation, kind: str = "op
     published a new catalog since, and then the store is opened afresh.
     """
     location = StoreLocation.of(root)
-    key = (location.root, tuple(sorted(location.storage_options.items())), kind)
+    key = (*location.key, kind)
     try:
         identity = location.file_key(CATALOG_NAME)
     except (OSError, RetrodictionError):  # no catalog, or none reachable: open_store says which, in one line
