@@ -11,10 +11,10 @@ below, a watched trust each time it drops below its value.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import queue
-import statistics
 import threading
 import time
 import urllib.request
@@ -39,7 +39,8 @@ class AlertMonitor:
     def __init__(self, rules: AlertRules, run_id: str) -> None:
         self.rules, self.run_id = rules, run_id
         self.fired: list[dict[str, Any]] = []
-        self._durations: list[float] = []
+        self._durations: list[float] = []  # sorted, for the median (slow_batch_factor only)
+        self._succeeded = 0
         self._failed = 0
         self._failure_rate_fired = False
         self._over_memory: set[str] = set()
@@ -53,13 +54,16 @@ class AlertMonitor:
         rules = self.rules
         with self._lock:
             slow_limit = None
-            if not failed and seconds is not None:
-                if rules.slow_batch_factor and len(self._durations) >= MIN_BATCHES:
-                    slow_limit = rules.slow_batch_factor * statistics.median(self._durations)
-                self._durations.append(seconds)
-            self._failed += failed
-            finished = len(self._durations) + self._failed
-            rate = self._failed / finished
+            if failed:
+                self._failed += 1
+            elif seconds is not None:
+                self._succeeded += 1
+                if rules.slow_batch_factor:  # kept sorted: a median per batch stays cheap at 100,000 batches
+                    if len(self._durations) >= MIN_BATCHES:
+                        slow_limit = rules.slow_batch_factor * _median(self._durations)
+                    bisect.insort(self._durations, seconds)
+            failures, finished = self._failed, self._succeeded + self._failed
+            rate = failures / finished
             crossed = (rules.failure_rate is not None and not self._failure_rate_fired and finished >= MIN_BATCHES
                        and rate > rules.failure_rate)
             self._failure_rate_fired |= crossed
@@ -68,8 +72,8 @@ class AlertMonitor:
                                     f"{rules.slow_batch_factor:g}x the median ({slow_limit:.1f} s)",
                       batch_id=batch_id, worker=worker, seconds=seconds, limit_seconds=slow_limit)
         if crossed:
-            self.fire("failure_rate", f"{self._failed} of {finished} batches failed ({rate:.0%}), over "
-                                      f"{rules.failure_rate:.0%}", failed=self._failed, finished=finished, rate=rate)
+            self.fire("failure_rate", f"{failures} of {finished} batches failed ({rate:.0%}), over "
+                                      f"{rules.failure_rate:.0%}", failed=failures, finished=finished, rate=rate)
 
     def worker_removed(self, worker: str, expected: bool, running: int) -> None:
         """A worker left; it is lost unless it left as planned with nothing running."""
@@ -82,29 +86,28 @@ class AlertMonitor:
         fraction = self.rules.worker_memory_fraction
         if fraction is None or not limit:
             return
-        over = used > fraction * limit
-        with self._lock:
-            crossed = over and worker not in self._over_memory
-            (self._over_memory.add if over else self._over_memory.discard)(worker)
-        if crossed:
+        if self._crossed(self._over_memory, worker, used > fraction * limit):
             self.fire("worker_memory", f"worker {worker} uses {used / 2**20:.0f} MiB, over {fraction:.0%} of its "
                                        f"{limit / 2**20:.0f} MiB limit", worker=worker, used=used, limit=limit)
 
     def trust(self, estimates: list[TrustEstimate]) -> None:
-        """The latest trust of the watched pairs (see :meth:`watched`)."""
+        """The latest trust of the watched pairs (the coordinator reads it at most once a second)."""
         limits = {(w.variable, w.model): w.below for w in self.rules.trust}
         for estimate in estimates:
             pair = (estimate.key.variable, estimate.key.spec)
             if pair not in limits:
                 continue
-            below = estimate.mean < limits[pair]
-            with self._lock:
-                crossed = below and pair not in self._below_trust
-                (self._below_trust.add if below else self._below_trust.discard)(pair)
-            if crossed:
+            if self._crossed(self._below_trust, pair, estimate.mean < limits[pair]):
                 self.fire("trust", f"trust of {pair[1]} for {pair[0]} fell to {estimate.mean:.3f}, below "
                                    f"{limits[pair]:g}", variable=pair[0], model=pair[1], trust=estimate.mean,
                           below=limits[pair])
+
+    def _crossed(self, beyond: set, key: Any, now: bool) -> bool:
+        """Whether ``key`` has just gone beyond its limit (``now``, and not before); ``beyond`` remembers."""
+        with self._lock:
+            crossed = now and key not in beyond
+            (beyond.add if now else beyond.discard)(key)
+            return crossed
 
     # telling -----------------------------------------------------------------
     def fire(self, kind: str, message: str, **details: Any) -> None:
@@ -134,6 +137,11 @@ class AlertMonitor:
         if self._sender.is_alive():
             self._outbox.put(None)
             self._sender.join(WEBHOOK_TIMEOUT_SECONDS * (1 + self._outbox.qsize()))
+
+
+def _median(ordered: list[float]) -> float:
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 class ClusterWatch:
