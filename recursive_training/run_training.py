@@ -309,22 +309,17 @@ def _start_workers_early(options: dict[str, Any]) -> None:
     options are checked properly later, with the rest; here a doubt only
     means the server starts when the cluster does.
     """
+    from .cluster_settings import ClusterSettings
     from .fork_server import start_fork_server
-    from .retrodiction.specs import (
-        DEFAULT_MODELS,
-        models_from_options,
-        parse_model_specs,
-        uses_torch,
-    )
+    from .retrodiction.specs import DEFAULT_MODELS, models_from_options, parse_model_specs, uses_torch
 
     flat = {str(key).replace("-", "_"): value for key, value in options.items()}
     workers = flat.get("workers", AUTO)
-    cluster = flat.get("cluster", "local")
-    kind = cluster.get("kind", "local") if isinstance(cluster, dict) else cluster
-    if workers == 0 or flat.get("scheduler_address") or kind != "local" \
-            or (workers == AUTO and available_cores() < 2):
+    if workers == 0 or flat.get("scheduler_address") or (workers == AUTO and available_cores() < 2):
         return
     try:
+        if ClusterSettings.from_value(flat.get("cluster", "local")).job_queue:
+            return  # a job queue's workers start elsewhere
         needs_torch = uses_torch(parse_model_specs(
             models_from_options(flat.get("models", ()), flat.get("model")) or DEFAULT_MODELS))
     except ConfigError:
