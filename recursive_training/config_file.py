@@ -17,15 +17,17 @@ from .base import ConfigError
 __all__ = ["load_config_file", "read_mapping_file", "split_names"]
 
 
+TABLES = ("model", "cluster", "storage_options", "resources", "alerts")  # the options a config file may nest
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML (.toml) or YAML (.yaml/.yml) file holding one flat mapping.
 
-    Only the ``[model.LABEL]``, ``[cluster]``, ``[storage_options]``, ``[resources]`` and ``[alerts]``
-    tables may nest.
+    Only the tables in ``TABLES`` may nest (``[model.LABEL]``, ``[cluster]``...).
     """
     path = Path(path)
     data = read_mapping_file(path, what="config file")
-    nested = [k for k, v in data.items() if isinstance(v, dict) and k not in ("model", "cluster", "storage_options", "resources", "alerts")]
+    nested = [k for k, v in data.items() if isinstance(v, dict) and k not in TABLES]
     if nested:
         raise ConfigError(f"config file {path}: option {nested[0]!r} is a table; keep options flat")
     return data

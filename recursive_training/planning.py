@@ -24,7 +24,7 @@ from .data import VariableInfo
 from .records import RunHeader
 from .retrodiction.windows import WindowGrid
 
-__all__ = ["auto_variables_per_batch", "batch_origins", "check_procedure", "estimated_origins", "largest_first",
+__all__ = ["auto_variables_per_batch", "batch_origins", "check_procedure", "largest_first",
            "plan_batches", "plan_run", "remaining_work", "Unit", "small_batch_warning", "taper_tail",
            "typical_origins", "TASKS_PER_WORKER", "MIN_ORIGINS_PER_BATCH", "MIN_ORIGINS_PER_TAIL_BATCH",
            "TAIL_TASKS_PER_WORKER"]
@@ -73,11 +73,6 @@ def batch_origins(batches: Sequence[TrainingBatch], infos: Mapping[str, Variable
         usable = (median_step[at] > 0) & (width > 0)
         sizes.append(float(np.sum(width[usable] / median_step[at][usable])) / step)
     return sizes
-
-
-def estimated_origins(batch: TrainingBatch, infos: Mapping[str, VariableInfo], step: int) -> float:
-    """Forecast origins one batch will compute (see :func:`batch_origins`)."""
-    return batch_origins([batch], infos, step)[0]
 
 
 def plan_batches(infos: Sequence[VariableInfo], start: pd.Timestamp, end: pd.Timestamp,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 import time
 
@@ -94,16 +96,20 @@ def test_a_writer_that_cannot_write_reports_and_never_blocks(tmp_path):
     store.close()
 
 
-def test_an_old_metrics_database_gains_value_identities(tmp_path):
-    import sqlite3
+def old_database(path, *statements: str) -> None:
+    """A metrics database as an older version left it: its table (without ``position`` before values had an
+    identity), then ``statements``."""
+    columns = "run_id TEXT NOT NULL, batch_id TEXT NOT NULL, variable TEXT NOT NULL, model TEXT NOT NULL, " \
+              "name TEXT NOT NULL, value REAL, time REAL NOT NULL"
+    with contextlib.closing(sqlite3.connect(path)) as old, old:
+        old.execute(f"CREATE TABLE metrics ({columns})")
+        for statement in statements:
+            old.execute(statement)
 
+
+def test_an_old_metrics_database_gains_value_identities(tmp_path):
     db = tmp_path / "old.sqlite"
-    old = sqlite3.connect(db)
-    old.execute("CREATE TABLE metrics (run_id TEXT NOT NULL, batch_id TEXT NOT NULL, variable TEXT NOT NULL, "
-                "model TEXT NOT NULL, name TEXT NOT NULL, value REAL, time REAL NOT NULL)")
-    old.execute("INSERT INTO metrics VALUES ('r0', 'b', 'x', 'ar', 'mae', 1.0, 0.0)")
-    old.commit()
-    old.close()
+    old_database(db, "INSERT INTO metrics VALUES ('r0', 'b', 'x', 'ar', 'mae', 1.0, 0.0)")
     with MetricsStore(db) as store:
         store.submit_chunk({"run_id": "r1", "batch_id": "b", "series": [["x", "ar", "mae", 1.0, 0, [2.0]]]})
         store.drain()
@@ -111,14 +117,9 @@ def test_an_old_metrics_database_gains_value_identities(tmp_path):
 
 
 def test_the_second_index_of_older_databases_is_dropped_and_queries_still_use_the_identity(tmp_path):
-    import sqlite3
-
     db = tmp_path / "older.sqlite"
-    old = sqlite3.connect(db)
-    old.execute("CREATE TABLE metrics (run_id TEXT NOT NULL, batch_id TEXT NOT NULL, variable TEXT NOT NULL, "
-                "model TEXT NOT NULL, name TEXT NOT NULL, value REAL, time REAL NOT NULL, position INTEGER)")
-    old.execute("CREATE INDEX metrics_run_batch ON metrics (run_id, batch_id)")
-    old.close()
+    old_database(db, "ALTER TABLE metrics ADD COLUMN position INTEGER",
+                 "CREATE INDEX metrics_run_batch ON metrics (run_id, batch_id)")
     with MetricsStore(db) as store:
         store.submit_chunk({"run_id": "r", "batch_id": "b1", "series": [["x", "ar", "mae", 1.0, 0, [2.0, 3.0]]]})
         store.drain()

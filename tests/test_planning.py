@@ -11,7 +11,7 @@ from recursive_training.planning import (
     MIN_ORIGINS_PER_TAIL_BATCH,
     TAIL_TASKS_PER_WORKER,
     auto_variables_per_batch,
-    estimated_origins,
+    batch_origins,
     largest_first,
     plan_batches,
     small_batch_warning,
@@ -39,12 +39,12 @@ def test_auto_sizing_gives_each_worker_enough_tasks():
     assert auto_variables_per_batch(3, 1, 8, origins_per_variable_window=1000) == 1
 
 
-def test_estimated_origins_follow_data_coverage():
+def test_batch_origins_follow_data_coverage():
     infos = {"a": info("a"), "b": info("b", first="2021-06-01"), "hourly": info("hourly", step_ns=DAY // 24)}
     batch = TrainingBatch(pd.Timestamp("2021-05-01"), pd.Timestamp("2021-07-01"), ("a", "b", "hourly"))
     # a: 61 days; b: from June 1, 30 days; hourly: 61 * 24
-    assert estimated_origins(batch, infos, step=1) == 61 + 30 + 61 * 24
-    assert estimated_origins(batch, infos, step=2) == (61 + 30 + 61 * 24) / 2
+    assert batch_origins([batch], infos, step=1) == [61 + 30 + 61 * 24]
+    assert batch_origins([batch], infos, step=2) == [(61 + 30 + 61 * 24) / 2]
 
 
 def test_largest_batches_go_first():
@@ -120,7 +120,7 @@ def test_taper_tail_keeps_every_pair_once_and_shortens_the_tail():
     assert pieces == [1, 2, 2, 2, 2, 3, 4, 7]
     assert len(tapered) == 17 + sum(pieces)
     ideal = 25 * 30 * 16 / 2
-    before = _makespan([estimated_origins(b, infos, 1) for b in largest_first(batches, infos, 1)], 2)
-    after = _makespan([estimated_origins(b, infos, 1) for b in largest_first(tapered, infos, 1)], 2)
+    before = _makespan(batch_origins(largest_first(batches, infos, 1), infos, 1), 2)
+    after = _makespan(batch_origins(largest_first(tapered, infos, 1), infos, 1), 2)
     assert before == 13 * 30 * 16  # one worker runs a whole window more than the other
     assert after - ideal <= 30 * 16 / 7  # the imbalance is at most a seventh of a window
