@@ -1,10 +1,12 @@
 """Bayesian trust per (variable, model spec, schedule, scoring context), kept as an evidence ledger.
 
-The database stores evidence, never totals: one row per (key, origin) with
-the success of each horizon step. Applying evidence is one transaction of
-``INSERT OR IGNORE``, so a forecast already stored is skipped, concurrent
-runs add to each other instead of overwriting, and the result never depends
-on batching, retries, resumes or overlapping runs. Trust is computed from
+The database stores evidence, never totals: blocks of origins of one key,
+with the success of each horizon step, where each (key, origin) is stored at
+most once. Applying evidence is one transaction that adds only the origins
+not stored yet (read under the write lock, so concurrent runs add to each
+other instead of overwriting), and the result never depends on batching,
+retries, resumes or overlapping runs. A block per batch rather than a row per
+origin keeps a coordinator of a thousand workers ahead of its outcomes. Trust is computed from
 the ledger when it is read: the Beta posterior with prior (α₀, β₀) over the
 points that are new evidence (see :mod:`analytics.posterior` for the
 interval), optionally with evidence discounted by its target's age relative
@@ -13,12 +15,13 @@ to the key's newest target, which does not depend on the order of arrival.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sqlite3
 import threading
-from collections import defaultdict
-from dataclasses import asdict, dataclass
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -31,20 +34,28 @@ from .posterior import beta_interval, dependent_posterior, dependent_posteriors
 
 __all__ = ["ForecastErrors", "OptimizedTrustTracker", "TrustEstimate", "StepTrust", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = "3"  # 1: totals per (variable, model) and applied batch ids; 2: no errors column
+SCHEMA_VERSION = "4"  # 1: totals per (variable, model) and applied batch ids; 2 and 3: a row per origin
+ROW_PER_ORIGIN_VERSIONS = ("2", "3")  # 2 without the errors column; converted to blocks when opened
 NS_PER_DAY = 86_400e9
 BUSY_TIMEOUT_SECONDS = 120.0  # how long a writer waits for another run's transaction
 
+# origins: int64 ns, sorted; success and counted: each origin's flags packed to whole bytes; targets: int64 ns
+# and errors: float64, one horizon-wide row per origin. A block's origins are new when it is stored, so its last
+# origin names it within its key, and the key (key_id, last_origin) also finds the blocks a new one overlaps.
+_BLOCKS = """
+CREATE TABLE IF NOT EXISTS evidence_blocks (
+    key_id INTEGER NOT NULL, last_origin INTEGER NOT NULL, first_origin INTEGER NOT NULL,
+    grid_window INTEGER NOT NULL, origins BLOB NOT NULL, success BLOB NOT NULL, counted BLOB NOT NULL,
+    targets BLOB NOT NULL, errors BLOB, PRIMARY KEY (key_id, last_origin)) WITHOUT ROWID;
+"""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trust_keys (
     key_id INTEGER PRIMARY KEY, variable TEXT NOT NULL, spec TEXT NOT NULL, schedule TEXT NOT NULL,
     context TEXT NOT NULL, horizon INTEGER NOT NULL, UNIQUE (variable, spec, schedule, context));
-CREATE TABLE IF NOT EXISTS evidence (
-    key_id INTEGER NOT NULL, origin INTEGER NOT NULL, grid_window INTEGER NOT NULL,
-    success BLOB NOT NULL, counted BLOB NOT NULL, targets BLOB NOT NULL, errors BLOB,
-    PRIMARY KEY (key_id, origin)) WITHOUT ROWID;
-"""
+""" + _BLOCKS
+PAGE_SIZE = 16384  # a block of a month of daily origins is a few KB: 4 KB pages would hold one each
+ROWS_PER_QUERY = 400  # rows of a VALUES list in one query (SQLite allows 32,766 parameters)
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,7 +154,6 @@ class OptimizedTrustTracker:
         self.path = None if db_path is None else Path(db_path)
         self._lock = threading.Lock()
         self._db = self._open()
-        self._key_ids: dict[TrustKey, int] = {}
 
     # opening -----------------------------------------------------------------
     @property
@@ -168,8 +178,8 @@ class OptimizedTrustTracker:
         except sqlite3.Error as exc:
             db.close()
             raise TrustError(f"{self._name} cannot be read ({exc}); it is damaged or not a trust database") from None
-        if version == "2":
-            version = self._add_errors_column(db)
+        if version in ROW_PER_ORIGIN_VERSIONS:
+            version = self._to_blocks(db)
         if version != SCHEMA_VERSION:
             db.close()
             if {"trust", "applied"} <= tables:
@@ -181,21 +191,33 @@ class OptimizedTrustTracker:
             raise TrustError(f"{self._name} is not a trust database of this version ({found})")
         return db
 
-    def _add_errors_column(self, db: sqlite3.Connection) -> str | None:
-        """Version 2 kept no forecast errors: add the column (empty for the evidence already there, which a
-        rerun fills in) in one transaction, which another process may have done first."""
+    def _to_blocks(self, db: sqlite3.Connection) -> str | None:
+        """Versions 2 and 3 kept a row per origin: regroup them into blocks (one per key, window and whether
+        errors were kept) in one transaction, which another process may have done first."""
         try:
             db.execute("BEGIN IMMEDIATE")
             version = dict(db.execute("SELECT key, value FROM meta")).get("schema_version")
-            if version == "2":
-                db.execute("ALTER TABLE evidence ADD COLUMN errors BLOB")
+            if version in ROW_PER_ORIGIN_VERSIONS:
+                for statement in filter(str.strip, _BLOCKS.split(";")):  # not executescript: it commits
+                    db.execute(statement)
+                errors = "errors" if version == "3" else "NULL"
+                rows = db.execute(f"SELECT key_id, grid_window, origin, success, counted, targets, {errors} "
+                                  "FROM evidence ORDER BY key_id, grid_window, origin")
+                for (key_id, window, _), group in itertools.groupby(rows, lambda r: (r[0], r[1], r[6] is None)):
+                    group = list(group)
+                    origins = np.array([r[2] for r in group], dtype=np.int64)
+                    db.execute("INSERT INTO evidence_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (
+                        key_id, int(origins[-1]), int(origins[0]), window, origins.tobytes(),
+                        *(b"".join(r[column] for r in group) for column in (3, 4, 5)),
+                        None if group[0][6] is None else b"".join(r[6] for r in group)))
+                db.execute("DROP TABLE evidence")
                 db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
                 version = SCHEMA_VERSION
             db.commit()
         except sqlite3.Error as exc:
             db.rollback()
             db.close()
-            raise TrustError(f"{self._name}: cannot add the forecast errors column ({exc})") from None
+            raise TrustError(f"{self._name}: cannot convert its evidence to blocks ({exc})") from None
         return version
 
     def _create_file(self) -> None:
@@ -206,6 +228,7 @@ class OptimizedTrustTracker:
         private = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.new")
         try:
             db = sqlite3.connect(private)
+            db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             with db:
                 db.executescript(_SCHEMA)
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
@@ -221,46 +244,156 @@ class OptimizedTrustTracker:
 
     # writing -----------------------------------------------------------------
     def apply(self, blocks: Iterable[EvidenceBlock]) -> int:
-        """Add the evidence not stored before, in one transaction; return how many origins were new."""
+        """Add the evidence not stored before, in one transaction; return how many origins were new.
+
+        The group's key ids and the stored blocks it overlaps are read with a
+        few queries for the whole group, and the blocks that are new whole
+        (sorted, the only one of their key in the group, overlapping nothing
+        stored: nearly all of them) are packed together and inserted with one
+        statement. That is what keeps a coordinator of a thousand workers
+        ahead of its outcomes; the rest go one by one.
+        """
         blocks = [b for b in blocks if len(b)]
         if not blocks:
             return 0
+        spans = _spans(blocks)
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                rows = []
-                for block in blocks:
-                    key_id = self._key_id(block.key, block.horizon)
-                    success = np.packbits(block.success, axis=1)
-                    counted = np.packbits(block.counted, axis=1)
-                    targets = np.ascontiguousarray(block.targets, dtype=np.int64)
-                    errors = None if block.errors is None else np.ascontiguousarray(block.errors, dtype="<f8")
-                    rows.extend((key_id, int(o), block.window, success[i].tobytes(), counted[i].tobytes(),
-                                 targets[i].tobytes(), None if errors is None else errors[i].tobytes())
-                                for i, o in enumerate(block.origins))
-                before = self._db.total_changes
-                self._db.executemany("INSERT OR IGNORE INTO evidence VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-                added = self._db.total_changes - before
-                # evidence kept before errors were: the same forecasts' errors fill it in, nothing else changes
-                # (only rows that were there already can lack them: when every row was new, there are none)
-                if added < len(rows):
-                    self._db.executemany("UPDATE evidence SET errors = ? WHERE key_id = ? AND origin = ? "
-                                         "AND errors IS NULL", [(r[6], r[0], r[1]) for r in rows if r[6] is not None])
+                key_ids, created = self._key_ids({b.key: b.horizon for b in blocks})
+                held = self._overlapping(key_ids, created, blocks, spans)
+                per_key = Counter(block.key for block in blocks)
+                whole = [i for i, block in enumerate(blocks) if spans[i] is not None and per_key[block.key] == 1
+                         and not held[key_ids[block.key]]]
+                self._store([(key_ids[blocks[i].key], blocks[i]) for i in whole])
+                chosen = set(whole)
+                added = sum(len(blocks[i]) for i in whole) + sum(
+                    self._add(block, key_ids[block.key], held) for i, block in enumerate(blocks) if i not in chosen)
                 self._db.commit()
             except sqlite3.Error as exc:
                 self._db.rollback()
-                self._key_ids.clear()  # ids made in the rolled-back transaction are gone
                 raise TrustError(f"{self._name}: cannot save evidence ({exc})") from None
             return added
 
-    def _key_id(self, key: TrustKey, horizon: int) -> int:
-        if key not in self._key_ids:
-            self._db.execute("INSERT OR IGNORE INTO trust_keys (variable, spec, schedule, context, horizon) "
-                             "VALUES (?, ?, ?, ?, ?)", (key.variable, key.spec, key.schedule, key.context, horizon))
-            self._key_ids[key] = self._db.execute(
-                "SELECT key_id FROM trust_keys WHERE variable = ? AND spec = ? AND schedule = ? AND context = ?",
-                (key.variable, key.spec, key.schedule, key.context)).fetchone()[0]
-        return self._key_ids[key]
+    def _key_ids(self, horizons: dict[TrustKey, int]) -> tuple[dict[TrustKey, int], set[int]]:
+        """The id of each key, made for those new to the database (returned apart: they hold nothing yet)."""
+        found = self._select_key_ids(list(horizons))
+        missing = [key for key in horizons if key not in found]
+        if missing:
+            self._db.executemany("INSERT INTO trust_keys (variable, spec, schedule, context, horizon) "
+                                 "VALUES (?, ?, ?, ?, ?)", [(*_fields(key), horizons[key]) for key in missing])
+            made = self._select_key_ids(missing)
+            return found | made, set(made.values())
+        return found, set()
+
+    def _select_key_ids(self, keys: list[TrustKey]) -> dict[TrustKey, int]:
+        found: dict[TrustKey, int] = {}
+        for part in _parts(keys, 4):
+            values = ", ".join(["(?, ?, ?, ?)"] * len(part))
+            found.update((TrustKey(*row[1:]), row[0]) for row in self._db.execute(
+                f"WITH wanted (variable, spec, schedule, context) AS (VALUES {values}) "
+                "SELECT key_id, variable, spec, schedule, context FROM wanted JOIN trust_keys "
+                "USING (variable, spec, schedule, context)", [f for key in part for f in _fields(key)]))
+        return found
+
+    def _overlapping(self, key_ids: dict[TrustKey, int], created: set[int], blocks: list[EvidenceBlock],
+                     spans: list[tuple[int, int] | None]) -> dict[int, list[_Held]]:
+        """Per key id, the stored blocks that the group's blocks of that key may overlap."""
+        ranges: dict[int, tuple[int, int]] = {}
+        for block, span in zip(blocks, spans, strict=True):
+            key_id = key_ids[block.key]
+            low, high = span or (int(block.origins.min()), int(block.origins.max()))
+            was = ranges.get(key_id, (low, high))
+            ranges[key_id] = (min(was[0], low), max(was[1], high))
+        held: dict[int, list[_Held]] = {key_id: [] for key_id in ranges}
+        wanted = [(key_id, low, high) for key_id, (low, high) in ranges.items() if key_id not in created]
+        for part in _parts(wanted, 3):
+            values = ", ".join(["(?, ?, ?)"] * len(part))
+            for key_id, origins, lacks_errors in self._db.execute(
+                    f"WITH wanted (key_id, low, high) AS (VALUES {values}) "
+                    "SELECT b.key_id, b.origins, b.errors IS NULL FROM wanted w JOIN evidence_blocks b "
+                    "ON b.key_id = w.key_id AND b.last_origin >= w.low AND b.first_origin <= w.high",
+                    [v for row in part for v in row]):
+                held[key_id].append(_Held(np.frombuffer(origins, dtype=np.int64), bool(lacks_errors)))
+        return held
+
+    def _add(self, block: EvidenceBlock, key_id: int, held: dict[int, list[_Held]]) -> int:
+        """Store the origins of ``block`` that no stored block holds; where a stored block lacks the errors
+        (kept before errors were), the same forecasts' errors fill them in and nothing else changes."""
+        origins, rows = _sorted_once(block.origins)
+        new: np.ndarray | None = None  # None: every origin is new (no stored block overlaps)
+        filled = False
+        for stored in held[key_id]:
+            if stored.origins[-1] < origins[0] or stored.origins[0] > origins[-1]:
+                continue
+            absent = ~np.isin(origins, stored.origins, assume_unique=True)
+            new = absent if new is None else new & absent
+            if stored.lacks_errors and block.errors is not None:
+                ours = block.errors if rows is None else block.errors[rows]
+                filled |= self._fill_errors(key_id, stored, dict(zip(origins.tolist(), ours)))
+        if filled:  # the stored blocks changed: read them again
+            held[key_id] = [_Held(np.frombuffer(o, dtype=np.int64), bool(lacks)) for o, lacks in self._db.execute(
+                "SELECT origins, errors IS NULL FROM evidence_blocks WHERE key_id = ?", (key_id,))]
+        if new is not None:
+            rows = np.flatnonzero(new) if rows is None else rows[new]
+        if rows is not None:
+            if not len(rows):
+                return 0
+            block = _subset(block, rows)
+        self._store([(key_id, block)])
+        held[key_id].append(_Held(block.origins.astype(np.int64, copy=False), block.errors is None))
+        return len(block)
+
+    def _store(self, items: list[tuple[int, EvidenceBlock]]) -> None:
+        """Insert each (key id, block) as a stored block (its origins sorted, each new), packed together."""
+        by_horizon: dict[int, list[tuple[int, EvidenceBlock]]] = defaultdict(list)
+        for key_id, block in items:
+            by_horizon[block.horizon].append((key_id, block))
+        for horizon, group in by_horizon.items():
+            blocks = [block for _, block in group]
+            ends = np.cumsum([len(block) for block in blocks]).tolist()
+            origins = np.concatenate([block.origins for block in blocks]).astype(np.int64, copy=False)
+            times = origins.tolist()
+            flags = (horizon + 7) // 8
+            columns = [origins.tobytes(),
+                       np.packbits(np.concatenate([block.success for block in blocks]), axis=1).tobytes(),
+                       np.packbits(np.concatenate([block.counted for block in blocks]), axis=1).tobytes(),
+                       np.concatenate([block.targets for block in blocks]).astype(np.int64, copy=False).tobytes(),
+                       np.concatenate([np.zeros((len(b), horizon)) if b.errors is None else b.errors
+                                       for b in blocks]).astype("<f8", copy=False).tobytes()]
+            widths = (8, flags, flags, 8 * horizon, 8 * horizon)
+            rows, start = [], 0
+            for (key_id, block), end in zip(group, ends, strict=True):
+                packed = [column[start * width:end * width] for column, width in zip(columns, widths, strict=True)]
+                rows.append((key_id, times[end - 1], times[start], int(block.window), *packed[:4],
+                             None if block.errors is None else packed[4]))
+                start = end
+            self._db.executemany("INSERT INTO evidence_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def _fill_errors(self, key_id: int, stored: _Held, errors: dict[int, np.ndarray]) -> bool:
+        """The stored block's origins that ``errors`` covers gain them; if it covers only some, the block is
+        split in two, so that every stored block has errors for all of its origins or for none. Whether
+        anything changed."""
+        covered = np.array([int(o) in errors for o in stored.origins])
+        if not covered.any():
+            return False
+        found = np.array([errors[int(o)] for o in stored.origins[covered]])
+        named = (key_id, int(stored.origins[-1]))
+        if covered.all():
+            self._db.execute("UPDATE evidence_blocks SET errors = ? WHERE key_id = ? AND last_origin = ?",
+                             (np.ascontiguousarray(found, dtype="<f8").tobytes(), *named))
+            return True
+        window, horizon, *packed = self._db.execute(
+            "SELECT b.grid_window, k.horizon, b.success, b.counted, b.targets FROM evidence_blocks b "
+            "JOIN trust_keys k USING (key_id) WHERE b.key_id = ? AND b.last_origin = ?", named).fetchone()
+        n = len(stored.origins)
+        old = EvidenceBlock(TrustKey("", "", "", ""), window, stored.origins, unpack_bits(packed[0], n, horizon),
+                            unpack_bits(packed[1], n, horizon),
+                            np.frombuffer(packed[2], dtype=np.int64).reshape(n, horizon))
+        self._db.execute("DELETE FROM evidence_blocks WHERE key_id = ? AND last_origin = ?", named)
+        self._store([(key_id, replace(_subset(old, np.flatnonzero(covered)), errors=found)),
+                     (key_id, _subset(old, np.flatnonzero(~covered)))])
+        return True
 
     # reading -----------------------------------------------------------------
     def keys(self) -> list[TrustKey]:
@@ -285,13 +418,13 @@ class OptimizedTrustTracker:
                 for at in range(0, len(ids), 500):
                     part = ids[at:at + 500]
                     for row in self._db.execute(
-                            f"SELECT key_id, grid_window, success, counted, targets FROM evidence "
-                            f"WHERE key_id IN ({','.join('?' * len(part))}) ORDER BY key_id, origin", part):
+                            f"SELECT key_id, grid_window, origins, success, counted, targets "
+                            f"FROM evidence_blocks WHERE key_id IN ({','.join('?' * len(part))})", part):
                         rows[row[0]].append(row[1:])
             except sqlite3.Error as exc:
                 raise TrustError(f"{self._name}: cannot read ({exc})") from None
         chosen = [k for k in chosen if rows.get(known[k][0])]
-        parts = [self._posteriors(rows[known[k][0]], known[k][1], steps) for k in chosen]
+        parts = [self._posteriors(_Ledger.of(rows[known[k][0]], known[k][1], errors=False), steps) for k in chosen]
         overall = [p[0] for p in parts]
         low, high = beta_interval(np.array([p.alpha for p, _ in overall]), np.array([p.beta for p, _ in overall]))
         step_posts = [s for p in parts for s in p[1]]
@@ -310,12 +443,10 @@ class OptimizedTrustTracker:
                 origins=counts[2], windows=counts[3], design_effect=post.design_effect, steps=tuple(step_trust)))
         return estimates
 
-    def _posteriors(self, rows: Sequence[tuple], horizon: int, with_steps: bool = True):
-        n = len(rows)
-        window = np.array([r[0] for r in rows], dtype=np.int64)
-        success = unpack_bits(b"".join(r[1] for r in rows), n, horizon)
-        counted = unpack_bits(b"".join(r[2] for r in rows), n, horizon)
-        target_days = _stacked(rows, 3, np.int64, horizon) / NS_PER_DAY
+    def _posteriors(self, ledger: "_Ledger", with_steps: bool = True):
+        n, horizon = ledger.success.shape
+        window, success, counted = ledger.windows, ledger.success, ledger.counted
+        target_days = ledger.targets / NS_PER_DAY
         newest = target_days[counted].max() if counted.any() else target_days.max()
         weight = np.exp(-self._kappa * (newest - target_days))
         windows = np.broadcast_to(window[:, None], (n, horizon))
@@ -340,17 +471,13 @@ class OptimizedTrustTracker:
                                        "AND schedule = ? AND context = ?",
                                        (key.variable, key.spec, key.schedule, key.context)).fetchone()
                 rows = [] if row is None else self._db.execute(
-                    "SELECT origin, counted, targets, errors FROM evidence WHERE key_id = ? ORDER BY origin",
-                    (row[0],)).fetchall()
+                    "SELECT grid_window, origins, success, counted, targets, errors FROM evidence_blocks "
+                    "WHERE key_id = ?", (row[0],)).fetchall()
             except sqlite3.Error as exc:
                 raise TrustError(f"{self._name}: cannot read ({exc})") from None
-        horizon = 0 if row is None else int(row[1])
-        missing = np.full(horizon, np.nan).tobytes()  # evidence kept before errors were
-        rows = [(*r[:3], missing if r[3] is None else r[3]) for r in rows]
-        return ForecastErrors(
-            key=key, origins=np.array([r[0] for r in rows], dtype=np.int64),
-            targets=_stacked(rows, 2, np.int64, horizon), errors=_stacked(rows, 3, "<f8", horizon),
-            counted=unpack_bits(b"".join(r[1] for r in rows), len(rows), horizon))
+        ledger = _Ledger.of(rows, 0 if row is None else int(row[1]))
+        return ForecastErrors(key=key, origins=ledger.origins, targets=ledger.targets, errors=ledger.errors,
+                              counted=ledger.counted)
 
     def estimate(self, variable: str, spec: str) -> TrustEstimate | None:
         """The one estimate of (variable, spec); an error if several schedules or contexts hold one."""
@@ -371,6 +498,78 @@ class OptimizedTrustTracker:
         self.close()
 
 
-def _stacked(rows: Sequence[tuple], column: int, dtype: Any, horizon: int) -> np.ndarray:
-    """One ``horizon``-wide array row per database row, from that column's blob."""
-    return np.frombuffer(b"".join(r[column] for r in rows), dtype).reshape(len(rows), horizon)
+@dataclass(frozen=True, eq=False)
+class _Held:
+    """A stored block as a transaction sees it: which origins it holds (its last names it in its key)."""
+
+    origins: np.ndarray  # sorted int64
+    lacks_errors: bool
+
+
+def _fields(key: TrustKey) -> tuple[str, str, str, str]:
+    return key.variable, key.spec, key.schedule, key.context
+
+
+def _parts(rows: list, width: int) -> Iterable[list]:
+    """``rows`` in slices that fit one query's parameters (``width`` each)."""
+    step = max(1, ROWS_PER_QUERY * 4 // width)
+    return (rows[at:at + step] for at in range(0, len(rows), step))
+
+
+def _spans(blocks: list[EvidenceBlock]) -> list[tuple[int, int] | None]:
+    """Each block's first and last origin if its origins are strictly increasing (None if not), worked out
+    for the whole group at once."""
+    sizes = np.array([len(block) for block in blocks])
+    ends = np.cumsum(sizes)
+    origins = np.concatenate([block.origins for block in blocks]).astype(np.int64, copy=False)
+    falls = np.flatnonzero(np.diff(origins) <= 0) + 1  # positions not above the one before them
+    falls = falls[~np.isin(falls, ends[:-1])]  # a block starting lower than the last one ended is fine
+    unsorted = set(np.searchsorted(ends, falls, side="right").tolist())
+    firsts, lasts = origins[ends - sizes].tolist(), origins[ends - 1].tolist()
+    return [None if i in unsorted else (first, last)
+            for i, (first, last) in enumerate(zip(firsts, lasts, strict=True))]
+
+
+def _subset(block: EvidenceBlock, rows: np.ndarray) -> EvidenceBlock:
+    """The block's origins at ``rows``, in that order."""
+    return replace(block, origins=block.origins[rows], success=block.success[rows], counted=block.counted[rows],
+                   targets=block.targets[rows], errors=None if block.errors is None else block.errors[rows])
+
+
+def _sorted_once(origins: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``origins`` sorted with each kept once (the first), and the rows they come from (None: all, in order)."""
+    origins = origins.astype(np.int64, copy=False)
+    if len(origins) < 2 or bool((origins[1:] > origins[:-1]).all()):
+        return origins, None
+    unique, first = np.unique(origins, return_index=True)
+    return unique, first
+
+
+@dataclass(frozen=True, eq=False)
+class _Ledger:
+    """One key's stored evidence as arrays, one row per origin, oldest first."""
+
+    origins: np.ndarray  # (n,) int64
+    windows: np.ndarray  # (n,) int64
+    success: np.ndarray  # (n, horizon) bool
+    counted: np.ndarray  # (n, horizon) bool
+    targets: np.ndarray  # (n, horizon) int64
+    errors: np.ndarray | None  # (n, horizon) float64, NaN where a block was kept without errors
+
+    @classmethod
+    def of(cls, rows: Sequence[tuple], horizon: int, *, errors: bool = True) -> "_Ledger":
+        """From stored blocks (grid_window, origins, success, counted, targets[, errors]), in any order."""
+        sizes = [len(r[1]) // 8 for r in rows]
+        n = sum(sizes)
+        origins = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.int64)
+        order = np.argsort(origins, kind="stable")
+        kept = None if not errors else np.frombuffer(b"".join(
+            np.full((size, horizon), np.nan).tobytes() if r[5] is None else r[5]
+            for r, size in zip(rows, sizes, strict=True)), dtype="<f8").reshape(n, horizon)[order]
+        return cls(
+            origins=origins[order],
+            windows=np.repeat(np.array([r[0] for r in rows], dtype=np.int64), sizes)[order],
+            success=unpack_bits(b"".join(r[2] for r in rows), n, horizon)[order],
+            counted=unpack_bits(b"".join(r[3] for r in rows), n, horizon)[order],
+            targets=np.frombuffer(b"".join(r[4] for r in rows), dtype=np.int64).reshape(n, horizon)[order],
+            errors=kept)

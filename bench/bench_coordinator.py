@@ -5,8 +5,10 @@ The outcomes of 20,000 batches (``--outcomes 100000`` for the full size) are fed
 path (journal with its fsync, trust buffer and tracker, metrics store,
 progress, alerts) as a 1,000-worker cluster would deliver them: 1,000
 outcomes a second arrive, and what arrived while the coordinator was busy
-is handed over as one group, as the Dask executor does (on a simulated
-clock, so the bench does not sleep through the 100 s of arrivals). Each outcome is a
+or idle, and within the executor's group window after that, is handed
+over as one group, as the Dask executor does (on a simulated
+clock, so the bench does not sleep through the 100 s of arrivals). Each
+result comes encoded for the journal, as its worker encodes it. Each outcome is a
 real batch result (one variable, naive and AR, a 30-day window, horizon 7,
 with its metrics chunk) made once by ``process_batch`` and renamed per
 batch, so every outcome is new evidence for the tracker. Measured: outcomes
@@ -34,6 +36,7 @@ from common import arguments, build_store, info, report, synthetic_frame
 from analytics import TrustKey
 from recursive_training import ParallelTrainingCoordinator, TrainingConfig
 from recursive_training.batching import TrainingBatch
+from recursive_training.execution import GROUP_LIMIT, GROUP_WINDOW_SECONDS
 from recursive_training.outcomes import BatchResult
 from recursive_training.records import RunHeader
 from recursive_training.worker_task import process_batch
@@ -64,7 +67,7 @@ def renamed(batch: TrainingBatch, result: BatchResult, chunks: list[dict], index
                                                              block.key.context)) for block in result.evidence)
     outcomes = tuple(dataclasses.replace(outcome, variable=name) for outcome in result.outcomes)
     new_result = dataclasses.replace(result, batch_id=batch_id, variables=(name,), outcomes=outcomes,
-                                     evidence=evidence)
+                                     evidence=evidence).encoded()  # as its worker encodes it
     new_batch = dataclasses.replace(batch, batch_id=batch_id, variables=(name,), result=None)
     new_chunks = [{**chunk, "batch_id": batch_id, "series": [[name, *row[1:]] for row in chunk["series"]]}
                   for chunk in chunks]
@@ -82,8 +85,10 @@ def feed(root: Path, total: int) -> tuple[float, list[float], int]:
     memory: list[float] = []
     fed, largest, busy, clock = 0, 0, 0.0, 0.0
     while fed < total:
-        # on a simulated clock (no sleeping): what the cluster delivered while the coordinator was busy
-        arrived = min(total - fed, max(1, int(clock * ARRIVALS_PER_SECOND) - fed))
+        # on a simulated clock (no sleeping), as the Dask executor groups them: the next outcome (waited for
+        # when the coordinator is idle), what arrived before it, and what arrives within the group window
+        clock = max(clock, (fed + 1) / ARRIVALS_PER_SECOND) + GROUP_WINDOW_SECONDS
+        arrived = min(total - fed, GROUP_LIMIT, int(clock * ARRIVALS_PER_SECOND) - fed)
         group = [renamed(batch, result, chunks, fed + i) for i in range(arrived)]
         began = time.perf_counter()
         coordinator.batches_done([(b, r) for b, r, _ in group])
@@ -94,7 +99,7 @@ def feed(root: Path, total: int) -> tuple[float, list[float], int]:
         busy += spent
         fed += arrived
         largest = max(largest, arrived)
-        clock = max(clock + spent, fed / ARRIVALS_PER_SECOND)  # idle until the next outcome arrives
+        clock += spent
         if not memory and fed >= total // 5:
             gc.collect()
             memory.append(process.memory_info().rss / 2**20)

@@ -24,7 +24,7 @@ from .worker_task import process_batch, single_threaded_torch, torch_threads_for
 
 __all__ = ["AttemptLog", "AutoExecutor", "BatchExecutor", "BatchSink", "DaskExecutor", "HandoverExecutor",
            "InProcessExecutor", "CLUSTER_START_SECONDS",
-           "RetryPolicy", "ATTEMPTS_TOPIC", "POLL_SECONDS", "_dask_process_batch_task"]
+           "RetryPolicy", "ATTEMPTS_TOPIC", "GROUP_LIMIT", "GROUP_WINDOW_SECONDS", "POLL_SECONDS", "_dask_process_batch_task"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,9 @@ ATTEMPTS_TOPIC = "retrodiction-attempts"
 CLUSTER_START_SECONDS = 3.0  # starting and closing a 2-worker local cluster here (bench/bench_end_to_end.py)
 POLL_SECONDS = 0.2  # how soon a stop request or a batch timeout is acted on; results wake the loop at once
 GROUP_LIMIT = 1000  # outcomes fetched, journalled (one fsync) and applied together at most
+# after an outcome arrives, how long others may join its group: a thousand workers' outcomes then share one
+# gather and one fsync instead of one each, for at most this much delay (bench/bench_coordinator.py)
+GROUP_WINDOW_SECONDS = 0.02
 IN_PROCESS = "in-process"
 
 
@@ -250,9 +253,10 @@ class DaskExecutor:
                 arrived = [self._finished.get(timeout=POLL_SECONDS)]
             except queue.Empty:
                 continue
-            while len(arrived) < GROUP_LIMIT:  # what else finished meanwhile: fetched and journalled together
+            closes = time.monotonic() + GROUP_WINDOW_SECONDS
+            while len(arrived) < GROUP_LIMIT:  # what else finishes meanwhile: fetched and journalled together
                 try:
-                    arrived.append(self._finished.get_nowait())
+                    arrived.append(self._finished.get(timeout=max(0.0, closes - time.monotonic())))
                 except queue.Empty:
                     break
             # wake-ups (None) and batches that timed out earlier (already recorded) are not ours any more

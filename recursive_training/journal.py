@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from .base import DataError, RetrodictionError
 
-__all__ = ["ResultsJournal"]
+__all__ = ["ResultsJournal", "json_line"]
 
 T = TypeVar("T")
 
@@ -24,6 +24,11 @@ def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return "not valid JSON" if isinstance(exc, json.JSONDecodeError) else (
         f"missing {text}" if isinstance(exc, KeyError) else text or type(exc).__name__)
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """``record`` as the compact JSON of one journal line (no NaN: it is not JSON)."""
+    return json.dumps(record, separators=(",", ":"), allow_nan=False)
 
 
 class ResultsJournal:
@@ -37,17 +42,18 @@ class ResultsJournal:
     def exists(self) -> bool:
         return self.path.is_file() and self.path.stat().st_size > 0
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: dict[str, Any] | str) -> None:
         self.append_many([record])
 
-    def append_many(self, records: Sequence[dict[str, Any]]) -> None:
-        """Write ``records`` and fsync once: when this returns, all of them are durable.
+    def append_many(self, records: Sequence[dict[str, Any] | str]) -> None:
+        """Write ``records`` (objects, or their :func:`json_line` made elsewhere) and fsync once: when this
+        returns, all of them are durable.
 
         Outcomes that arrive together are journalled together, so a busy
         cluster pays one fsync per group instead of one per batch; a crash
         mid-write tears at most the last line, which :meth:`read` drops.
         """
-        text = "".join(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n" for record in records)
+        text = "".join((record if isinstance(record, str) else json_line(record)) + "\n" for record in records)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a", encoding="utf-8") as handle:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from analytics import EvidenceBlock
 
+from .journal import json_line
 from .retrodiction import WindowScore
 
 __all__ = ["VariableOutcome", "BatchResult"]
@@ -57,6 +58,13 @@ class BatchResult:
     peak_memory_mib: float
     memory_increase_mib: float
     worker: str
+    # this result as JSON, made by :meth:`encoded` on the worker so that a coordinator of a thousand workers only
+    # writes it; not an init field, so replace() (a renamed or slimmed copy) never carries a stale text
+    journal_text: str | None = field(default=None, init=False, compare=False, repr=False)
+
+    def encoded(self) -> "BatchResult":
+        object.__setattr__(self, "journal_text", json_line(self.to_dict()))
+        return self
 
     def without_evidence(self) -> "BatchResult":
         """What the coordinator keeps once the evidence is journalled and applied: the per-origin arrays
@@ -64,7 +72,7 @@ class BatchResult:
         return replace(self, evidence=())
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         data["outcomes"] = [o.to_dict() for o in self.outcomes]
         data["evidence"] = [e.to_dict() for e in self.evidence]
         data["variables"] = list(self.variables)

@@ -82,12 +82,15 @@ class FailedRecord:
 JournalRecord = RunHeader | DoneRecord | FailedRecord
 
 
-def journal_line(record: JournalRecord) -> dict[str, Any]:
-    """``record`` as the JSON object of one journal line."""
+def journal_line(record: JournalRecord) -> dict[str, Any] | str:
+    """``record`` as the JSON object of one journal line, or as its text when its worker encoded the result."""
     if isinstance(record, RunHeader):
         return {"schema": SCHEMA_VERSION, "kind": "run", "run_id": record.run_id, "procedure": record.procedure,
                 "models": list(record.models)}
     if isinstance(record, DoneRecord):
+        if record.result.journal_text is not None:
+            return (f'{{"schema":{SCHEMA_VERSION},"batch_id":{json.dumps(record.batch_id)},"status":"done",'
+                    f'"result":{record.result.journal_text}}}')
         return {"schema": SCHEMA_VERSION, "batch_id": record.batch_id, "status": "done",
                 "result": record.result.to_dict()}
     return {"schema": SCHEMA_VERSION, "batch_id": record.batch_id, "status": "failed", "error": record.error,

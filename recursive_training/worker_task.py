@@ -107,10 +107,8 @@ def _retrodict_one(variable: str, spec: ModelSpec, ts: np.ndarray, values: np.nd
         success=forecast.successes(settings.tolerance), counted=forecast.counted,
         targets=forecast.target_times.astype("datetime64[ns]").view(np.int64),
         errors=forecast.forecasts - forecast.actuals)
-    for name, value in score.to_dict().items():
-        if value is not None:
-            metrics.submit(variable, used.id, name, value)
-    metrics.submit(variable, used.id, "fit_seconds", seconds)
+    metrics.submit_record(variable, used.id, {**{name: value for name, value in score.to_dict().items()
+                                                 if value is not None}, "fit_seconds": seconds})
     metrics.submit_many(variable, used.id, "origin_mae",
                         np.abs(forecast.forecasts - forecast.actuals).mean(axis=1).tolist())
     return outcome, block
@@ -178,4 +176,4 @@ def process_batch(
         peak_memory_mib=memory.peak_mib,
         memory_increase_mib=memory.increase_mib,
         worker=worker or socket.gethostname(),
-    )
+    ).encoded()

@@ -7,6 +7,8 @@ import sqlite3
 import threading
 import time
 
+import numpy as np
+
 from recursive_training.metrics import AsyncMetricsCollector, MetricsStore
 
 
@@ -30,14 +32,23 @@ def test_submit_never_waits_for_a_slow_channel():
     assert all(chunk["run_id"] == "r" and chunk["batch_id"] == "b" for chunk in received)
 
 
-def test_a_series_is_stored_as_one_row_per_value():
+def test_series_and_records_are_stored_as_items_and_read_back_a_row_per_value():
     with MetricsStore() as store:
         with AsyncMetricsCollector(store.submit_chunk, run_id="r", batch_id="b") as collector:
             collector.submit_many("v", "ar", "origin_mae", [0.5, 1.5, 2.5])
             collector.submit("v", "ar", "mae", 1.5)
+            collector.submit_record("v", "ar", {"mae": 2.0, "rmse": 3.0, "n": 4.0})
         store.drain()
         frame = store.query(run_id="r", name="origin_mae")
-        assert frame["value"].tolist() == [0.5, 1.5, 2.5] and store.count(run_id="r") == 4 == collector.sent
+        assert frame["value"].tolist() == [0.5, 1.5, 2.5] and frame["position"].tolist() == [0, 1, 2]
+        assert store.count(run_id="r") == 7 == collector.sent
+        assert store._db.execute("SELECT COUNT(*) FROM metric_items").fetchone() == (3,)  # items, not values
+        mae = store.query(name="mae")  # the record comes after the lone mae: a position of its own
+        assert mae["value"].tolist() == [1.5, 2.0] and mae["position"].tolist() == [0, 1]
+        record = store.query(run_id="r").query("time == time.max()")
+        assert dict(zip(record["name"], record["value"])) == {"mae": 2.0, "rmse": 3.0, "n": 4.0}
+        assert set(record["position"]) == {1} and list(store.query().columns) == [
+            "run_id", "batch_id", "variable", "model", "name", "value", "time", "position"]
 
 
 def test_close_flushes_a_partial_chunk():
@@ -81,24 +92,25 @@ def test_a_batch_that_ran_twice_is_stored_once(tmp_path):
                 collector.submit_many("x", "ar", "origin_mae", [1.0, 2.0, 3.0])
                 collector.submit_many("x", "ar", "origin_mae", [4.0])  # the same name again: new positions
                 collector.submit("x", "ar", "mae", 2.5)
+                collector.submit_record("x", "ar", {"rmse": 1.0, "n": 3.0})
         store.drain()
-        assert store.count(run_id="r") == 5
+        assert store.count(run_id="r") == 7
         assert store.query(name="origin_mae")["value"].tolist() == [1.0, 2.0, 3.0, 4.0]
 
 
 def test_a_writer_that_cannot_write_reports_and_never_blocks(tmp_path):
     store = MetricsStore(tmp_path / "m.sqlite")
-    store._db.execute("DROP TABLE metrics")  # every insert now fails, as on a full disk
+    store._db.execute("DROP TABLE metric_items")  # every insert now fails, as on a full disk
     for i in range(50):
         store.submit_chunk({"run_id": "r", "batch_id": f"b{i}", "series": [["x", "ar", "mae", 1.0, 0, [1.0]]]})
     store.drain()  # returns: the writer kept draining
-    assert store.error.startswith("metrics database: cannot store metrics (no such table: metrics)")
+    assert store.error.startswith("metrics database: cannot store metrics (no such table: metric_items)")
     store.close()
 
 
 def old_database(path, *statements: str) -> None:
-    """A metrics database as an older version left it: its table (without ``position`` before values had an
-    identity), then ``statements``."""
+    """A metrics database as an older version left it: a row per value (without ``position`` before values
+    had an identity), then ``statements``."""
     columns = "run_id TEXT NOT NULL, batch_id TEXT NOT NULL, variable TEXT NOT NULL, model TEXT NOT NULL, " \
               "name TEXT NOT NULL, value REAL, time REAL NOT NULL"
     with contextlib.closing(sqlite3.connect(path)) as old, old:
@@ -107,26 +119,39 @@ def old_database(path, *statements: str) -> None:
             old.execute(statement)
 
 
-def test_an_old_metrics_database_gains_value_identities(tmp_path):
+def test_a_database_without_value_identities_is_converted_in_the_order_written(tmp_path):
     db = tmp_path / "old.sqlite"
-    old_database(db, "INSERT INTO metrics VALUES ('r0', 'b', 'x', 'ar', 'mae', 1.0, 0.0)")
+    old_database(db, "INSERT INTO metrics VALUES ('r0', 'b', 'x', 'ar', 'mae', 1.0, 0.0)",
+                 "INSERT INTO metrics VALUES ('r0', 'b', 'x', 'ar', 'mae', 5.0, 1.0)",
+                 "INSERT INTO metrics VALUES ('r0', 'b', 'x', 'ar', 'rmse', NULL, 1.0)")
     with MetricsStore(db) as store:
         store.submit_chunk({"run_id": "r1", "batch_id": "b", "series": [["x", "ar", "mae", 1.0, 0, [2.0]]]})
         store.drain()
-        assert store.count() == 2 and store.error is None
+        assert store.count() == 4 and store.error is None
+        old = store.query(run_id="r0")
+        assert old[["name", "position", "time"]].values.tolist() == [["mae", 0, 0.0], ["mae", 1, 1.0],
+                                                                      ["rmse", 0, 1.0]]
+        assert old["value"].tolist()[:2] == [1.0, 5.0] and np.isnan(old["value"].iloc[2])
+    tables = {row[0] for row in sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"metric_items"}
 
 
-def test_the_second_index_of_older_databases_is_dropped_and_queries_still_use_the_identity(tmp_path):
+def test_a_row_per_value_database_is_converted_and_its_identities_still_hold(tmp_path):
     db = tmp_path / "older.sqlite"
     old_database(db, "ALTER TABLE metrics ADD COLUMN position INTEGER",
-                 "CREATE INDEX metrics_run_batch ON metrics (run_id, batch_id)")
-    with MetricsStore(db) as store:
-        store.submit_chunk({"run_id": "r", "batch_id": "b1", "series": [["x", "ar", "mae", 1.0, 0, [2.0, 3.0]]]})
+                 "CREATE INDEX metrics_run_batch ON metrics (run_id, batch_id)",
+                 "INSERT INTO metrics VALUES ('r', 'b1', 'x', 'ar', 'origin_mae', 2.0, 1.0, 0)",
+                 "INSERT INTO metrics VALUES ('r', 'b1', 'x', 'ar', 'origin_mae', 3.0, 1.0, 1)")
+    with MetricsStore(db) as store:  # the same batch's values arrive again (a rerun): stored once
+        store.submit_chunk({"run_id": "r", "batch_id": "b1", "series": [["x", "ar", "origin_mae", 1.0, 0, [2.0]],
+                                                                        ["x", "ar", "origin_mae", 1.0, 1, [3.0]],
+                                                                        ["x", "ar", "origin_mae", 1.0, 2, [4.0]]]})
         store.drain()
-        assert store.counts_by_batch("r") == {"b1": 2}
+        assert store.counts_by_batch("r") == {"b1": 3}
+        assert store.query(name="origin_mae")["value"].tolist() == [2.0, 3.0, 4.0]
     check = sqlite3.connect(db)
     indexes = {row[0] for row in check.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     plan = " ".join(str(row) for row in check.execute(
-        "EXPLAIN QUERY PLAN SELECT batch_id, COUNT(*) FROM metrics WHERE run_id = 'r' GROUP BY batch_id"))
+        "EXPLAIN QUERY PLAN SELECT batch_id, SUM(count) FROM metric_items WHERE run_id = 'r' GROUP BY batch_id"))
     check.close()
-    assert indexes == {"metrics_identity"} and "metrics_identity" in plan
+    assert indexes == {"metric_items_identity"} and "metric_items_identity" in plan

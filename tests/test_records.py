@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -9,8 +10,8 @@ import pytest
 from recursive_training import BatchStatus, ParallelTrainingCoordinator, TrainingConfig, read_results
 from recursive_training.base import ConfigError, DataError
 from recursive_training.execution import RetryPolicy
-from recursive_training.journal import ResultsJournal
-from recursive_training.records import SCHEMA_VERSION, RunSummary, parse_journal_line
+from recursive_training.journal import ResultsJournal, json_line
+from recursive_training.records import SCHEMA_VERSION, DoneRecord, RunSummary, journal_line, parse_journal_line
 
 
 @pytest.fixture
@@ -54,6 +55,18 @@ def test_every_journal_line_carries_the_schema_and_reads_back_typed(finished):
     assert records[0].run_id == "typed" and records[0].procedure == config.procedure()
     assert sorted(r.batch_id for r in records[1:]) == sorted(b.batch_id for b in read_results(
         config.results_path).batches)
+
+
+def test_a_result_encoded_on_its_worker_is_journalled_as_the_coordinator_would_encode_it(finished):
+    config, _, _ = finished
+    result = ResultsJournal(config.run_dir / "journal.jsonl").read(parse_journal_line)[1].result
+    worker_side = journal_line(DoneRecord(dataclasses.replace(result).encoded()))
+    coordinator_side = journal_line(DoneRecord(result))
+    assert isinstance(worker_side, str) and isinstance(coordinator_side, dict)
+    assert json.loads(worker_side) == json.loads(json_line(coordinator_side))
+    assert parse_journal_line(json.loads(worker_side)).result.to_dict() == result.to_dict()
+    renamed = dataclasses.replace(result.encoded(), batch_id="other")  # a copy never keeps the old text
+    assert renamed.journal_text is None and result.without_evidence().journal_text is None
 
 
 def test_a_line_without_a_schema_is_version_1(finished):

@@ -146,7 +146,7 @@ def test_a_sweep_counts_each_model_once_and_ranks_as_separate_runs_would(sweep_s
 
     def evidence() -> int:
         with sqlite3.connect(sweep / "trust.sqlite") as db:
-            return db.execute("SELECT COUNT(*) FROM evidence").fetchone()[0]
+            return db.execute("SELECT SUM(LENGTH(origins) / 8) FROM evidence_blocks").fetchone()[0]  # origins
 
     before = evidence()
     again = run_grid_search(grid, sweep_store / "store", tmp_path / "sweep", resume=True)
@@ -264,6 +264,6 @@ def test_a_sweep_killed_mid_run_resumes_to_the_undisturbed_ranking(sweep_store, 
 
     def evidence(name: str) -> int:
         with sqlite3.connect(tmp_path / name / "trust.sqlite") as db:
-            return db.execute("SELECT COUNT(*) FROM evidence").fetchone()[0]
+            return db.execute("SELECT SUM(LENGTH(origins) / 8) FROM evidence_blocks").fetchone()[0]  # origins
 
     assert evidence("killed") == evidence("undisturbed") > 0  # nothing counted twice

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -226,13 +227,21 @@ def test_evidence_blocks_round_trip_through_json():
         np.testing.assert_array_equal(getattr(back, name), getattr(original, name))
 
 
-def test_buffer_flushes_at_size_and_counts_duplicates():
+def eventually(condition, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_buffer_flushes_at_size_in_its_own_thread_and_counts_duplicates():
     tracker = OptimizedTrustTracker()
     with TrustUpdateBuffer(tracker, max_blocks=3, max_age_seconds=60) as buffer:
         buffer.add([block([1], [[1, 0]]), block([2], [[1, 0]])])
+        time.sleep(0.1)
         assert tracker.estimate("x", "ar") is None and buffer.pending == 2
         buffer.add([block([1], [[1, 0]]), block([3], [[1, 0]])])  # origin 1 again is ignored
-        assert buffer.pending == 0
+        assert eventually(lambda: buffer.pending == 0 and tracker.estimate("x", "ar") is not None)
         assert tracker.estimate("x", "ar").successes == 3
         assert buffer.duplicates_ignored == 1
         buffer.add([block([4], [[1, 0]])])
@@ -250,6 +259,19 @@ def test_buffer_flushes_by_age():
         deadline.wait(0.05)
     assert tracker.estimate("x", "ar").successes == 2
     buffer.close()
+
+
+def test_adding_waits_for_the_database_only_when_far_behind():
+    tracker = OptimizedTrustTracker()
+    with TrustUpdateBuffer(tracker, max_blocks=2, max_age_seconds=60) as buffer:
+        with tracker._lock:  # the database is busy: nothing can be applied
+            adding = threading.Thread(target=buffer.add, args=([block([1], [[1, 0]]), block([2], [[1, 0]]),
+                                                                block([3], [[1, 0]])],))
+            adding.start()
+            adding.join(timeout=2.0)
+            assert not adding.is_alive()  # past max_blocks, yet it returned at once: the flusher waits instead
+        buffer.add([block(range(10, 20), [[1, 0]] * 10)] * 8)  # 4 x max_blocks waiting: applied here
+        assert buffer.pending == 0 and tracker.estimate("x", "ar").origins == 13
 
 
 def test_buffer_is_thread_safe():
@@ -316,7 +338,7 @@ def test_evidence_kept_without_errors_is_filled_in_by_a_rerun_and_counted_once()
     assert tracker.estimates()[0] == before  # the trust itself did not change
 
 
-def test_a_version_2_database_gains_the_errors_column_and_keeps_its_evidence(tmp_path):
+def test_a_version_2_database_is_converted_to_blocks_and_keeps_its_evidence(tmp_path):
     db = tmp_path / "trust.sqlite"
     old = sqlite3.connect(db)
     old.executescript("""
@@ -337,10 +359,102 @@ def test_a_version_2_database_gains_the_errors_column_and_keeps_its_evidence(tmp
     old.commit()
     old.close()
     with OptimizedTrustTracker(db) as tracker:
-        assert sqlite3.connect(db).execute("SELECT value FROM meta").fetchone() == ("3",)
+        assert sqlite3.connect(db).execute("SELECT value FROM meta").fetchone() == ("4",)
         assert np.isnan(tracker.forecast_errors(KEY).errors).all()
         assert tracker.apply([with_errors(block([0, 1], [[1, 1], [0, 1]]), [[0.5, 0.25], [2.0, 1.0]])]) == 1
         reference = OptimizedTrustTracker()
         reference.apply([block([0, 1], [[1, 1], [0, 1]])])
         assert tracker.estimates() == reference.estimates()  # the old evidence counts, once
         np.testing.assert_array_equal(tracker.forecast_errors(KEY).errors, [[0.5, 0.25], [2.0, 1.0]])
+
+
+def test_a_version_3_database_is_regrouped_into_blocks_with_the_same_trust_and_errors(tmp_path):
+    """A row per origin (version 3), over two windows, some rows without errors: converted in place."""
+    db = tmp_path / "trust.sqlite"
+    old = sqlite3.connect(db)
+    old.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE trust_keys (
+            key_id INTEGER PRIMARY KEY, variable TEXT NOT NULL, spec TEXT NOT NULL, schedule TEXT NOT NULL,
+            context TEXT NOT NULL, horizon INTEGER NOT NULL, UNIQUE (variable, spec, schedule, context));
+        CREATE TABLE evidence (
+            key_id INTEGER NOT NULL, origin INTEGER NOT NULL, grid_window INTEGER NOT NULL,
+            success BLOB NOT NULL, counted BLOB NOT NULL, targets BLOB NOT NULL, errors BLOB,
+            PRIMARY KEY (key_id, origin)) WITHOUT ROWID;
+        INSERT INTO meta VALUES ('schema_version', '3');
+    """)
+    old.execute("INSERT INTO trust_keys VALUES (1, ?, ?, ?, ?, 2)", (KEY.variable, KEY.spec, KEY.schedule, KEY.context))
+    success = [[1, 0], [1, 1], [0, 0], [1, 1], [0, 1]]
+    errors = [[0.5, 1.5], None, [2.0, 3.0], [4.0, 5.0], [6.0, 7.0]]  # origin 1 kept before errors were
+    for day, (hits, error) in enumerate(zip(success, errors)):
+        old.execute("INSERT INTO evidence VALUES (1, ?, ?, ?, ?, ?, ?)", (
+            day * DAY_NS, day // 3, np.packbits([hits], axis=1).tobytes(), np.packbits([[1, 1]], axis=1).tobytes(),
+            (np.array([day + 1, day + 2], dtype=np.int64) * DAY_NS).tobytes(),
+            None if error is None else np.array(error, dtype="<f8").tobytes()))
+    old.commit()
+    old.close()
+    reference = OptimizedTrustTracker()
+    reference.apply([block([0, 1, 2], success[:3], window=0), block([3, 4], success[3:], window=1)])
+    with OptimizedTrustTracker(db) as tracker:
+        converted = sqlite3.connect(db)
+        assert converted.execute("SELECT value FROM meta").fetchone() == ("4",)
+        assert {r[0] for r in converted.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {
+            "meta", "trust_keys", "evidence_blocks"}
+        # window 0 splits where errors were not kept: [0], [1], [2]; window 1 is one block
+        assert converted.execute("SELECT COUNT(*) FROM evidence_blocks").fetchone() == (4,)
+        assert tracker.estimates() == reference.estimates()
+        kept = tracker.forecast_errors(KEY)
+        np.testing.assert_array_equal(kept.origins, np.arange(5) * DAY_NS)
+        np.testing.assert_array_equal(kept.errors, [e or [np.nan, np.nan] for e in errors])
+        assert tracker.apply([block([1, 5], [[1, 1], [1, 1]])]) == 1  # origin 1 is held; only 5 is new
+
+
+def test_a_stored_block_lacking_errors_is_split_where_a_rerun_covers_part_of_it():
+    tracker = OptimizedTrustTracker()
+    tracker.apply([block([0, 1, 2, 3], [[1, 1], [0, 1], [1, 0], [0, 0]])])  # journalled before errors were kept
+    before = tracker.estimates()
+    assert tracker.apply([with_errors(block([2, 3, 4], [[1, 0], [0, 0], [1, 1]]),
+                                      [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])]) == 1
+    np.testing.assert_array_equal(tracker.forecast_errors(KEY).errors[:4],
+                                  [[np.nan, np.nan], [np.nan, np.nan], [1.0, 2.0], [3.0, 4.0]])
+    assert tracker.apply([with_errors(block([0], [[1, 1]]), [[7.0, 8.0]])]) == 0
+    np.testing.assert_array_equal(tracker.forecast_errors(KEY).errors,
+                                  [[7.0, 8.0], [np.nan, np.nan], [1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    reference = OptimizedTrustTracker()
+    reference.apply([block([0, 1, 2, 3, 4], [[1, 1], [0, 1], [1, 0], [0, 0], [1, 1]])])
+    assert tracker.estimates() == reference.estimates() and before != tracker.estimates()
+
+
+def test_any_blocks_in_any_groups_store_what_the_first_forecast_of_each_origin_says():
+    """Against a second, plain implementation: a dictionary from origin to its first forecast's outcome."""
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        tracker, first_seen = OptimizedTrustTracker(), {}
+        keys = [KEY, TrustKey("y", "ar", KEY.schedule, KEY.context)]
+        for _ in range(int(rng.integers(1, 5))):  # transactions
+            group = []
+            for _ in range(int(rng.integers(1, 6))):  # blocks in one transaction
+                key = keys[int(rng.integers(2))]
+                origins = np.unique(rng.integers(0, 40, size=int(rng.integers(1, 9))))
+                success = rng.random((len(origins), 2)) < 0.6
+                errors = rng.normal(size=(len(origins), 2)) if rng.random() < 0.7 else None
+                window = int(origins[0] // 10)
+                group.append(with_errors(block(origins, success, window=window, key=key), errors)
+                             if errors is not None else block(origins, success, window=window, key=key))
+                for i, o in enumerate(origins.tolist()):
+                    outcome = first_seen.setdefault((key, o), [success[i], window, None])
+                    if outcome[2] is None and errors is not None:
+                        outcome[2] = errors[i]  # the same forecast's errors fill in what was not kept
+            tracker.apply(group)
+        reference = OptimizedTrustTracker()
+        for key in keys:
+            held = sorted((o, v) for (k, o), v in first_seen.items() if k == key)
+            for window in {v[1] for _, v in held}:  # a block per window: the window decides the design effect
+                origins = [o for o, v in held if v[1] == window]
+                reference.apply([block(origins, [v[0] for o, v in held if v[1] == window], window=window, key=key)])
+            kept = tracker.forecast_errors(key)
+            np.testing.assert_array_equal(kept.origins, np.array([o for o, _ in held], dtype=np.int64) * DAY_NS)
+            if held:
+                np.testing.assert_array_equal(kept.errors, [np.full(2, np.nan) if v[2] is None else v[2]
+                                                            for _, v in held])
+        assert tracker.estimates() == reference.estimates(), trial

@@ -13,10 +13,14 @@ import threading
 import time
 from typing import Callable, Iterable
 
+from .metrics_store import RECORD_SEPARATOR
+
 __all__ = ["AsyncMetricsCollector", "dask_event_sender", "METRICS_TOPIC"]
 
 METRICS_TOPIC = "retrodiction-metrics"
-Chunk = dict  # {"run_id", "batch_id", "series": [[variable, model, name, time, first position, [value, ...]], ...]}
+# {"run_id", "batch_id", "series": [item, ...]}, each item a series [variable, model, name, time, first position,
+# [value, ...]] or a record [variable, model, [name, ...], time, position, [value, ...]] (a value per name)
+Chunk = dict
 _CLOSE = object()
 
 
@@ -61,6 +65,21 @@ class AsyncMetricsCollector:
         self._positions[(variable, model, name)] = first + len(values)
         self.submitted += len(values)
         self._queue.put([variable, model, name, time.time(), first, values])
+
+    def submit_record(self, variable: str, model: str, values: dict[str, float]) -> None:
+        """Queue several metrics of one (variable, model), say a forecast's scores, as a single item.
+
+        The record takes one position, past every earlier value of its names,
+        so each name's values still have distinct positions.
+        """
+        names = list(values)
+        if any(RECORD_SEPARATOR in name for name in names):
+            raise ValueError(f"metric names may not contain {RECORD_SEPARATOR!r}: {names}")
+        position = max((self._positions.get((variable, model, name), 0) for name in names), default=0)
+        for name in names:
+            self._positions[(variable, model, name)] = position + 1
+        self.submitted += len(names)
+        self._queue.put([variable, model, names, time.time(), position, [float(v) for v in values.values()]])
 
     def _pump(self) -> None:
         chunk: list[list] = []

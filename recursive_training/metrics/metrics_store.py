@@ -3,37 +3,56 @@
 Event chunks arrive on the Dask client's event loop; ``submit_chunk`` only
 queues them so the loop never waits on disk, and a writer thread inserts
 them in transactions. ``drain`` waits until all queued chunks are written.
-Each value is identified by (run, batch, variable, model, name, position),
-so a batch that ran twice (an abort before its result was journalled, then
-a resume) is stored once. A writer that fails (a full disk) keeps draining
-the queue, so nothing ever waits on it, and keeps its first error in
-``error`` for the run to report.
+A chunk's items are stored as they travel, one row each: a series (one name,
+its values at consecutive positions) or a record (several names, one value
+each, at one position), the values packed as float64. A row is identified by
+(run, batch, variable, model, names, first position), so a batch that ran
+twice (an abort before its result was journalled, then a resume) is stored
+once; a row per item rather than per value lets the writer keep up with a
+thousand workers. A writer that fails (a full disk) keeps draining the
+queue, so nothing ever waits on it, and keeps its first error in ``error``
+for the run to report.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import struct
 import threading
 
+import numpy as np
 import pandas as pd
 
 from ..base import open_database
 
-__all__ = ["MetricsStore"]
+__all__ = ["MetricsStore", "RECORD_SEPARATOR"]
 
+RECORD_SEPARATOR = ","  # between the names of a record's values
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS metrics (
+CREATE TABLE IF NOT EXISTS metric_items (
     run_id TEXT NOT NULL, batch_id TEXT NOT NULL, variable TEXT NOT NULL, model TEXT NOT NULL,
-    name TEXT NOT NULL, value REAL, time REAL NOT NULL, position INTEGER);
+    names TEXT NOT NULL, position INTEGER NOT NULL, time REAL NOT NULL, count INTEGER NOT NULL,
+    vals BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS metric_items_identity
+    ON metric_items (run_id, batch_id, variable, model, names, position);
 """
-# The identity index also serves every query by run and batch (its first columns): a second index on
-# (run_id, batch_id), as databases written before had, doubled the cost of each insert.
-_IDENTITY = """
-CREATE UNIQUE INDEX IF NOT EXISTS metrics_identity ON metrics (run_id, batch_id, variable, model, name, position);
-DROP INDEX IF EXISTS metrics_run_batch;
-"""
+_COLUMNS = ["run_id", "batch_id", "variable", "model", "name", "value", "time", "position"]
 _STOP = object()
+
+
+def _packed(values: list[float]) -> bytes:
+    return struct.pack(f"<{len(values)}d", *values)
+
+
+def _values(item: tuple) -> list[tuple]:
+    """One stored row (run_id, batch_id, variable, model, names, position, time, vals) as a row per value."""
+    run_id, batch_id, variable, model, names, position, at, vals = item
+    values = np.frombuffer(vals, dtype="<f8").tolist()
+    if RECORD_SEPARATOR in names:
+        return [(run_id, batch_id, variable, model, name, value, at, position)
+                for name, value in zip(names.split(RECORD_SEPARATOR), values, strict=True)]
+    return [(run_id, batch_id, variable, model, names, value, at, position + i) for i, value in enumerate(values)]
 
 
 class MetricsStore:
@@ -41,16 +60,31 @@ class MetricsStore:
 
     def __init__(self, db_path: str | os.PathLike[str] | None = None) -> None:
         self._db = open_database(db_path, _SCHEMA, what="metrics database", durable=False)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(metrics)")}
-        if "position" not in columns:  # written before values had an identity
-            with self._db:
-                self._db.execute("ALTER TABLE metrics ADD COLUMN position INTEGER")
-        self._db.executescript(_IDENTITY)
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'metrics'").fetchone():
+            self._convert_values_table()
         self.error: str | None = None
         self._lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="metrics-writer", daemon=True)
         self._writer.start()
+
+    def _convert_values_table(self) -> None:
+        """Older versions kept a row per value (and before that, no position): each becomes an item of one
+        value; a value without a position takes its place among its name's values in the order written."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")  # another run may be converting it at this moment
+            if not self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'metrics'").fetchone():
+                return
+            if "position" not in {row[1] for row in self._db.execute("PRAGMA table_info(metrics)")}:
+                self._db.execute("ALTER TABLE metrics ADD COLUMN position INTEGER")
+            rows = self._db.execute(
+                "SELECT run_id, batch_id, variable, model, name, COALESCE(position, ROW_NUMBER() OVER ("
+                "PARTITION BY run_id, batch_id, variable, model, name ORDER BY rowid) - 1), time, value "
+                "FROM metrics").fetchall()
+            self._db.executemany("INSERT OR IGNORE INTO metric_items VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                                 (row[:7] + (_packed([float("nan") if row[7] is None else row[7]]),)
+                                  for row in rows))
+            self._db.execute("DROP TABLE metrics")
 
     def submit_chunk(self, chunk: dict) -> None:
         """Queue one event chunk from :class:`AsyncMetricsCollector`; never blocks."""
@@ -58,12 +92,12 @@ class MetricsStore:
 
     def insert_chunk(self, chunk: dict) -> int:
         run_id, batch_id = chunk["run_id"], chunk["batch_id"]
-        rows = [(run_id, batch_id, variable, model, name, value, at, position)
-                for variable, model, name, at, first, values in chunk["series"]
-                for position, value in enumerate(values, start=first)]
+        rows = [(run_id, batch_id, variable, model, names if isinstance(names, str) else RECORD_SEPARATOR.join(names),
+                 first, at, len(values), _packed(values))
+                for variable, model, names, at, first, values in chunk["series"]]
         with self._lock, self._db:
-            self._db.executemany("INSERT OR IGNORE INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        return len(rows)
+            self._db.executemany("INSERT OR IGNORE INTO metric_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return sum(row[7] for row in rows)
 
     def _write_loop(self) -> None:
         while True:
@@ -85,20 +119,24 @@ class MetricsStore:
     def count(self, run_id: str | None = None, batch_id: str | None = None) -> int:
         clauses, params = self._where(run_id=run_id, batch_id=batch_id)
         with self._lock:
-            return int(self._db.execute(f"SELECT COUNT(*) FROM metrics{clauses}", params).fetchone()[0])
+            return int(self._db.execute(f"SELECT COALESCE(SUM(count), 0) FROM metric_items{clauses}",
+                                        params).fetchone()[0])
 
     def counts_by_batch(self, run_id: str) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT batch_id, COUNT(*) FROM metrics WHERE run_id = ? GROUP BY batch_id", (run_id,))
+                "SELECT batch_id, SUM(count) FROM metric_items WHERE run_id = ? GROUP BY batch_id", (run_id,))
             return dict(rows.fetchall())
 
     def query(self, run_id: str | None = None, variable: str | None = None, model: str | None = None,
               name: str | None = None) -> pd.DataFrame:
-        """Metrics matching every given field, oldest first."""
-        clauses, params = self._where(run_id=run_id, variable=variable, model=model, name=name)
+        """Metrics matching every given field, a row per value, oldest first."""
+        clauses, params = self._where(run_id=run_id, variable=variable, model=model)
         with self._lock:
-            return pd.read_sql_query(f"SELECT * FROM metrics{clauses} ORDER BY time", self._db, params=params)
+            items = self._db.execute(f"SELECT run_id, batch_id, variable, model, names, position, time, vals "
+                                     f"FROM metric_items{clauses}", params).fetchall()
+        values = [row for item in items for row in _values(item) if name is None or row[4] == name]
+        return pd.DataFrame(values, columns=_COLUMNS).sort_values("time", kind="stable", ignore_index=True)
 
     @staticmethod
     def _where(**fields: str | None) -> tuple[str, list[str]]:
