@@ -20,7 +20,7 @@ import math
 import os
 import sqlite3
 import threading
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -41,12 +41,15 @@ BUSY_TIMEOUT_SECONDS = 120.0  # how long a writer waits for another run's transa
 
 # origins: int64 ns, sorted; success and counted: each origin's flags packed to whole bytes; targets: int64 ns
 # and errors: float64, one horizon-wide row per origin. A block's origins are new when it is stored, so its last
-# origin names it within its key, and the key (key_id, last_origin) also finds the blocks a new one overlaps.
+# origin names it within its key, and the index on (key_id, last_origin) also finds the blocks a new one
+# overlaps. Rows go to the end of the table (rowid order) and only the index entry lands among its key's:
+# a table keyed by (key_id, last_origin) itself made each insert rewrite a page in the middle of the file.
 _BLOCKS = """
 CREATE TABLE IF NOT EXISTS evidence_blocks (
     key_id INTEGER NOT NULL, last_origin INTEGER NOT NULL, first_origin INTEGER NOT NULL,
     grid_window INTEGER NOT NULL, origins BLOB NOT NULL, success BLOB NOT NULL, counted BLOB NOT NULL,
-    targets BLOB NOT NULL, errors BLOB, PRIMARY KEY (key_id, last_origin)) WITHOUT ROWID;
+    targets BLOB NOT NULL, errors BLOB);
+CREATE UNIQUE INDEX IF NOT EXISTS evidence_blocks_key ON evidence_blocks (key_id, last_origin);
 """
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -54,7 +57,8 @@ CREATE TABLE IF NOT EXISTS trust_keys (
     key_id INTEGER PRIMARY KEY, variable TEXT NOT NULL, spec TEXT NOT NULL, schedule TEXT NOT NULL,
     context TEXT NOT NULL, horizon INTEGER NOT NULL, UNIQUE (variable, spec, schedule, context));
 """ + _BLOCKS
-PAGE_SIZE = 16384  # a block of a month of daily origins is a few KB: 4 KB pages would hold one each
+PAGE_SIZE = 65536  # a block of a month of daily origins is a few KB: 4 KB pages held one each
+KEYS_REMEMBERED = 100_000  # key ids and newest origins kept between transactions (bounded memory)
 ROWS_PER_QUERY = 400  # rows of a VALUES list in one query (SQLite allows 32,766 parameters)
 
 
@@ -154,6 +158,11 @@ class OptimizedTrustTracker:
         self.path = None if db_path is None else Path(db_path)
         self._lock = threading.Lock()
         self._db = self._open()
+        # what this connection knows of the database, so a group needs few queries: key ids never change once
+        # made; each key's newest stored origin holds while no other connection has written (data_version)
+        self._ids: dict[TrustKey, int] = {}
+        self._newest: dict[int, int | None] = {}
+        self._seen_version: int | None = None
 
     # opening -----------------------------------------------------------------
     @property
@@ -251,7 +260,7 @@ class OptimizedTrustTracker:
         (sorted, the only one of their key in the group, overlapping nothing
         stored: nearly all of them) are packed together and inserted with one
         statement. That is what keeps a coordinator of a thousand workers
-        ahead of its outcomes; the rest go one by one.
+        ahead of its outcomes; the rest go one by one, after them.
         """
         blocks = [b for b in blocks if len(b)]
         if not blocks:
@@ -260,11 +269,10 @@ class OptimizedTrustTracker:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                key_ids, created = self._key_ids({b.key: b.horizon for b in blocks})
-                held = self._overlapping(key_ids, created, blocks, spans)
-                per_key = Counter(block.key for block in blocks)
-                whole = [i for i, block in enumerate(blocks) if spans[i] is not None and per_key[block.key] == 1
-                         and not held[key_ids[block.key]]]
+                self._forget_if_others_wrote()
+                key_ids = self._key_ids({b.key: b.horizon for b in blocks})
+                held = self._overlapping(key_ids, blocks, spans)
+                whole = _whole(blocks, spans, [held[key_ids[block.key]] for block in blocks])
                 self._store([(key_ids[blocks[i].key], blocks[i]) for i in whole])
                 chosen = set(whole)
                 added = sum(len(blocks[i]) for i in whole) + sum(
@@ -272,19 +280,35 @@ class OptimizedTrustTracker:
                 self._db.commit()
             except sqlite3.Error as exc:
                 self._db.rollback()
+                self._ids.clear()  # ids made in the rolled-back transaction are gone, and so are its blocks
+                self._newest.clear()
                 raise TrustError(f"{self._name}: cannot save evidence ({exc})") from None
+            if len(self._ids) > KEYS_REMEMBERED:  # bounded: a run over more keys than this asks again
+                self._ids.clear()
+                self._newest.clear()
             return added
 
-    def _key_ids(self, horizons: dict[TrustKey, int]) -> tuple[dict[TrustKey, int], set[int]]:
-        """The id of each key, made for those new to the database (returned apart: they hold nothing yet)."""
-        found = self._select_key_ids(list(horizons))
-        missing = [key for key in horizons if key not in found]
+    def _forget_if_others_wrote(self) -> None:
+        """Drop what is known of each key's newest origin if another connection committed since we last
+        looked (our own commits leave data_version as it was)."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._seen_version:
+            self._newest.clear()
+            self._seen_version = version
+
+    def _key_ids(self, horizons: dict[TrustKey, int]) -> dict[TrustKey, int]:
+        """The id of each key, made for those new to the database (which hold nothing yet)."""
+        unknown = [key for key in horizons if key not in self._ids]
+        found = self._select_key_ids(unknown)
+        missing = [key for key in unknown if key not in found]
         if missing:
             self._db.executemany("INSERT INTO trust_keys (variable, spec, schedule, context, horizon) "
                                  "VALUES (?, ?, ?, ?, ?)", [(*_fields(key), horizons[key]) for key in missing])
             made = self._select_key_ids(missing)
-            return found | made, set(made.values())
-        return found, set()
+            self._newest.update(dict.fromkeys(made.values()))
+            found |= made
+        self._ids.update(found)
+        return {key: self._ids[key] for key in horizons}
 
     def _select_key_ids(self, keys: list[TrustKey]) -> dict[TrustKey, int]:
         found: dict[TrustKey, int] = {}
@@ -296,17 +320,20 @@ class OptimizedTrustTracker:
                 "USING (variable, spec, schedule, context)", [f for key in part for f in _fields(key)]))
         return found
 
-    def _overlapping(self, key_ids: dict[TrustKey, int], created: set[int], blocks: list[EvidenceBlock],
+    def _overlapping(self, key_ids: dict[TrustKey, int], blocks: list[EvidenceBlock],
                      spans: list[tuple[int, int] | None]) -> dict[int, list[_Held]]:
-        """Per key id, the stored blocks that the group's blocks of that key may overlap."""
+        """Per key id, the stored blocks that the group's blocks of that key may overlap: asked of the
+        database only for keys whose newest stored origin is not before the group's first."""
         ranges: dict[int, tuple[int, int]] = {}
         for block, span in zip(blocks, spans, strict=True):
             key_id = key_ids[block.key]
             low, high = span or (int(block.origins.min()), int(block.origins.max()))
             was = ranges.get(key_id, (low, high))
             ranges[key_id] = (min(was[0], low), max(was[1], high))
+        self._learn_newest([key_id for key_id in ranges if key_id not in self._newest])
         held: dict[int, list[_Held]] = {key_id: [] for key_id in ranges}
-        wanted = [(key_id, low, high) for key_id, (low, high) in ranges.items() if key_id not in created]
+        wanted = [(key_id, low, high) for key_id, (low, high) in ranges.items()
+                  if self._newest[key_id] is not None and self._newest[key_id] >= low]
         for part in _parts(wanted, 3):
             values = ", ".join(["(?, ?, ?)"] * len(part))
             for key_id, origins, lacks_errors in self._db.execute(
@@ -315,7 +342,17 @@ class OptimizedTrustTracker:
                     "ON b.key_id = w.key_id AND b.last_origin >= w.low AND b.first_origin <= w.high",
                     [v for row in part for v in row]):
                 held[key_id].append(_Held(np.frombuffer(origins, dtype=np.int64), bool(lacks_errors)))
+        for key_id, (_, high) in ranges.items():  # what the group stores is never past its last origin
+            newest = self._newest[key_id]
+            self._newest[key_id] = high if newest is None else max(newest, high)
         return held
+
+    def _learn_newest(self, key_ids: list[int]) -> None:
+        for part in _parts(key_ids, 1):
+            known = dict(self._db.execute(
+                f"SELECT key_id, MAX(last_origin) FROM evidence_blocks WHERE key_id IN ({','.join('?' * len(part))}) "
+                "GROUP BY key_id", part))
+            self._newest.update((key_id, known.get(key_id)) for key_id in part)
 
     def _add(self, block: EvidenceBlock, key_id: int, held: dict[int, list[_Held]]) -> int:
         """Store the origins of ``block`` that no stored block holds; where a stored block lacks the errors
@@ -528,6 +565,27 @@ def _spans(blocks: list[EvidenceBlock]) -> list[tuple[int, int] | None]:
     firsts, lasts = origins[ends - sizes].tolist(), origins[ends - 1].tolist()
     return [None if i in unsorted else (first, last)
             for i, (first, last) in enumerate(zip(firsts, lasts, strict=True))]
+
+
+def _whole(blocks: list[EvidenceBlock], spans: list[tuple[int, int] | None], held: list[list[_Held]]) -> list[int]:
+    """The blocks to store as they came: sorted, and overlapping no other block of their key, stored or in
+    the group (so none can hold one of their origins)."""
+    by_key: dict[TrustKey, list[int]] = defaultdict(list)
+    for i, block in enumerate(blocks):
+        by_key[block.key].append(i)
+    whole = []
+    for indexes in by_key.values():
+        if any(spans[i] is None for i in indexes):
+            continue  # an unsorted block: the whole key goes one by one
+        ordered = sorted(indexes, key=lambda i: spans[i])
+        reach = -math.inf  # the latest last origin of the blocks before
+        for at, i in enumerate(ordered):
+            first, last = spans[i]
+            clear = reach < first and (at == len(ordered) - 1 or spans[ordered[at + 1]][0] > last)
+            reach = max(reach, last)
+            if clear and not any(stored.origins[0] <= last and stored.origins[-1] >= first for stored in held[i]):
+                whole.append(i)
+    return whole
 
 
 def _subset(block: EvidenceBlock, rows: np.ndarray) -> EvidenceBlock:

@@ -10,8 +10,10 @@ over as one group, as the Dask executor does (on a simulated
 clock, so the bench does not sleep through the 100 s of arrivals). Each
 result comes encoded for the journal, as its worker encodes it. Each outcome is a
 real batch result (one variable, naive and AR, a 30-day window, horizon 7,
-with its metrics chunk) made once by ``process_batch`` and renamed per
-batch, so every outcome is new evidence for the tracker. Measured: outcomes
+with its metrics chunk) made once by ``process_batch`` and moved per batch
+to one of 1,000 variables and a later window, so every outcome is new
+evidence for the tracker, as in a run of 1,000 variables over 20 (or 100)
+windows. Measured: outcomes
 per second sustained (until everything is written, closing included), and the coordinator's memory after 20% and after all
 of the outcomes. Planning 10,000 daily variables over 10 years is timed
 through the coordinator's own planning (catalog read included).
@@ -30,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 from common import arguments, build_store, info, report, synthetic_frame
 
@@ -42,6 +45,9 @@ from recursive_training.records import RunHeader
 from recursive_training.worker_task import process_batch
 
 ARRIVALS_PER_SECOND = 1000  # 1,000 workers finishing a batch every second each
+VARIABLES = 1000  # the outcomes cover 1,000 variables over as many 30-day windows as it takes
+WINDOW_NS = 30 * 86_400 * 10**9
+ROUND = 2000  # outcomes made at a time, while the coordinator is idle
 
 
 def template(root: Path) -> tuple[TrainingConfig, TrainingBatch, BatchResult, list[dict]]:
@@ -60,22 +66,35 @@ def template(root: Path) -> tuple[TrainingConfig, TrainingBatch, BatchResult, li
 
 def renamed(batch: TrainingBatch, result: BatchResult, chunks: list[dict], index: int
             ) -> tuple[TrainingBatch, BatchResult, list[dict]]:
-    """The template as batch ``index`` of variable ``v{index}``: new evidence, a new journal line."""
-    name = f"v{index:06d}"
+    """The template as batch ``index``: variable ``index % VARIABLES`` in window ``index // VARIABLES`` (its
+    origins and targets moved that many windows on), so every outcome is new evidence for a key that recurs,
+    as in a real run."""
+    name, window = f"v{index % VARIABLES:04d}", index // VARIABLES
     batch_id = f"{batch.batch_id}-{index}"
-    evidence = tuple(dataclasses.replace(block, key=TrustKey(name, block.key.spec, block.key.schedule,
-                                                             block.key.context)) for block in result.evidence)
+    shift = np.int64(window * WINDOW_NS)
+    evidence = tuple(dataclasses.replace(
+        block, key=TrustKey(name, block.key.spec, block.key.schedule, block.key.context),
+        window=block.window + window, origins=block.origins + shift, targets=block.targets + shift)
+        for block in result.evidence)
     outcomes = tuple(dataclasses.replace(outcome, variable=name) for outcome in result.outcomes)
     new_result = dataclasses.replace(result, batch_id=batch_id, variables=(name,), outcomes=outcomes,
-                                     evidence=evidence).encoded()  # as its worker encodes it
-    new_batch = dataclasses.replace(batch, batch_id=batch_id, variables=(name,), result=None)
+                                     evidence=evidence, window_index=result.window_index + window
+                                     ).encoded()  # as its worker encodes it
+    new_batch = dataclasses.replace(batch, batch_id=batch_id, variables=(name,), result=None,
+                                    window_index=batch.window_index + window)
     new_chunks = [{**chunk, "batch_id": batch_id, "series": [[name, *row[1:]] for row in chunk["series"]]}
                   for chunk in chunks]
     return new_batch, new_result, new_chunks
 
 
 def feed(root: Path, total: int) -> tuple[float, list[float], int]:
-    """Outcomes per second, the coordinator's RSS (MiB) after 20% and after all, and the largest group."""
+    """Outcomes per second, the coordinator's RSS (MiB) after 20% and after all, and the largest group.
+
+    The trust buffer and the metrics store write in threads of their own. So
+    that none of their work hides in the time this bench spends making
+    outcomes, the outcomes are made in rounds while the coordinator is idle,
+    and each round's clock runs until both have written everything.
+    """
     config, batch, result, chunks = template(root)
     coordinator = ParallelTrainingCoordinator(dataclasses.replace(config, run_id="fed", output_dir=root / "fed"))
     recorder = coordinator._recorder
@@ -85,26 +104,30 @@ def feed(root: Path, total: int) -> tuple[float, list[float], int]:
     memory: list[float] = []
     fed, largest, busy, clock = 0, 0, 0.0, 0.0
     while fed < total:
-        # on a simulated clock (no sleeping), as the Dask executor groups them: the next outcome (waited for
-        # when the coordinator is idle), what arrived before it, and what arrives within the group window
-        clock = max(clock, (fed + 1) / ARRIVALS_PER_SECOND) + GROUP_WINDOW_SECONDS
-        arrived = min(total - fed, GROUP_LIMIT, int(clock * ARRIVALS_PER_SECOND) - fed)
-        group = [renamed(batch, result, chunks, fed + i) for i in range(arrived)]
+        made = [renamed(batch, result, chunks, at) for at in range(fed, min(total, fed + ROUND))]
         began = time.perf_counter()
-        coordinator.batches_done([(b, r) for b, r, _ in group])
-        for _, _, batch_chunks in group:
-            for chunk in batch_chunks:
-                recorder.receive_metrics(chunk)
-        spent = time.perf_counter() - began
-        busy += spent
-        fed += arrived
-        largest = max(largest, arrived)
-        clock += spent
+        while made:
+            # on a simulated clock (no sleeping), as the Dask executor groups them: the next outcome (waited
+            # for when the coordinator is idle), what arrived before it, and what arrives within the group window
+            clock = max(clock, (fed + 1) / ARRIVALS_PER_SECOND) + GROUP_WINDOW_SECONDS
+            arrived = min(len(made), GROUP_LIMIT, int(clock * ARRIVALS_PER_SECOND) - fed)
+            group, made = made[:arrived], made[arrived:]
+            started = time.perf_counter()
+            coordinator.batches_done([(b, r) for b, r, _ in group])
+            for _, _, batch_chunks in group:
+                for chunk in batch_chunks:
+                    recorder.receive_metrics(chunk)
+            clock += time.perf_counter() - started
+            fed += arrived
+            largest = max(largest, arrived)
+        recorder._buffer.flush()  # the round ends when its trust and metrics are written
+        recorder._metrics.drain()
+        busy += time.perf_counter() - began
         if not memory and fed >= total // 5:
             gc.collect()
             memory.append(process.memory_info().rss / 2**20)
     began = time.perf_counter()
-    coordinator._close_run(failing=False)  # the metrics and trust still queued are part of the cost
+    coordinator._close_run(failing=False)
     busy += time.perf_counter() - began
     gc.collect()
     memory.append(process.memory_info().rss / 2**20)

@@ -95,7 +95,7 @@ def test_runs_sharing_a_scheduler_keep_their_metrics_apart(tmp_path, store_dir):
             assert process.returncode == 0, stderr
     for name in runs:
         db = sqlite3.connect(tmp_path / name / "metrics.sqlite")
-        stored = dict(db.execute("SELECT run_id, COUNT(*) FROM metrics GROUP BY run_id").fetchall())
+        stored = dict(db.execute("SELECT run_id, SUM(count) FROM metric_items GROUP BY run_id").fetchall())
         metrics = read_results(tmp_path / name / name / "results.json").summary.metrics
         assert stored == {name: metrics.sent} and metrics.stored == metrics.sent
 

@@ -143,8 +143,9 @@ def test_persisted_in_sqlite_and_shared_by_trackers(tmp_path):
         first.apply([block([0, 1], [[1, 1], [1, 0]])])
         assert second.apply([block([1, 2], [[1, 0], [0, 0]])]) == 1
         assert first.estimate("x", "ar").origins == 3  # reads what the other wrote
+        assert first.apply([block([2, 3], [[0, 0], [1, 1]])]) == 1  # knows origin 2 came from the other
     with OptimizedTrustTracker(db, decay_half_life_days=7.0) as later:  # decay is applied when reading
-        assert later.estimate("x", "ar").successes == 3
+        assert later.estimate("x", "ar").successes == 5
     assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -439,8 +440,9 @@ def test_any_blocks_in_any_groups_store_what_the_first_forecast_of_each_origin_s
                 success = rng.random((len(origins), 2)) < 0.6
                 errors = rng.normal(size=(len(origins), 2)) if rng.random() < 0.7 else None
                 window = int(origins[0] // 10)
-                group.append(with_errors(block(origins, success, window=window, key=key), errors)
-                             if errors is not None else block(origins, success, window=window, key=key))
+                order = rng.permutation(len(origins)) if rng.random() < 0.2 else np.arange(len(origins))  # unsorted
+                made = block(origins[order], success[order], window=window, key=key)
+                group.append(made if errors is None else with_errors(made, errors[order]))
                 for i, o in enumerate(origins.tolist()):
                     outcome = first_seen.setdefault((key, o), [success[i], window, None])
                     if outcome[2] is None and errors is not None:

@@ -39,6 +39,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS metric_items_identity
 """
 _COLUMNS = ["run_id", "batch_id", "variable", "model", "name", "value", "time", "position"]
 _STOP = object()
+CHUNKS_PER_TRANSACTION = 1000
 
 
 def _packed(values: list[float]) -> bytes:
@@ -91,26 +92,39 @@ class MetricsStore:
         self._queue.put(chunk)
 
     def insert_chunk(self, chunk: dict) -> int:
-        run_id, batch_id = chunk["run_id"], chunk["batch_id"]
-        rows = [(run_id, batch_id, variable, model, names if isinstance(names, str) else RECORD_SEPARATOR.join(names),
-                 first, at, len(values), _packed(values))
-                for variable, model, names, at, first, values in chunk["series"]]
+        return self.insert_chunks([chunk])
+
+    def insert_chunks(self, chunks: list[dict]) -> int:
+        """Store ``chunks`` in one transaction; how many values they held."""
+        rows = [(chunk["run_id"], chunk["batch_id"], variable, model,
+                 names if isinstance(names, str) else RECORD_SEPARATOR.join(names), first, at, len(values),
+                 _packed(values))
+                for chunk in chunks for variable, model, names, at, first, values in chunk["series"]]
         with self._lock, self._db:
             self._db.executemany("INSERT OR IGNORE INTO metric_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         return sum(row[7] for row in rows)
 
     def _write_loop(self) -> None:
+        """Whatever is queued when the writer comes round goes in one transaction (a thousand workers'
+        chunks would cost a commit each otherwise)."""
         while True:
-            chunk = self._queue.get()
+            chunks = [self._queue.get()]
+            while len(chunks) < CHUNKS_PER_TRANSACTION:
+                try:
+                    chunks.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = _STOP in chunks
             try:
-                if chunk is _STOP:
-                    return
                 if self.error is None:
-                    self.insert_chunk(chunk)
+                    self.insert_chunks([chunk for chunk in chunks if chunk is not _STOP])
             except Exception as exc:  # keep draining: nothing may wait on a writer that cannot write
                 self.error = f"metrics database: cannot store metrics ({exc})"
             finally:
-                self._queue.task_done()
+                for _ in chunks:
+                    self._queue.task_done()
+            if stop:
+                return
 
     def drain(self) -> None:
         """Wait until every queued chunk is in the database."""
