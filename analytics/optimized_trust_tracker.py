@@ -271,12 +271,13 @@ class OptimizedTrustTracker:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._forget_if_others_wrote()
                 key_ids = self._key_ids({b.key: b.horizon for b in blocks})
-                held = self._overlapping(key_ids, blocks, spans)
-                whole = _whole(blocks, spans, [held[key_ids[block.key]] for block in blocks])
-                self._store([(key_ids[blocks[i].key], blocks[i]) for i in whole])
+                owners = [key_ids[block.key] for block in blocks]
+                held = self._overlapping(owners, blocks, spans)
+                whole = _whole(owners, spans, held)
+                self._store([(owners[i], blocks[i]) for i in whole])
                 chosen = set(whole)
                 added = sum(len(blocks[i]) for i in whole) + sum(
-                    self._add(block, key_ids[block.key], held) for i, block in enumerate(blocks) if i not in chosen)
+                    self._add(block, owners[i], held) for i, block in enumerate(blocks) if i not in chosen)
                 self._db.commit()
             except sqlite3.Error as exc:
                 self._db.rollback()
@@ -320,13 +321,12 @@ class OptimizedTrustTracker:
                 "USING (variable, spec, schedule, context)", [f for key in part for f in _fields(key)]))
         return found
 
-    def _overlapping(self, key_ids: dict[TrustKey, int], blocks: list[EvidenceBlock],
+    def _overlapping(self, owners: list[int], blocks: list[EvidenceBlock],
                      spans: list[tuple[int, int] | None]) -> dict[int, list[_Held]]:
-        """Per key id, the stored blocks that the group's blocks of that key may overlap: asked of the
-        database only for keys whose newest stored origin is not before the group's first."""
+        """Per key id, the stored blocks that the group's blocks of that key (``owners``) may overlap: asked
+        of the database only for keys whose newest stored origin is not before the group's first."""
         ranges: dict[int, tuple[int, int]] = {}
-        for block, span in zip(blocks, spans, strict=True):
-            key_id = key_ids[block.key]
+        for key_id, block, span in zip(owners, blocks, spans, strict=True):
             low, high = span or (int(block.origins.min()), int(block.origins.max()))
             was = ranges.get(key_id, (low, high))
             ranges[key_id] = (min(was[0], low), max(was[1], high))
@@ -388,24 +388,23 @@ class OptimizedTrustTracker:
             by_horizon[block.horizon].append((key_id, block))
         for horizon, group in by_horizon.items():
             blocks = [block for _, block in group]
-            ends = np.cumsum([len(block) for block in blocks]).tolist()
+            ends = np.cumsum([len(block) for block in blocks])
+            starts = ends - [len(block) for block in blocks]
             origins = np.concatenate([block.origins for block in blocks]).astype(np.int64, copy=False)
-            times = origins.tolist()
-            flags = (horizon + 7) // 8
-            columns = [origins.tobytes(),
-                       np.packbits(np.concatenate([block.success for block in blocks]), axis=1).tobytes(),
-                       np.packbits(np.concatenate([block.counted for block in blocks]), axis=1).tobytes(),
-                       np.concatenate([block.targets for block in blocks]).astype(np.int64, copy=False).tobytes(),
-                       np.concatenate([np.zeros((len(b), horizon)) if b.errors is None else b.errors
-                                       for b in blocks]).astype("<f8", copy=False).tobytes()]
-            widths = (8, flags, flags, 8 * horizon, 8 * horizon)
-            rows, start = [], 0
-            for (key_id, block), end in zip(group, ends, strict=True):
-                packed = [column[start * width:end * width] for column, width in zip(columns, widths, strict=True)]
-                rows.append((key_id, times[end - 1], times[start], int(block.window), *packed[:4],
-                             None if block.errors is None else packed[4]))
-                start = end
-            self._db.executemany("INSERT INTO evidence_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            firsts, lasts = origins[starts].tolist(), origins[ends - 1].tolist()
+            flags, wide = (horizon + 7) // 8, 8 * horizon
+            origin_bytes = origins.tobytes()
+            success = np.packbits(np.concatenate([block.success for block in blocks]), axis=1).tobytes()
+            counted = np.packbits(np.concatenate([block.counted for block in blocks]), axis=1).tobytes()
+            targets = np.concatenate([block.targets for block in blocks]).astype(np.int64, copy=False).tobytes()
+            errors = np.concatenate([np.zeros((len(b), horizon)) if b.errors is None else b.errors
+                                     for b in blocks]).astype("<f8", copy=False).tobytes()
+            self._db.executemany("INSERT INTO evidence_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                (key_id, last, first, int(block.window), origin_bytes[8 * start:8 * end],
+                 success[flags * start:flags * end], counted[flags * start:flags * end],
+                 targets[wide * start:wide * end], None if block.errors is None else errors[wide * start:wide * end])
+                for (key_id, block), start, end, first, last
+                in zip(group, starts.tolist(), ends.tolist(), firsts, lasts, strict=True)])
 
     def _fill_errors(self, key_id: int, stored: _Held, errors: dict[int, np.ndarray]) -> bool:
         """The stored block's origins that ``errors`` covers gain them; if it covers only some, the block is
@@ -567,14 +566,14 @@ def _spans(blocks: list[EvidenceBlock]) -> list[tuple[int, int] | None]:
             for i, (first, last) in enumerate(zip(firsts, lasts, strict=True))]
 
 
-def _whole(blocks: list[EvidenceBlock], spans: list[tuple[int, int] | None], held: list[list[_Held]]) -> list[int]:
-    """The blocks to store as they came: sorted, and overlapping no other block of their key, stored or in
-    the group (so none can hold one of their origins)."""
-    by_key: dict[TrustKey, list[int]] = defaultdict(list)
-    for i, block in enumerate(blocks):
-        by_key[block.key].append(i)
+def _whole(owners: list[int], spans: list[tuple[int, int] | None], held: dict[int, list[_Held]]) -> list[int]:
+    """The blocks (by their key ids, ``owners``) to store as they came: sorted, and overlapping no other block
+    of their key, stored or in the group (so none can hold one of their origins)."""
+    by_key: dict[int, list[int]] = defaultdict(list)
+    for i, key_id in enumerate(owners):
+        by_key[key_id].append(i)
     whole = []
-    for indexes in by_key.values():
+    for key_id, indexes in by_key.items():
         if any(spans[i] is None for i in indexes):
             continue  # an unsorted block: the whole key goes one by one
         ordered = sorted(indexes, key=lambda i: spans[i])
@@ -583,7 +582,8 @@ def _whole(blocks: list[EvidenceBlock], spans: list[tuple[int, int] | None], hel
             first, last = spans[i]
             clear = reach < first and (at == len(ordered) - 1 or spans[ordered[at + 1]][0] > last)
             reach = max(reach, last)
-            if clear and not any(stored.origins[0] <= last and stored.origins[-1] >= first for stored in held[i]):
+            if clear and not any(stored.origins[0] <= last and stored.origins[-1] >= first
+                                 for stored in held[key_id]):
                 whole.append(i)
     return whole
 
