@@ -253,14 +253,19 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+ALERTS_LOGGER = "recursive_training.alerts"
+
+
 def _show_alerts() -> None:
-    """Each firing alert as one line on stderr, whatever the log level (alerts.py)."""
-    alerts = logging.getLogger("recursive_training.alerts")
+    """Each firing alert as one line on stderr, whatever the log level (alerts.py), and only that line:
+    not again through the terminal handler of ``--log-level`` (a log file gets it too, see _start_logging)."""
+    alerts = logging.getLogger(ALERTS_LOGGER)
     if not alerts.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("alert: %(message)s"))
         alerts.addHandler(handler)
         alerts.setLevel(logging.WARNING)
+        alerts.propagate = False
 
 
 def _start_logging(level: str | None, directory: Path | None, run_id: str) -> Path | None:
@@ -273,6 +278,8 @@ def _start_logging(level: str | None, directory: Path | None, run_id: str) -> Pa
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{run_id}.log"
     logging.getLogger().addHandler(_handler(path, numeric))
+    if path is not None:
+        logging.getLogger(ALERTS_LOGGER).addHandler(_handler(path, numeric))
     logging.getLogger("recursive_training").setLevel(numeric)
     _set_dask_log_level(numeric)
     from . import cluster

@@ -98,11 +98,12 @@ def test_a_run_tells_its_alerts_on_stderr_and_to_the_webhook(tmp_path):
             '[[alerts.trust]]\nvariable = "sine"\nmodel = "naive"\nbelow = 0.999\n'
             '[[alerts.trust]]\nvariable = "seasonal"\nmodel = "ar"\nbelow = 0.0001\n')
         done = subprocess.run([PYTHON, str(REPO / "run_training.py"), "run", "--config", "run.toml", "--workers", "0",
-                               "--no-progress", "--no-report"], cwd=tmp_path, capture_output=True, text=True,
-                              timeout=180)
+                               "--no-progress", "--no-report", "--log-level", "WARNING"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=180)
     assert done.returncode == 1, done.stderr  # failed batches
     alerts = [line for line in done.stderr.splitlines() if line.startswith("alert: ")]
     assert len(alerts) == 2, done.stderr
+    assert "recursive_training.alerts" not in done.stderr  # once, not again as a log line of --log-level
     assert any(line.startswith("alert: trust of naive for sine fell to ") for line in alerts)
     assert any(" batches failed (" in line and "over 20%" in line for line in alerts)
     assert sorted(a["alert"] for a in received) == ["failure_rate", "trust"]
