@@ -11,7 +11,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TextIO, TypeVar
 
 from .base import DataError, RetrodictionError
 
@@ -38,6 +38,8 @@ class ResultsJournal:
         self.path = Path(path)
         self.dropped: list[int] = []  # line numbers the last repair dropped
         self.saved_copy: Path | None = None
+        self._handle: TextIO | None = None  # kept open between appends: an open per group cost the
+        # coordinator of a thousand workers more than the writing (bench/bench_coordinator.py)
 
     def exists(self) -> bool:
         return self.path.is_file() and self.path.stat().st_size > 0
@@ -55,13 +57,24 @@ class ResultsJournal:
         """
         text = "".join((record if isinstance(record, str) else json_line(record)) + "\n" for record in records)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
+            if self._handle is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = open(self.path, "a", encoding="utf-8")
+            self._handle.write(text)
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
         except OSError as exc:  # a full disk, a read-only directory: the first failure, named
+            self.close()  # the next append opens afresh
             raise RetrodictionError(f"results journal {self.path}: cannot write ({exc.strerror or exc})") from None
+
+    def close(self) -> None:
+        """Let go of the file (appending opens it again); reading and repairing close it first."""
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            try:
+                handle.close()
+            except OSError:
+                pass  # everything written was fsynced already; a failing close loses nothing
 
     def read(self, parse: Callable[[dict[str, Any]], T] = lambda record: record,  # type: ignore[assignment]
              *, repair: bool = False) -> list[T]:
@@ -72,6 +85,7 @@ class ResultsJournal:
         with ``repair`` such lines are dropped instead, after the journal is
         copied aside, so nobody has to edit it by hand.
         """
+        self.close()
         if not self.path.exists():
             return []
         raw = self.path.read_bytes()

@@ -127,4 +127,5 @@ class RunRecorder:
             steps += [self._buffer.close, lambda: keep_trust(self._tracker.estimates(keys)), self._tracker.close]
         if self._metrics is not None:
             steps.append(self._metrics.close)
+        steps.append(self.journal.close)
         return steps
