@@ -339,21 +339,28 @@ def test_evidence_kept_without_errors_is_filled_in_by_a_rerun_and_counted_once()
     assert tracker.estimates()[0] == before  # the trust itself did not change
 
 
-def test_a_version_2_database_is_converted_to_blocks_and_keeps_its_evidence(tmp_path):
-    db = tmp_path / "trust.sqlite"
-    old = sqlite3.connect(db)
-    old.executescript("""
+def row_per_origin_database(path, version: str) -> sqlite3.Connection:
+    """A trust database as versions 2 (without the errors column) and 3 left it: a row per origin, with KEY
+    as key 1; the caller adds rows and commits."""
+    old = sqlite3.connect(path)
+    old.executescript(f"""
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE trust_keys (
             key_id INTEGER PRIMARY KEY, variable TEXT NOT NULL, spec TEXT NOT NULL, schedule TEXT NOT NULL,
             context TEXT NOT NULL, horizon INTEGER NOT NULL, UNIQUE (variable, spec, schedule, context));
         CREATE TABLE evidence (
             key_id INTEGER NOT NULL, origin INTEGER NOT NULL, grid_window INTEGER NOT NULL,
-            success BLOB NOT NULL, counted BLOB NOT NULL, targets BLOB NOT NULL,
+            success BLOB NOT NULL, counted BLOB NOT NULL, targets BLOB NOT NULL{", errors BLOB" * (version == "3")},
             PRIMARY KEY (key_id, origin)) WITHOUT ROWID;
-        INSERT INTO meta VALUES ('schema_version', '2');
+        INSERT INTO meta VALUES ('schema_version', '{version}');
     """)
     old.execute("INSERT INTO trust_keys VALUES (1, ?, ?, ?, ?, 2)", (KEY.variable, KEY.spec, KEY.schedule, KEY.context))
+    return old
+
+
+def test_a_version_2_database_is_converted_to_blocks_and_keeps_its_evidence(tmp_path):
+    db = tmp_path / "trust.sqlite"
+    old = row_per_origin_database(db, "2")
     old.execute("INSERT INTO evidence VALUES (1, 0, 0, ?, ?, ?)",  # origin day 0: both steps right
                 (np.packbits([[1, 1]], axis=1).tobytes(), np.packbits([[1, 1]], axis=1).tobytes(),
                  (np.array([1, 2], dtype=np.int64) * DAY_NS).tobytes()))
@@ -372,19 +379,7 @@ def test_a_version_2_database_is_converted_to_blocks_and_keeps_its_evidence(tmp_
 def test_a_version_3_database_is_regrouped_into_blocks_with_the_same_trust_and_errors(tmp_path):
     """A row per origin (version 3), over two windows, some rows without errors: converted in place."""
     db = tmp_path / "trust.sqlite"
-    old = sqlite3.connect(db)
-    old.executescript("""
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE trust_keys (
-            key_id INTEGER PRIMARY KEY, variable TEXT NOT NULL, spec TEXT NOT NULL, schedule TEXT NOT NULL,
-            context TEXT NOT NULL, horizon INTEGER NOT NULL, UNIQUE (variable, spec, schedule, context));
-        CREATE TABLE evidence (
-            key_id INTEGER NOT NULL, origin INTEGER NOT NULL, grid_window INTEGER NOT NULL,
-            success BLOB NOT NULL, counted BLOB NOT NULL, targets BLOB NOT NULL, errors BLOB,
-            PRIMARY KEY (key_id, origin)) WITHOUT ROWID;
-        INSERT INTO meta VALUES ('schema_version', '3');
-    """)
-    old.execute("INSERT INTO trust_keys VALUES (1, ?, ?, ?, ?, 2)", (KEY.variable, KEY.spec, KEY.schedule, KEY.context))
+    old = row_per_origin_database(db, "3")
     success = [[1, 0], [1, 1], [0, 0], [1, 1], [0, 1]]
     errors = [[0.5, 1.5], None, [2.0, 3.0], [4.0, 5.0], [6.0, 7.0]]  # origin 1 kept before errors were
     for day, (hits, error) in enumerate(zip(success, errors)):
