@@ -257,8 +257,8 @@ class OptimizedTrustTracker:
 
         The group's key ids and the stored blocks it overlaps are read with a
         few queries for the whole group, and the blocks that are new whole
-        (sorted, the only one of their key in the group, overlapping nothing
-        stored: nearly all of them) are packed together and inserted with one
+        (sorted, overlapping no other block of their key, stored or in the
+        group: nearly all of them) are packed together and inserted with one
         statement. That is what keeps a coordinator of a thousand workers
         ahead of its outcomes; the rest go one by one, after them.
         """
@@ -388,8 +388,9 @@ class OptimizedTrustTracker:
             by_horizon[block.horizon].append((key_id, block))
         for horizon, group in by_horizon.items():
             blocks = [block for _, block in group]
-            ends = np.cumsum([len(block) for block in blocks])
-            starts = ends - [len(block) for block in blocks]
+            sizes = [len(block) for block in blocks]
+            ends = np.cumsum(sizes)
+            starts = ends - sizes
             origins = np.concatenate([block.origins for block in blocks]).astype(np.int64, copy=False)
             firsts, lasts = origins[starts].tolist(), origins[ends - 1].tolist()
             flags, wide = (horizon + 7) // 8, 8 * horizon
@@ -450,9 +451,7 @@ class OptimizedTrustTracker:
                     "SELECT key_id, variable, spec, schedule, context, horizon FROM trust_keys")}
                 chosen = sorted(k for k in known if wanted is None or k in wanted)
                 rows: dict[int, list[tuple]] = defaultdict(list)
-                ids = [known[k][0] for k in chosen]
-                for at in range(0, len(ids), 500):
-                    part = ids[at:at + 500]
+                for part in _parts([known[k][0] for k in chosen], 1):
                     for row in self._db.execute(
                             f"SELECT key_id, grid_window, origins, success, counted, targets "
                             f"FROM evidence_blocks WHERE key_id IN ({','.join('?' * len(part))})", part):

@@ -91,9 +91,6 @@ class MetricsStore:
         """Queue one event chunk from :class:`AsyncMetricsCollector`; never blocks."""
         self._queue.put(chunk)
 
-    def insert_chunk(self, chunk: dict) -> int:
-        return self.insert_chunks([chunk])
-
     def insert_chunks(self, chunks: list[dict]) -> int:
         """Store ``chunks`` in one transaction; how many values they held."""
         rows = [(chunk["run_id"], chunk["batch_id"], variable, model,
