@@ -26,11 +26,11 @@ def main() -> None:
     config = standard_config(store, work / "run", args.tiny, workers=1, batch_size_days=365 * 3 / n_batches,
                              variables_per_batch=2, start="2017-01-01", end="2020-01-01",
                              epochs=5 if args.tiny else 100)
-    order = []
+    peaks = []  # in the order the batches finished
     with local_client(config) as client:  # every batch on the worker, none in this process during start-up
         coordinator = ParallelTrainingCoordinator(config, client=client)
-        coordinator.start_training(lambda done, total, batch: batch is not None and order.append(batch.batch_id))
-    peaks = [coordinator.results[batch_id].peak_memory_mib for batch_id in order]
+        coordinator.start_training(lambda done, total, batch: batch is not None
+                                   and peaks.append(batch.result.peak_memory_mib))
     late = min(100, len(peaks)) - 1
     info(f"one worker, {len(peaks)} batches: peak {peaks[9]:.1f} MiB after batch 10, "
          f"{peaks[late]:.1f} MiB after batch {late + 1}, highest {max(peaks):.1f} MiB")

@@ -51,8 +51,11 @@ class TrainingBatch:
     ``start_time``/``end_time`` bound the scored origins; the models are
     fitted at ``window_start`` (default: ``start_time``). ``models`` lists the
     spec ids to run (None: every model of the run), so a resume can run only
-    what is missing. ``result`` or ``error`` is filled on the coordinator
-    when the task's outcome arrives; :attr:`status` follows from them.
+    what is missing. The coordinator sets :attr:`status` when the task's
+    outcome arrives, with ``error`` for a failure; ``result`` holds a done
+    batch's result while the progress callback sees it, and is let go once
+    it is recorded (the results file has every result), so that a run's
+    memory does not grow with its batches.
     """
 
     start_time: pd.Timestamp
@@ -66,6 +69,7 @@ class TrainingBatch:
     models: tuple[str, ...] | None = None
     result: BatchResult | None = field(default=None, repr=False)
     error: str | None = None
+    status: BatchStatus = BatchStatus.NOT_RUN
 
     def __post_init__(self) -> None:
         self.variables = tuple(self.variables)
@@ -83,12 +87,6 @@ class TrainingBatch:
         return cls(max(start, window.start), min(end, window.end), tuple(variables), window_start=window.start,
                    window_end=window.end, window_index=window.index,
                    previous_window_start=None if previous is None else previous.start, models=models)
-
-    @property
-    def status(self) -> BatchStatus:
-        if self.result is not None:
-            return BatchStatus.DONE
-        return BatchStatus.NOT_RUN if self.error is None else BatchStatus.FAILED
 
     @property
     def processed(self) -> bool:

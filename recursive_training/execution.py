@@ -110,6 +110,13 @@ class AttemptLog:
         if message.get("run_id") == self.run_id:
             self.started(message["batch_id"], message["worker"])
 
+    def settled(self, batch_id: str, *, keep_count: bool = False) -> int:
+        """The attempts a batch took, now that its outcome arrived; it is forgotten (but for its count, when
+        ``keep_count``), so the log holds the batches in flight, not every batch of the run."""
+        with self._lock:
+            self.running.pop(batch_id, None)
+            return self.counts.get(batch_id, 0) if keep_count else self.counts.pop(batch_id, 0)
+
     def start_of(self, batch_id: str) -> tuple[float, str] | None:
         with self._lock:
             return self.running.get(batch_id)

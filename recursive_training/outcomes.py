@@ -58,12 +58,16 @@ class BatchResult:
     peak_memory_mib: float
     memory_increase_mib: float
     worker: str
-    # this result as JSON, made by :meth:`encoded` on the worker so that a coordinator of a thousand workers only
-    # writes it; not an init field, so replace() (a renamed or slimmed copy) never carries a stale text
+    # this result as JSON, whole for the journal and without its evidence for the results file, made by
+    # :meth:`encoded` on the worker so that a coordinator of a thousand workers only writes them; not init
+    # fields, so replace() (a renamed or slimmed copy) never carries a stale text
     journal_text: str | None = field(default=None, init=False, compare=False, repr=False)
+    slim_text: str | None = field(default=None, init=False, compare=False, repr=False)
 
     def encoded(self) -> "BatchResult":
-        object.__setattr__(self, "journal_text", json_line(self.to_dict()))
+        data = self.to_dict()
+        object.__setattr__(self, "journal_text", json_line(data))
+        object.__setattr__(self, "slim_text", json_line({**data, "evidence": []}))
         return self
 
     def without_evidence(self) -> "BatchResult":

@@ -11,13 +11,14 @@ and read their data from the store by path.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from analytics import TrustEstimate, TrustKey
 
@@ -38,7 +39,9 @@ from .execution import (
     _dask_process_batch_task,
 )
 from .fork_server import start_fork_server
+from .journal import json_line
 from .original_api import options_from_original_config, progress_reporter
+from .outcome_spill import OutcomeSpill
 from .outcomes import BatchResult
 from .planning import Unit, check_procedure, largest_first, plan_run, remaining_work, small_batch_warning
 from .recording import RunRecorder, run_every
@@ -54,7 +57,7 @@ from .records import (
     write_results,
 )
 from .run_lock import RunLock
-from .summary import summarise
+from .summary import RunTally
 
 __all__ = [
     "ParallelTrainingCoordinator",
@@ -103,8 +106,11 @@ class ParallelTrainingCoordinator:
             config = dataclasses.replace(config, workers=config.max_workers)
         self._configure(config)
         self.batches: list[TrainingBatch] = []
-        self.results: dict[str, BatchResult] = {}
-        self.resumed: set[str] = set()  # ids of results read back from the journal
+        self.resumed: list[str] = []  # ids of the results read back from the journal, in journal order
+        self._read_back: list[BatchResult] = []  # until they are replayed
+        self._tally = RunTally()  # what the summary needs of each result; the results file has the rest
+        self._compute_seconds = 0.0
+        self._peak_memory_mib: float | None = None
         self.dashboard_link: str | None = None
         self.warnings: list[str] = []
         self.notes: list[str] = []  # choices the run made, such as --workers auto's
@@ -135,6 +141,7 @@ class ParallelTrainingCoordinator:
         self.config = config
         self.run_id = config.resolved_run_id()
         self._recorder = RunRecorder(config)
+        self._spill = OutcomeSpill(config.run_dir)
         self.alerts = AlertMonitor(config.alerts, self.run_id)
         self.attempts = AttemptLog(self.run_id)
 
@@ -205,10 +212,9 @@ class ParallelTrainingCoordinator:
         if note:
             self.warnings.append(note)
         check_procedure(headers, self.config.procedure(), self.run_id, self._recorder.journal.path)
-        for result in results:  # failed batches are tried again
-            self.results[result.batch_id] = result
-            self.resumed.add(result.batch_id)
-        self._done_units = set().union(*(r.units() for r in self.results.values()))
+        by_id = {result.batch_id: result for result in results}  # failed batches are tried again
+        self.resumed, self._read_back = list(by_id), list(by_id.values())
+        self._done_units = set().union(*(r.units() for r in self._read_back))
         self.batches = remaining_work(self.batches, self._done_units, self._spec_ids())
 
     # cluster -----------------------------------------------------------------
@@ -256,9 +262,7 @@ class ParallelTrainingCoordinator:
         recorder = self._recorder
         try:
             recorder.open()
-            recorder.replay(self.results[batch_id] for batch_id in self.resumed)
-            for batch_id in self.resumed:
-                self.results[batch_id] = self.results[batch_id].without_evidence()
+            self._replay()
             if self.batches and not self._stopping.is_set():
                 self._executor = self._start_executor(self._in_process())
                 recorder.begin(RunHeader(self.run_id, config.procedure(), self._spec_ids()))
@@ -270,8 +274,7 @@ class ParallelTrainingCoordinator:
                 self.timings["batches_seconds"] = waiting_started - self._batches_started
                 if self._executor.lost_scheduler:
                     self._lose_scheduler()
-                self.metrics = recorder.wait_for_metrics(
-                    {bid: r.metrics_sent for bid, r in self.results.items() if bid not in self.resumed})
+                self.metrics = recorder.wait_for_metrics()
                 self.timings["metrics_wait_seconds"] = time.perf_counter() - waiting_started
                 if self.metrics.error:
                     self.warnings.append(f"{self.metrics.error}; the results and trust are complete, the live "
@@ -280,6 +283,15 @@ class ParallelTrainingCoordinator:
             self._close_run(failing=True)
             raise
         self._close_run(failing=False)
+
+    def _replay(self) -> None:
+        """The results read back from the journal: their evidence to trust (which skips what it holds), their
+        scores to the summary, their entries to the results file; then they are let go."""
+        self._recorder.replay(self._read_back)
+        for result in self._read_back:
+            self._tally.add(result)
+            self._spill.add(result.batch_id, 0, json_line(result.without_evidence().to_dict()))
+        self._read_back = []
 
     def _start_executor(self, in_process: bool) -> BatchExecutor:
         """In-process; our own local cluster, started in the background while the first batches run here;
@@ -377,23 +389,33 @@ class ParallelTrainingCoordinator:
 
     # the executor's sink -----------------------------------------------------
     def batches_done(self, done: Sequence[tuple[TrainingBatch, BatchResult]]) -> None:
-        """Journal first (durable, one fsync for the group), then apply: a crash after this line loses nothing."""
+        """Journal first (durable, one fsync for the group), then apply: a crash after this line loses nothing.
+
+        What is kept of a result is its entry in the spill and its numbers in
+        the tally: memory does not grow with the batches of a run.
+        """
+        done = [(batch, result) for batch, result in done if batch.status is not BatchStatus.DONE]  # once only
         self._recorder.done([result for _, result in done])
         self.timings.setdefault("first_result_seconds", time.perf_counter() - self._batches_started)
         for batch, result in done:
             logger.debug("batch %s done on %s in %.2f s", batch.batch_id, result.worker, result.processing_time)
-            result = result.without_evidence()
-            batch.result, batch.error = result, None
-            self.results[batch.batch_id] = result
+            slim = result.without_evidence()
+            attempts = self.attempts.settled(batch.batch_id)
+            self._spill.add(batch.batch_id, attempts, result.slim_text or json_line(slim.to_dict()))
+            self._tally.add(slim)
+            self._compute_seconds += slim.processing_time
+            self._peak_memory_mib = max(self._peak_memory_mib or 0.0, slim.peak_memory_mib)
+            batch.result, batch.error, batch.status = slim, None, BatchStatus.DONE
             self._finished += 1
-            self.alerts.batch_finished(batch.batch_id, result.worker, result.processing_time, failed=False)
+            self.alerts.batch_finished(batch.batch_id, slim.worker, slim.processing_time, failed=False)
             self._check_watched_trust(batch)
             self._report(self._done_count(), self._total_count(), batch)
+            batch.result = None  # the progress callback has seen it; the spill keeps it
 
     def batch_failed(self, batch: TrainingBatch, error: BaseException) -> None:
-        batch.error = one_line(error)
+        batch.error, batch.status = one_line(error), BatchStatus.FAILED
         logger.info("batch %s failed: %s", batch.batch_id, batch.error)
-        self._recorder.failed(batch.batch_id, batch.error, self.attempts.counts.get(batch.batch_id, 0))
+        self._recorder.failed(batch.batch_id, batch.error, self.attempts.settled(batch.batch_id, keep_count=True))
         self._finished += 1
         self._failures += 1
         self.alerts.batch_finished(batch.batch_id, "-", None, failed=True)
@@ -442,18 +464,27 @@ class ParallelTrainingCoordinator:
             what = f"the results of run {owner!r}" if owner else "a file that is not this run's results"
             raise ConfigError(f"{target} holds {what}; choose another --output, or pass --force to overwrite it")
 
-    def _outcomes(self) -> list[BatchOutcome]:
-        """Every batch of the run: those read back from the journal, then this attempt's in plan order."""
+    def _batch_entries(self) -> Iterator[str]:
+        """Every batch's entry of the results file: those read back from the journal, then this attempt's in
+        plan order, each read from the spill as it is written."""
+        spilled = self._spill.lookup()
+        for batch_id in self.resumed:
+            _, text = spilled(batch_id)
+            yield BatchOutcome.of_resumed(BatchResult.from_dict(json.loads(text))).to_json()
         spec_ids = self._spec_ids()
-        return [BatchOutcome.of_resumed(self.results[bid]) for bid in self.resumed] + [
-            BatchOutcome.of_batch(b, spec_ids, self.attempts.counts.get(b.batch_id, 0)) for b in self.batches]
+        for batch in self.batches:
+            if batch.status is BatchStatus.DONE:
+                attempts, text = spilled(batch.batch_id)
+                yield BatchOutcome.of_batch(batch, spec_ids, attempts).to_json(text)
+            else:
+                yield BatchOutcome.of_batch(batch, spec_ids, self.attempts.counts.get(batch.batch_id, 0)).to_json()
 
     def get_results_summary(self) -> RunSummary:
         config = self.config
-        ran = [r for bid, r in self.results.items() if bid not in self.resumed]
         statuses = [b.status for b in self.batches]
-        variables, per_model, failed_models = summarise(
-            self.results.values(), self.trust, {(key.variable, key.spec) for key in self.trust_keys()})
+        variables, per_model, failed_models = self._tally.summarise(
+            self.trust, {(key.variable, key.spec) for key in self.trust_keys()})
+        spec_ids = self._spec_ids()
         return RunSummary(
             run_id=self.run_id,
             store=config.store_location.identity,  # a report or server elsewhere still finds it
@@ -466,12 +497,13 @@ class ParallelTrainingCoordinator:
                                 completed=len(self.resumed) + statuses.count(BatchStatus.DONE),
                                 resumed=len(self.resumed), failed=statuses.count(BatchStatus.FAILED),
                                 not_run=statuses.count(BatchStatus.NOT_RUN)),
-            failed_batches=tuple(o for o in self._outcomes() if o.status is BatchStatus.FAILED),
+            failed_batches=tuple(BatchOutcome.of_batch(b, spec_ids, self.attempts.counts.get(b.batch_id, 0))
+                                 for b in self.batches if b.status is BatchStatus.FAILED),
             elapsed_seconds=self.elapsed_seconds,
             timings=dict(self.timings),
-            compute_seconds=sum(r.processing_time for r in ran),
+            compute_seconds=self._compute_seconds,
             warnings=tuple(self.warnings),
-            peak_memory_mib=max((r.peak_memory_mib for r in ran), default=None),
+            peak_memory_mib=self._peak_memory_mib,
             metrics=self.metrics,
             dashboard_link=self.dashboard_link,
             scheduler_lost=self.scheduler_lost,
@@ -485,10 +517,11 @@ class ParallelTrainingCoordinator:
         """Write config, summary and every batch's outcome as JSON (see :mod:`.records`); return the path."""
         target = Path(path) if path is not None else self.config.results_path
         self._refuse_foreign_results(target)
-        return write_results(target, self._run_results())
+        return write_results(target, self.config.to_dict(), self.get_results_summary(), self._batch_entries())
 
     def _run_results(self) -> RunResults:
-        return RunResults(self.config.to_dict(), self.get_results_summary(), tuple(self._outcomes()))
+        return RunResults(self.config.to_dict(), self.get_results_summary(),
+                          tuple(BatchOutcome.from_dict(json.loads(text)) for text in self._batch_entries()))
 
     def write_report(self) -> Path | None:
         """RUN_DIR/report.html, unless the config says not to; call it after saving the results: a report that

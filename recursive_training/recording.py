@@ -8,8 +8,9 @@ and the trust database skips the evidence it holds already.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Sequence
 
 from analytics import OptimizedTrustTracker, TrustEstimate, TrustKey, TrustUpdateBuffer
 
@@ -20,7 +21,7 @@ from .metrics import MetricsStore
 from .outcomes import BatchResult
 from .records import DoneRecord, FailedRecord, JournalRecord, MetricsReport, RunHeader, journal_line, parse_journal_line
 
-__all__ = ["METRICS_WAIT_SECONDS", "RunRecorder", "run_every"]
+__all__ = ["METRICS_WAIT_SECONDS", "MetricsLedger", "RunRecorder", "run_every"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,52 @@ def run_every(steps: Iterable[Callable[[], object]], *, failing: bool) -> None:
         raise first
 
 
+class MetricsLedger:
+    """Which batches' metrics are still on their way: a batch is kept only while what its result says it sent
+    and what reached the store differ, so waiting for the last metrics costs what is outstanding, and the
+    ledger does not grow with the run. Fed from the result loop and from the metrics writer thread."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self._stored = 0  # of the batches no longer kept
+        self._expected: dict[str, int] = {}
+        self._landed: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def expect(self, batch_id: str, count: int) -> None:
+        """A result says its batch sent ``count`` values (some may have landed already)."""
+        with self._lock:
+            self.sent += count
+            landed = self._landed.get(batch_id, 0)
+            if landed >= count:
+                self._landed.pop(batch_id, None)
+                self._stored += count
+            else:
+                self._expected[batch_id] = count
+
+    def landed(self, batch_id: str, count: int) -> None:
+        """``count`` of a batch's values are in the store (a retried batch's twice: it counts once)."""
+        with self._lock:
+            total = self._landed.get(batch_id, 0) + count
+            expected = self._expected.get(batch_id)
+            if expected is not None and total >= expected:
+                del self._expected[batch_id]
+                self._landed.pop(batch_id, None)
+                self._stored += expected
+            else:
+                self._landed[batch_id] = total
+
+    @property
+    def outstanding(self) -> int:
+        with self._lock:
+            return len(self._expected)
+
+    @property
+    def stored(self) -> int:
+        with self._lock:
+            return self._stored + sum(min(self._landed.get(b, 0), n) for b, n in self._expected.items())
+
+
 class RunRecorder:
     """The journal, the trust buffer and tracker, and the metrics store of one run."""
 
@@ -56,6 +103,7 @@ class RunRecorder:
         self._tracker: OptimizedTrustTracker | None = None
         self._buffer: TrustUpdateBuffer | None = None
         self._metrics: MetricsStore | None = None
+        self._metrics_ledger = MetricsLedger()
 
     def read_back(self) -> tuple[list[RunHeader], list[BatchResult], str | None]:
         """What earlier attempts of this run journalled: their headers, their results, and a repair note."""
@@ -78,7 +126,7 @@ class RunRecorder:
                                               prior_beta=config.prior_beta,
                                               decay_half_life_days=config.decay_half_life_days)
         self._buffer = TrustUpdateBuffer(self._tracker)
-        self._metrics = MetricsStore(config.metrics_db_path)
+        self._metrics = MetricsStore(config.metrics_db_path, on_stored=self._metrics_ledger.landed)
 
     def replay(self, results: Iterable[BatchResult]) -> None:
         """Evidence of results read back from the journal: the trust database skips what it holds."""
@@ -92,6 +140,8 @@ class RunRecorder:
         """Journal first (durable, one fsync for the group), then trust: a crash after this line loses nothing."""
         self.journal.append_many([journal_line(DoneRecord(result)) for result in results])
         self._buffer.add([block for result in results for block in result.evidence])
+        for result in results:
+            self._metrics_ledger.expect(result.batch_id, result.metrics_sent)
 
     def current_trust(self, keys: Sequence[TrustKey]) -> list[TrustEstimate]:
         """Trust of ``keys`` with every outcome so far applied (for the alerts that watch it)."""
@@ -105,19 +155,16 @@ class RunRecorder:
         """Queue a chunk of live metrics for the store's writer thread; never blocks."""
         self._metrics.submit_chunk(chunk)
 
-    def wait_for_metrics(self, expected: Mapping[str, int]) -> MetricsReport:
-        """Metrics travel apart from results: wait (bounded) until each batch's ``expected`` count landed."""
+    def wait_for_metrics(self) -> MetricsReport:
+        """Metrics travel apart from results: wait (bounded) until what the recorded batches sent has landed."""
         deadline = time.monotonic() + METRICS_WAIT_SECONDS
+        ledger = self._metrics_ledger
         while True:
             self._metrics.drain()
-            stored = self._metrics.counts_by_batch(self.run_id)
-            if all(stored.get(bid, 0) >= n for bid, n in expected.items()) or time.monotonic() > deadline \
-                    or self._metrics.error:
+            if not ledger.outstanding or time.monotonic() > deadline or self._metrics.error:
                 break
             time.sleep(0.05)
-        return MetricsReport(sent=sum(expected.values()),
-                             stored=sum(min(stored.get(bid, 0), n) for bid, n in expected.items()),
-                             error=self._metrics.error)
+        return MetricsReport(sent=ledger.sent, stored=ledger.stored, error=self._metrics.error)
 
     def closing_steps(self, keys: Sequence[TrustKey],
                       keep_trust: Callable[[list[TrustEstimate]], None]) -> list[Callable[[], object]]:

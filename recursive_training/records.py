@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from analytics import TrustEstimate
 
@@ -144,6 +144,16 @@ class BatchOutcome:
         data.update(variables=list(self.variables), models=list(self.models), status=self.status.value,
                     result=None if self.result is None else self.result.to_dict())
         return data
+
+    def to_json(self, result_text: str | None = None) -> str:
+        """This outcome as JSON text; ``result_text`` is its result already as JSON (see
+        :attr:`BatchResult.slim_text`), so a results file is written without parsing any result."""
+        text = json.dumps(self.to_dict(), allow_nan=False)
+        if result_text is None:
+            return text
+        if self.result is not None:
+            raise ValueError(f"batch {self.batch_id}: a result text for an outcome that holds its result")
+        return f"{text[:-len('null}')]}{result_text}}}"  # result is the last field, and None in ``text``
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "BatchOutcome":
@@ -294,12 +304,25 @@ class RunResults:
                    tuple(BatchOutcome.from_dict(b) for b in data["batches"]))
 
 
-def write_results(path: str | os.PathLike[str], results: RunResults) -> Path:
-    """Write ``results`` atomically (a reader sees the old file or the new one, never half)."""
+def write_results(path: str | os.PathLike[str], config: Mapping[str, Any], summary: RunSummary,
+                  batches: Iterable[str]) -> Path:
+    """Write a results file atomically (a reader sees the old file or the new one, never half).
+
+    ``batches`` are the batches' outcomes as JSON text (:meth:`BatchOutcome.to_json`), written one by one
+    as they come, so a run of 100,000 batches never holds them all.
+    """
     target = Path(path)
+
+    def pieces() -> Iterator[bytes]:
+        head = {"schema": SCHEMA_VERSION, "config": config, "summary": summary.to_dict()}
+        yield json.dumps(head, indent=1, allow_nan=False)[:-2].encode() + b',\n "batches": ['
+        for i, batch in enumerate(batches):
+            yield (b"\n  " if i == 0 else b",\n  ") + batch.encode()
+        yield b"\n ]\n}"
+
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, json.dumps(results.to_dict(), indent=1, allow_nan=False).encode())
+        atomic_write_bytes(target, pieces())
     except OSError as exc:
         raise RetrodictionError(f"cannot write results to {target}: {exc}") from None
     return target

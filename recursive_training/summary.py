@@ -2,73 +2,112 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Collection, Iterable
 
 from analytics import TrustEstimate
 
 from .outcomes import BatchResult
 from .records import ModelSummary, PairSummary
-from .retrodiction import pool_scores
+from .retrodiction import ScorePool
 
 if TYPE_CHECKING:
     from .records import RunSummary
 
-__all__ = ["summarise", "format_number", "format_trust_table"]
+__all__ = ["RunTally", "format_number", "format_trust_table"]
+
+SHOWN_WINDOWS = 5  # skipped or failed windows a pair's summary names
 
 
-def summarise(results: Iterable[BatchResult], trust: Iterable[TrustEstimate], keep: Collection[tuple[str, str]],
-              ) -> tuple[dict[str, dict[str, PairSummary]], dict[str, ModelSummary], tuple[str, ...]]:
-    """Pooled scores per (variable, spec) and per spec, with trust, for the pairs in ``keep``.
+@dataclass(slots=True)
+class _PairTally:
+    """One (variable, spec) so far: its pooled scores, its window counts, and the windows it did not score."""
 
-    Windows are pooled in time order, and each (window, span, variable, spec)
-    once, so the summary does not depend on the order in which batches
-    finished or on how a resumed run was batched. A window scored by the
-    fallback model pools into the failed model's scores (the trust keeps
-    the two apart) and is counted in ``windows_by_fallback``.
+    pool: ScorePool = field(default_factory=ScorePool)
+    scored: int = 0
+    by_fallback: int = 0
+    skipped: int = 0
+    first_skipped: list[tuple[tuple[str, str], str]] = field(default_factory=list)  # the earliest few
+    failed: dict[tuple, tuple[tuple[str, str], str]] = field(default_factory=dict)  # unit -> (when, where)
+
+    def skip(self, when: tuple[str, str], where: str) -> None:
+        self.skipped += 1
+        bisect.insort(self.first_skipped, (when, where))
+        del self.first_skipped[SHOWN_WINDOWS:]
+
+
+
+def _in_time_order(entries: Iterable[tuple[tuple[str, str], str]]) -> list[str]:
+    return [where for _, where in sorted(entries)]
+
+
+class RunTally:
+    """The summary's numbers, gathered as each batch's result arrives; nothing of a result is kept.
+
+    A run of 100,000 batches cannot hold its results until the end. Per
+    (variable, spec) the tally keeps a :class:`ScorePool` (exact sums, so
+    the summary does not depend on the order batches finished in or on how
+    a resumed run was batched), counts, the earliest skipped windows, and
+    its failed windows (few) until a later attempt scores them. A window
+    scored by the fallback model pools into the failed model's scores (the
+    trust keeps the two apart) and is counted in ``windows_by_fallback``.
+    Each (window, span, variable, spec) arrives once: a resume plans only
+    the units its journal lacks, and the coordinator records a batch once.
     """
-    scores = defaultdict(list)
-    skipped: dict[tuple[str, str], list[str]] = defaultdict(list)
-    failed: dict[tuple[str, str], list[str]] = defaultdict(list)
-    fallbacks: dict[tuple[str, str], int] = defaultdict(int)
-    results = sorted(results, key=lambda r: (r.start, r.batch_id))
-    settled = set().union(*(r.units() for r in results))  # a failure that a resume made good is history
-    seen: set[tuple] = set()
-    for result in results:
+
+    def __init__(self) -> None:
+        self._pairs: dict[tuple[str, str], _PairTally] = {}
+
+    def add(self, result: BatchResult) -> None:
+        when = (result.start, result.batch_id)  # windows are listed in time order
+        span = f"{result.start[:10]}..{result.end[:10]}"
         for outcome in result.outcomes:
             key = (outcome.variable, outcome.model)
-            unit = (result.window_index, result.start, result.end, *key)
-            if key not in keep or unit in seen or (outcome.status == "failed" and unit in settled):
-                continue
-            seen.add(unit)
-            where = f"{result.start[:10]}..{result.end[:10]}: {outcome.reason}"
+            pair = self._pairs.get(key)
+            if pair is None:
+                pair = self._pairs[key] = _PairTally()
+            unit = (result.window_index, result.start, result.end)
+            where = f"{span}: {outcome.reason}"
             if outcome.status == "failed":
-                failed[key].append(where)
-            elif outcome.score is None:
-                skipped[key].append(where)
+                pair.failed[unit] = (when, where)
+                continue
+            pair.failed.pop(unit, None)  # a failure that a resume made good is history
+            if outcome.score is None:
+                pair.skip(when, where)
             else:
-                scores[key].append(outcome.score)
-                fallbacks[key] += outcome.status == "fallback"
-    estimates = {(e.variable, e.spec): e for e in trust}
-    per_variable: dict[str, dict[str, PairSummary]] = defaultdict(dict)
-    for key in sorted(set(scores) | set(skipped) | set(failed)):
-        variable, spec = key
-        per_variable[variable][spec] = PairSummary(
-            windows_scored=len(scores[key]), windows_by_fallback=fallbacks[key],
-            windows_skipped=len(skipped[key]), windows_failed=len(failed[key]),
-            skipped=tuple(skipped[key][:5]), failed=tuple(failed[key][:5]),
-            scores=pool_scores(scores[key]) if scores[key] else None, trust=estimates.get(key))
-    per_model: dict[str, ModelSummary] = {}
-    for spec in sorted({m for _, m in scores}):
-        spec_scores = [s for (_, m), group in scores.items() if m == spec for s in group]
-        spec_trust = [estimates[k].mean for k in scores if k[1] == spec and k in estimates]
-        per_model[spec] = ModelSummary(scores=pool_scores(spec_scores),
-                                       mean_trust=sum(spec_trust) / len(spec_trust) if spec_trust else None,
-                                       variables=len({v for (v, m) in scores if m == spec}))
-    failures = tuple(f"{variable} / {spec} {where}" for (variable, spec), wheres in sorted(failed.items())
-                     for where in wheres)
-    return dict(per_variable), per_model, failures
+                pair.pool.add(outcome.score)
+                pair.scored += 1
+                pair.by_fallback += outcome.status == "fallback"
+
+    def summarise(self, trust: Iterable[TrustEstimate], keep: Collection[tuple[str, str]],
+                  ) -> tuple[dict[str, dict[str, PairSummary]], dict[str, ModelSummary], tuple[str, ...]]:
+        """Pooled scores per (variable, spec) and per spec, with trust, for the pairs in ``keep``."""
+        estimates = {(e.variable, e.spec): e for e in trust}
+        pairs = {key: pair for key, pair in sorted(self._pairs.items())
+                 if key in keep and (pair.scored or pair.skipped or pair.failed)}
+        per_variable: dict[str, dict[str, PairSummary]] = defaultdict(dict)
+        for (variable, spec), pair in pairs.items():
+            per_variable[variable][spec] = PairSummary(
+                windows_scored=pair.scored, windows_by_fallback=pair.by_fallback, windows_skipped=pair.skipped,
+                windows_failed=len(pair.failed), skipped=tuple(_in_time_order(pair.first_skipped)),
+                failed=tuple(_in_time_order(pair.failed.values())[:SHOWN_WINDOWS]),
+                scores=pair.pool.pooled() if pair.scored else None, trust=estimates.get((variable, spec)))
+        per_model: dict[str, ModelSummary] = {}
+        for spec in sorted({s for (_, s), pair in pairs.items() if pair.scored}):
+            scored = [(key, pair) for key, pair in pairs.items() if key[1] == spec and pair.scored]
+            pool = ScorePool()
+            for _, pair in scored:
+                pool.merge(pair.pool)
+            spec_trust = [estimates[key].mean for key, _ in scored if key in estimates]
+            per_model[spec] = ModelSummary(scores=pool.pooled(),
+                                           mean_trust=sum(spec_trust) / len(spec_trust) if spec_trust else None,
+                                           variables=len(scored))
+        failures = tuple(f"{variable} / {spec} {where}" for (variable, spec), pair in pairs.items()
+                         for where in _in_time_order(pair.failed.values()))
+        return dict(per_variable), per_model, failures
 
 
 def format_number(value: float | None, spec: str = ".3f") -> str:

@@ -260,11 +260,12 @@ def test_batches_run_here_while_the_cluster_starts_are_computed_and_counted_once
     coordinator = ParallelTrainingCoordinator(TrainingConfig.from_mapping(
         {**options, "workers": 2, "output_dir": tmp_path / "handover"}))
     summary = coordinator.start_training()
-    where = {batch_id: result.worker for batch_id, result in coordinator.results.items()}
+    batches = read_results(coordinator.save_results_to_file()).batches
+    where = {b.batch_id: b.result.worker for b in batches}
     here = {b for b, worker in where.items() if worker == "in-process"}
     assert here and len(here) < len(where) == summary.batches.total == summary.batches.completed
     assert all(worker.startswith("tcp://127.0.0.1:") for b, worker in where.items() if b not in here)
-    assert set(coordinator.attempts.counts) == set(where) and set(coordinator.attempts.counts.values()) == {1}
+    assert len(batches) == len(where) and {b.attempts for b in batches} == {1}
     journal = [json.loads(line) for line in (coordinator.config.run_dir / "journal.jsonl").read_text().splitlines()]
     done = [r["batch_id"] for r in journal if r.get("status") == "done"]
     assert sorted(done) == sorted(where)  # each batch journalled once
@@ -285,16 +286,17 @@ def test_workers_auto_keeps_a_small_plan_here_and_gives_a_large_one_a_cluster(tm
         "models": ("naive",), "workers": "auto", "output_dir": tmp_path / "small"}))
     small.start_training()
     assert small.dashboard_link is None and len(small.notes) == 1 and "in this process" in small.notes[0]
-    assert {r.worker for r in small.results.values()} == {"in-process"}
+    assert {b.result.worker for b in read_results(small.save_results_to_file()).batches} == {"in-process"}
     large = ParallelTrainingCoordinator(TrainingConfig.from_mapping({
         "store_path": store_dir, "start": "2020-05-01", "end": "2021-05-01", "batch_size_days": 14,
         "variables_per_batch": 1, "models": ("mlp",), "epochs": 150, "lookback": 120, "dashboard_port": 0,
         "workers": "auto", "output_dir": tmp_path / "large"}))
     summary = large.start_training()
     assert len(large.notes) == 1 and f"a local cluster of {available_cores()} workers" in large.notes[0]
-    workers = [r.worker for r in large.results.values()]
+    batches = read_results(large.save_results_to_file()).batches
+    workers = [b.result.worker for b in batches]
     assert workers.count("in-process") >= 1 and any(w.startswith("tcp://") for w in workers)
-    assert summary.batches.completed == summary.batches.total and set(large.attempts.counts.values()) == {1}
+    assert summary.batches.completed == summary.batches.total and {b.attempts for b in batches} == {1}
 
 
 def test_a_torch_run_on_our_own_cluster_never_imports_torch_here(tmp_path, store_dir):
@@ -302,13 +304,14 @@ def test_a_torch_run_on_our_own_cluster_never_imports_torch_here(tmp_path, store
     get every batch, and this process stays free of torch."""
     code = f"""
 import sys
-from recursive_training import ParallelTrainingCoordinator, TrainingConfig
+from recursive_training import ParallelTrainingCoordinator, TrainingConfig, read_results
 coordinator = ParallelTrainingCoordinator(TrainingConfig.from_mapping({{
     "store_path": {str(store_dir)!r}, "start": "2020-09-01", "end": "2021-01-01", "batch_size_days": 30,
     "models": ("naive", "mlp"), "epochs": 2, "workers": 2, "dashboard_port": 0,
     "output_dir": {str(tmp_path / "runs")!r}}}))
 summary = coordinator.start_training()
-workers = {{result.worker.split(":")[0] for result in coordinator.results.values()}}
+batches = read_results(coordinator.save_results_to_file()).batches
+workers = {{b.result.worker.split(":")[0] for b in batches}}
 print(summary.batches.completed == summary.batches.total > 0, sorted(workers), "torch" in sys.modules)
 """
     done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 __all__ = ["atomic_write_bytes", "atomic_write_files"]
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to a unique temporary file beside ``path``, fsync it, rename it over ``path``,
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | Iterable[bytes]) -> None:
+    """Write ``data`` (bytes, or pieces written one by one so that a large file need not be held whole)
+    to a unique temporary file beside ``path``, fsync it, rename it over ``path``,
     and fsync the directory, so a crash or a full disk leaves the old file or the new one, never half.
 
     The temporary name is unique per call, so two writers never share it; the
@@ -20,7 +21,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     atomic_write_files({Path(path): data})
 
 
-def atomic_write_files(files: Mapping[Path, bytes]) -> None:
+def atomic_write_files(files: Mapping[Path, bytes | Iterable[bytes]]) -> None:
     """:func:`atomic_write_bytes` for many files at once, each still whole or absent, with one fsync
     per directory instead of one per file (the directory's cost dominates small files)."""
     directories: set[Path] = set()
@@ -28,7 +29,10 @@ def atomic_write_files(files: Mapping[Path, bytes]) -> None:
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
         try:
             with open(tmp, "wb") as handle:
-                handle.write(data)
+                if isinstance(data, bytes):
+                    handle.write(data)
+                else:
+                    handle.writelines(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, target)

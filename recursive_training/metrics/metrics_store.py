@@ -20,6 +20,7 @@ import os
 import queue
 import struct
 import threading
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -59,8 +60,11 @@ def _values(item: tuple) -> list[tuple]:
 class MetricsStore:
     """SQLite (WAL) table of metrics with simple queries; ``db_path=None`` keeps it in memory."""
 
-    def __init__(self, db_path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, db_path: str | os.PathLike[str] | None = None, *,
+                 on_stored: Callable[[str, int], None] | None = None) -> None:
+        """``on_stored(batch_id, values)`` is called from the writer thread once a chunk is in the database."""
         self._db = open_database(db_path, _SCHEMA, what="metrics database", durable=False)
+        self._on_stored = on_stored
         if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'metrics'").fetchone():
             self._convert_values_table()
         self.error: str | None = None
@@ -114,7 +118,11 @@ class MetricsStore:
             stop = _STOP in chunks
             try:
                 if self.error is None:
-                    self.insert_chunks([chunk for chunk in chunks if chunk is not _STOP])
+                    written = [chunk for chunk in chunks if chunk is not _STOP]
+                    self.insert_chunks(written)
+                    if self._on_stored is not None:
+                        for chunk in written:
+                            self._on_stored(chunk["batch_id"], sum(len(item[-1]) for item in chunk["series"]))
             except Exception as exc:  # keep draining: nothing may wait on a writer that cannot write
                 self.error = f"metrics database: cannot store metrics ({exc})"
             finally:

@@ -11,7 +11,7 @@ from ..base.lazy import lazy_exports
 _EXPORTS = {  # module: the names it gives the package
     ".engine": ("WindowForecast", "first_occurrences", "forecast_origins", "retrodict_window",),
     ".models": ("AutoRegressive", "ForecastModel", "Naive", "SeasonalNaive",),
-    ".scoring": ("WindowScore", "naive_scale", "pool_scores", "score_window", "success_mask",),
+    ".scoring": ("ScorePool", "WindowScore", "naive_scale", "pool_scores", "score_window", "success_mask",),
     ".settings": ("SCALE_RULE", "RetrodictionSettings",),
     ".specs": (
         "DEFAULT_MODELS", "MODEL_FAMILIES", "ModelFamily", "ModelSpec", "models_from_options",

@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-__all__ = ["WindowScore", "score_window", "pool_scores", "naive_scale", "success_mask"]
+__all__ = ["WindowScore", "ScorePool", "score_window", "pool_scores", "naive_scale", "success_mask"]
 
 
 def naive_scale(train: np.ndarray) -> float:
@@ -87,33 +87,85 @@ def score_window(
     )
 
 
-def pool_scores(scores: Iterable[WindowScore]) -> WindowScore:
-    """Combine windows as if their forecast points had been scored together.
+_POOLED = ("mae", "rmse", "mase", "smape", "bias", "naive_mae")  # point-weighted means (rmse: of squares)
 
-    Means are weighted by each window's point count; RMSE pools squared
-    errors; MASE averages the scaled errors, each window with its own scale.
+
+class ScorePool:
+    """Windows pooled as they arrive, as if their forecast points had been scored together.
+
+    Means are weighted by each window's point count (each metric over the
+    windows where it is defined); RMSE pools squared errors; MASE averages
+    the scaled errors, each window with its own scale. The weighted sums are
+    exact (Shewchuk's partials, as in :func:`math.fsum`), so the pooled score
+    does not depend on the order the windows arrive in, and a pool costs the
+    same however many windows it holds.
     """
-    scores = list(scores)
-    n = np.array([s.n for s in scores], dtype=float)
-    total = float(n.sum())
 
-    def weighted(values: Iterable[float]) -> float:
-        v = np.array(list(values), dtype=float)
-        keep = ~np.isnan(v)
-        return float(np.dot(v[keep], n[keep]) / n[keep].sum()) if keep.any() else math.nan
+    __slots__ = ("n", "n_origins", "successes", "failures", "_sums", "_weights")
 
-    mae = weighted(s.mae for s in scores)
-    naive_mae = weighted(s.naive_mae for s in scores)
-    return WindowScore(
-        n=int(total),
-        n_origins=sum(s.n_origins for s in scores),
-        mae=mae,
-        rmse=math.sqrt(weighted(s.rmse**2 for s in scores)),
-        mase=weighted(s.mase for s in scores),
-        smape=weighted(s.smape for s in scores),
-        bias=weighted(s.bias for s in scores),
-        naive_mae=naive_mae,
-        skill=1.0 - _ratio(mae, naive_mae),
-        successes=sum(s.successes for s in scores),
-        failures=sum(s.failures for s in scores),
-    )
+    def __init__(self) -> None:
+        self.n = self.n_origins = self.successes = self.failures = 0
+        self._sums: dict[str, list[float]] = {name: [] for name in _POOLED}
+        self._weights = dict.fromkeys(_POOLED, 0)
+
+    def add(self, score: WindowScore) -> "ScorePool":
+        self.n += score.n
+        self.n_origins += score.n_origins
+        self.successes += score.successes
+        self.failures += score.failures
+        for name in _POOLED:
+            value = getattr(score, name)
+            if not math.isnan(value):
+                _add_exactly(self._sums[name], (value * value if name == "rmse" else value) * score.n)
+                self._weights[name] += score.n
+        return self
+
+    def merge(self, other: "ScorePool") -> "ScorePool":
+        """Pool ``other``'s windows into this one (a spec over all its variables)."""
+        self.n += other.n
+        self.n_origins += other.n_origins
+        self.successes += other.successes
+        self.failures += other.failures
+        for name in _POOLED:
+            for partial in other._sums[name]:
+                _add_exactly(self._sums[name], partial)
+            self._weights[name] += other._weights[name]
+        return self
+
+    def _mean(self, name: str) -> float:
+        weight = self._weights[name]
+        return math.fsum(self._sums[name]) / weight if weight else math.nan
+
+    def pooled(self) -> WindowScore:
+        mae, naive_mae = self._mean("mae"), self._mean("naive_mae")
+        return WindowScore(
+            n=self.n, n_origins=self.n_origins, mae=mae, rmse=math.sqrt(self._mean("rmse")), mase=self._mean("mase"),
+            smape=self._mean("smape"), bias=self._mean("bias"), naive_mae=naive_mae,
+            skill=1.0 - _ratio(mae, naive_mae), successes=self.successes, failures=self.failures)
+
+
+def _add_exactly(partials: list[float], x: float) -> None:
+    """Add ``x`` to the non-overlapping partials whose exact sum is the running total (Shewchuk's msum);
+    an infinite term makes the total infinite (or NaN), as a plain sum would."""
+    if not math.isfinite(x) or (partials and not math.isfinite(partials[-1])):
+        partials[:] = [sum(partials) + x]
+        return
+    i = 0
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        high = x + y
+        low = y - (high - x)
+        if low:
+            partials[i] = low
+            i += 1
+        x = high
+    partials[i:] = [x]
+
+
+def pool_scores(scores: Iterable[WindowScore]) -> WindowScore:
+    """Combine windows as if their forecast points had been scored together (see :class:`ScorePool`)."""
+    pool = ScorePool()
+    for score in scores:
+        pool.add(score)
+    return pool.pooled()
