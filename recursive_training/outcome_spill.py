@@ -18,6 +18,8 @@ from typing import IO, Callable
 
 __all__ = ["OutcomeSpill"]
 
+SPILL_BUFFER = 1 << 20  # bytes
+
 
 class OutcomeSpill:
     """Append-only (attempts, result text) by batch id; :meth:`lookup` reads them back."""
@@ -30,7 +32,9 @@ class OutcomeSpill:
         """Keep ``result_text`` (one line of JSON) for ``batch_id``; a later one for the same id replaces it."""
         if self._file is None:
             self._directory.mkdir(parents=True, exist_ok=True)
-            self._file = tempfile.TemporaryFile(dir=self._directory, prefix=".outcomes-")
+            # a large buffer: each write to the file lets go of the GIL, and the writer threads of trust
+            # and metrics then keep the result loop waiting for it (bench/bench_coordinator.py)
+            self._file = tempfile.TemporaryFile(dir=self._directory, prefix=".outcomes-", buffering=SPILL_BUFFER)
         self._file.write(f"{json.dumps(batch_id)}\t{attempts}\t{result_text}\n".encode())
 
     def lookup(self) -> Callable[[str], tuple[int, str]]:

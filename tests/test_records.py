@@ -105,3 +105,17 @@ def test_one_retry_policy_for_every_executor():
     assert not RetryPolicy(0).again(1)
     with pytest.raises(ConfigError, match="retries"):
         RetryPolicy(-1)
+
+
+def test_the_results_file_lists_every_batch_in_plan_order_with_the_result_its_journal_holds(finished):
+    """Results are not kept in memory during a run but spilled; what the file lists is what was journalled."""
+    config, summary, path = finished
+    listed = read_results(path).batches
+    planned = ParallelTrainingCoordinator(config).prepare_training_batches()
+    assert [b.batch_id for b in listed] == [b.batch_id for b in planned] and len(listed) == summary.batches.total
+    journalled = {r.batch_id: r.result for r in ResultsJournal(config.run_dir / "journal.jsonl").read(
+        parse_journal_line)[1:]}
+    for batch, plan in zip(listed, planned):
+        assert batch.result.to_dict() == journalled[batch.batch_id].without_evidence().to_dict()
+        assert (batch.start, batch.variables, batch.attempts, batch.resumed) == (
+            plan.start_time.isoformat(), plan.variables, 1, False)

@@ -95,6 +95,10 @@ def test_sigkill_of_the_coordinator_then_resume(workspace):
     assert f"{len(finished_before)} already done" in resumed.stderr
     done_ids = [r["batch_id"] for r in batch_lines(journal) if r["status"] == "done"]
     assert len(done_ids) == len(set(done_ids)) == BATCHES  # no batch computed twice
+    listed = results(workspace, "killed").batches  # read back from the journal, then this attempt's
+    assert sorted(b.batch_id for b in listed) == sorted(done_ids)
+    assert [b.batch_id for b in listed if b.resumed] == [b.batch_id for b in listed][:len(finished_before)]
+    assert {b.batch_id for b in listed if b.resumed} == finished_before
     assert_same_trust(workspace, "killed")
 
 

@@ -115,21 +115,24 @@ class MetricsStore:
                     chunks.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            stop = _STOP in chunks
+            stop, taken = _STOP in chunks, len(chunks)
             try:
                 if self.error is None:
-                    written = [chunk for chunk in chunks if chunk is not _STOP]
-                    self.insert_chunks(written)
-                    if self._on_stored is not None:
-                        for chunk in written:
-                            self._on_stored(chunk["batch_id"], sum(len(item[-1]) for item in chunk["series"]))
+                    self._write_group([chunk for chunk in chunks if chunk is not _STOP])
             except Exception as exc:  # keep draining: nothing may wait on a writer that cannot write
                 self.error = f"metrics database: cannot store metrics ({exc})"
             finally:
-                for _ in chunks:
+                chunks.clear()  # before drain() can return: nothing of a written group stays behind
+                for _ in range(taken):
                     self._queue.task_done()
             if stop:
                 return
+
+    def _write_group(self, chunks: list[dict]) -> None:
+        self.insert_chunks(chunks)
+        if self._on_stored is not None:
+            for chunk in chunks:
+                self._on_stored(chunk["batch_id"], sum(len(item[-1]) for item in chunk["series"]))
 
     def drain(self) -> None:
         """Wait until every queued chunk is in the database."""

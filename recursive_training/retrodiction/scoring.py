@@ -88,6 +88,7 @@ def score_window(
 
 
 _POOLED = ("mae", "rmse", "mase", "smape", "bias", "naive_mae")  # point-weighted means (rmse: of squares)
+_EXPONENT_BITS = 1074  # every finite float is an integer multiple of 2**-1074
 
 
 class ScorePool:
@@ -96,28 +97,36 @@ class ScorePool:
     Means are weighted by each window's point count (each metric over the
     windows where it is defined); RMSE pools squared errors; MASE averages
     the scaled errors, each window with its own scale. The weighted sums are
-    exact (Shewchuk's partials, as in :func:`math.fsum`), so the pooled score
-    does not depend on the order the windows arrive in, and a pool costs the
-    same however many windows it holds.
+    exact (each term an integer multiple of the smallest float, summed as a
+    Python integer, divided once at the end), so the pooled score does not
+    depend on the order the windows arrive in, and a pool costs the same
+    however many windows it holds.
     """
 
-    __slots__ = ("n", "n_origins", "successes", "failures", "_sums", "_weights")
+    __slots__ = ("n", "n_origins", "successes", "failures", "_sums", "_weights", "_infinite")
 
     def __init__(self) -> None:
         self.n = self.n_origins = self.successes = self.failures = 0
-        self._sums: dict[str, list[float]] = {name: [] for name in _POOLED}
-        self._weights = dict.fromkeys(_POOLED, 0)
+        self._sums = [0] * len(_POOLED)  # in the order of _POOLED
+        self._weights = [0] * len(_POOLED)
+        self._infinite = [0.0] * len(_POOLED)  # infinite terms, which no integer holds
 
     def add(self, score: WindowScore) -> "ScorePool":
-        self.n += score.n
+        n = score.n
+        self.n += n
         self.n_origins += score.n_origins
         self.successes += score.successes
         self.failures += score.failures
-        for name in _POOLED:
-            value = getattr(score, name)
-            if not math.isnan(value):
-                _add_exactly(self._sums[name], (value * value if name == "rmse" else value) * score.n)
-                self._weights[name] += score.n
+        terms = (score.mae, score.rmse * score.rmse, score.mase, score.smape, score.bias, score.naive_mae)
+        for i, term in enumerate(terms):
+            if term == term:  # not NaN
+                term *= n
+                if math.isfinite(term):
+                    numerator, denominator = term.as_integer_ratio()  # denominator: a power of two
+                    self._sums[i] += numerator << (_EXPONENT_BITS + 1 - denominator.bit_length())
+                else:
+                    self._infinite[i] += term
+                self._weights[i] += n
         return self
 
     def merge(self, other: "ScorePool") -> "ScorePool":
@@ -126,41 +135,20 @@ class ScorePool:
         self.n_origins += other.n_origins
         self.successes += other.successes
         self.failures += other.failures
-        for name in _POOLED:
-            for partial in other._sums[name]:
-                _add_exactly(self._sums[name], partial)
-            self._weights[name] += other._weights[name]
+        for mine, theirs in ((self._sums, other._sums), (self._weights, other._weights),
+                             (self._infinite, other._infinite)):
+            mine[:] = [a + b for a, b in zip(mine, theirs)]
         return self
 
-    def _mean(self, name: str) -> float:
-        weight = self._weights[name]
-        return math.fsum(self._sums[name]) / weight if weight else math.nan
-
     def pooled(self) -> WindowScore:
-        mae, naive_mae = self._mean("mae"), self._mean("naive_mae")
+        mae, rmse_squared, mase, smape, bias, naive_mae = (
+            math.nan if not weight else infinite / weight if infinite  # inf (or NaN), as a plain sum gives
+            else total / (weight << _EXPONENT_BITS)  # integers divided: correctly rounded, once
+            for total, weight, infinite in zip(self._sums, self._weights, self._infinite))
         return WindowScore(
-            n=self.n, n_origins=self.n_origins, mae=mae, rmse=math.sqrt(self._mean("rmse")), mase=self._mean("mase"),
-            smape=self._mean("smape"), bias=self._mean("bias"), naive_mae=naive_mae,
-            skill=1.0 - _ratio(mae, naive_mae), successes=self.successes, failures=self.failures)
-
-
-def _add_exactly(partials: list[float], x: float) -> None:
-    """Add ``x`` to the non-overlapping partials whose exact sum is the running total (Shewchuk's msum);
-    an infinite term makes the total infinite (or NaN), as a plain sum would."""
-    if not math.isfinite(x) or (partials and not math.isfinite(partials[-1])):
-        partials[:] = [sum(partials) + x]
-        return
-    i = 0
-    for y in partials:
-        if abs(x) < abs(y):
-            x, y = y, x
-        high = x + y
-        low = y - (high - x)
-        if low:
-            partials[i] = low
-            i += 1
-        x = high
-    partials[i:] = [x]
+            n=self.n, n_origins=self.n_origins, mae=mae, rmse=math.sqrt(rmse_squared), mase=mase, smape=smape,
+            bias=bias, naive_mae=naive_mae, skill=1.0 - _ratio(mae, naive_mae), successes=self.successes,
+            failures=self.failures)
 
 
 def pool_scores(scores: Iterable[WindowScore]) -> WindowScore:
