@@ -12,6 +12,8 @@ of hourly data (1.4 MB) is below what resident-set sampling can resolve.
 
 from __future__ import annotations
 
+import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,9 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import arguments, info, median_seconds, report, synthetic_frame
+import pyarrow as pa
+import pyarrow.parquet as pq
+from common import arguments, build_store, info, median_seconds, report, synthetic_frame
 
 from recursive_training.data import OptimizedDataStore, RecursiveDataStore, SegmentCache
+from recursive_training.data.data_store import ROW_GROUP_ROWS
 
 CHUNK_ROWS = 262_144
 STREAM_PROBE = """
@@ -50,6 +55,56 @@ def build(root: Path, n_variables: int, years: int) -> tuple[RecursiveDataStore,
     dense = synthetic_frame(1, 60 * periods // (1 if years >= 10 else 4), freq="min", start="2014-01-01", seed=9)
     store.ingest(dense.rename(columns={"v0000": "minutely"}))
     return store, "minutely"
+
+
+def one_file_per_variable(bucketed: Path, root: Path) -> Path:
+    """The store at ``bucketed`` in the layout stores had before bucket files: a file per variable."""
+    store = RecursiveDataStore(bucketed)
+    catalog = json.loads((bucketed / "catalog.json").read_text())
+    for name, entry in catalog["variables"].items():
+        directory = root / "data" / f"variable={name}"
+        directory.mkdir(parents=True)
+        series = store.load(name)
+        pq.write_table(pa.table({"timestamp": series.index.to_numpy(), "value": series.to_numpy()}),
+                       directory / "part-0.parquet", row_group_size=ROW_GROUP_ROWS)
+        entry.update(path=f"data/variable={name}/part-0.parquet", row_groups=None)
+    (root / "catalog.json").write_text(json.dumps({"format_version": 1, "variables": catalog["variables"]}))
+    return root
+
+
+def bucket_reads(work: Path, tiny: bool) -> None:
+    """A batch of 750 daily variables (10 years each), one year's window with a year of history, as a worker
+    loads it (OptimizedDataStore, a cold cache), from bucket files and from a file per variable; and one
+    variable alone from each."""
+    n_variables = 40 if tiny else 750
+    bucketed = work / "wide-store"
+    build_store(bucketed, synthetic_frame(n_variables, 3653), variables_per_ingest=n_variables)
+    single = one_file_per_variable(bucketed, work / "single-store")
+    names = RecursiveDataStore(bucketed).variables
+
+    def batch(root: Path) -> float:
+        store = OptimizedDataStore(root, cache=SegmentCache())  # opened once, as a worker keeps it
+        started = time.perf_counter()
+        store.load_windows(names, "2022-01-01", "2023-01-01", before=365, after=7)
+        return time.perf_counter() - started
+
+    def alone(root: Path) -> float:
+        store = OptimizedDataStore(root, cache=SegmentCache())
+        started = time.perf_counter()
+        for name in names[:: max(1, len(names) // 50)]:  # 50 variables, each read cold
+            store.cache.clear()
+            store.load_window(name, "2022-01-01", "2023-01-01", before=365, after=7)
+        return (time.perf_counter() - started) / len(names[:: max(1, len(names) // 50)])
+
+    repeats = 1 if tiny else 5
+    many = {root: statistics.median(batch(root) for _ in range(repeats)) for root in (single, bucketed)}
+    one = {root: statistics.median(alone(root) for _ in range(repeats)) for root in (single, bucketed)}
+    info(f"{n_variables} daily variables, one window: bucket files {many[bucketed]:.3f} s, a file per variable "
+         f"{many[single]:.3f} s; one variable alone {one[bucketed] * 1e3:.2f} ms vs {one[single] * 1e3:.2f} ms")
+    report(f"{n_variables} variables of one window, bucket files", many[bucketed], 0.5, higher_is_better=False,
+           unit="s", detail=f"a file per variable: {many[single]:.2f} s")
+    report("one variable from a bucket vs its own file", one[bucketed] / one[single], 1.25, higher_is_better=False,
+           detail="time ratio; the cache of loaded ranges cold, parsed footers kept per process")
 
 
 def streaming_increase(root: Path, variable: str, warmup: str) -> float:
@@ -100,6 +155,7 @@ def main() -> None:
          f"({chunk_mib:.0f} MiB): peak +{increase:.1f} MiB over baseline; "
          f"10 years hourly of {target}: +{streaming_increase(root, target, 'h0001'):.2f} MiB")
     report("streaming peak / chunk size", increase / chunk_mib, 2.0, higher_is_better=False)
+    bucket_reads(work, args.tiny)
 
 
 if __name__ == "__main__":

@@ -147,11 +147,9 @@ def process_batch(
     metrics = AsyncMetricsCollector(send_metrics, run_id=config.resolved_run_id(), batch_id=batch.batch_id)
     with PeakMemoryMonitor() as memory:
         try:
-            loaded = []
-            for variable in batch.variables:
-                series = store.load_window(variable, load_from, batch.window_end, before=before,
-                                           after=settings.horizon)
-                loaded.append((variable, series.index.to_numpy(), series.to_numpy()))
+            windows = store.load_windows(batch.variables, load_from, batch.window_end, before=before,
+                                         after=settings.horizon)  # each bucket file opened once
+            loaded = [(variable, series.index.to_numpy(), series.to_numpy()) for variable, series in windows.items()]
             together = _fit_mlps_together(loaded, specs, batch, settings)
             for variable, ts, values in loaded:
                 for spec in specs:

@@ -35,6 +35,20 @@ def daily_frame(n: int = 600, start: str = "2020-01-01", seed: int = 0) -> pd.Da
     })
 
 
+def store_of_single_files(root: Path, frame: pd.DataFrame) -> Path:
+    """A store of ``frame`` whose variables each have a file of their own (ingested one by one, as a store
+    grows variable by variable), so that damage to one file harms one variable; returns ``root``."""
+    store = RecursiveDataStore(root, create=True)
+    for name in frame.columns.drop("timestamp"):
+        store.ingest(frame[["timestamp", name]])
+    return root
+
+
+def variable_file(root: Path, variable: str) -> Path:
+    """The file that holds ``variable`` in the local store at ``root``."""
+    return Path(RecursiveDataStore(root).variable_file(variable))
+
+
 def finished_run(root: Path, models: tuple[str, ...], run_id: str = "r1") -> Path:
     """ROOT/store of daily_frame() and ROOT/runs holding one finished in-process run of ``models`` over
     2021-01-01..2021-05-01 (30-day windows, horizon 3): its results, report and trust. Returns ``root``."""

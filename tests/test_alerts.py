@@ -15,9 +15,8 @@ from recursive_training import TrainingConfig
 from recursive_training.alert_rules import AlertRules
 from recursive_training.alerts import AlertMonitor
 from recursive_training.base import ConfigError
-from recursive_training.data import RecursiveDataStore
 
-from .conftest import PYTHON, REPO, daily_frame
+from .conftest import PYTHON, REPO, daily_frame, store_of_single_files, variable_file
 
 
 @contextlib.contextmanager
@@ -87,9 +86,8 @@ def test_bad_rules_are_one_line(tmp_path, alerts, message):
 
 
 def test_a_run_tells_its_alerts_on_stderr_and_to_the_webhook(tmp_path):
-    store = tmp_path / "store"
-    RecursiveDataStore(store, create=True).ingest(daily_frame())
-    (store / "data" / "variable=walk" / "part-0.parquet").write_bytes(b"not parquet")  # a third of the batches fail
+    store = store_of_single_files(tmp_path / "store", daily_frame())
+    variable_file(store, "walk").write_bytes(b"not parquet")  # a third of the batches fail
     with webhook() as (url, received):
         (tmp_path / "run.toml").write_text(
             f'store_path = "{store}"\nstart = "2020-09-01"\nend = "2021-01-01"\nbatch_size_days = 40\n'

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import daily_frame, free_port
+from .conftest import daily_frame, free_port, variable_file
 from .test_cli import cli
 
 pytestmark = pytest.mark.cluster
@@ -96,7 +96,7 @@ def workspace(tmp_path_factory) -> Path:
     frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(root / "wide.csv", index=False)
     assert cli("ingest", "wide.csv", "--store", "store", cwd=root).returncode == 0
     shutil.copytree(root / "store", root / "corrupt-store")
-    (root / "corrupt-store" / "data" / "variable=sine" / "part-0.parquet").write_bytes(b"PAR1 damaged PAR1")
+    variable_file(root / "corrupt-store", "sine").write_bytes(b"PAR1 damaged PAR1")
     for name, text in FILES.items():
         (root / name).write_text(text)
     (root / "binary.csv").write_bytes(b"timestamp,x\n\xff\xfe\x00\x81,1\n")

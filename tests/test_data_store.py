@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from recursive_training.data import (
     open_store,
 )
 
-from .conftest import daily_frame
+from .conftest import daily_frame, variable_file
 
 KINDS = [RecursiveDataStore, OptimizedDataStore, StreamingDataStore]
 
@@ -44,7 +45,10 @@ def test_wide_csv_round_trip_and_catalog(tmp_path, frame):
     assert (info.count, info.frequency, info.first[:10], info.last[:10]) == (600, "D", "2020-01-01", "2021-08-22")
     loaded = RecursiveDataStore(tmp_path / "s").load("walk")
     np.testing.assert_allclose(loaded.to_numpy(), frame["walk"].to_numpy())
-    assert (tmp_path / "s" / "data" / "variable=walk" / "part-0.parquet").is_file()
+    # one bucket file; each variable, in name order, its own row group (600 rows: one)
+    assert {store.info(v).path for v in store.variables} == {str(p.relative_to(tmp_path / "s")) for p in
+                                                             (tmp_path / "s" / "data").iterdir()}
+    assert [store.info(v).row_groups for v in ("seasonal", "sine", "walk")] == [(0, 1), (1, 2), (2, 3)]
 
 
 def test_long_parquet_ingest(tmp_path):
@@ -241,18 +245,21 @@ def test_unknown_variable_and_missing_store(tmp_path, store_dir):
 
 @pytest.mark.parametrize("kind", ["base", "optimized", "streaming"])
 def test_corrupt_parquet_in_store_is_named(store_dir, kind):
-    victim = store_dir / "data" / "variable=walk" / "part-0.parquet"
+    victim = variable_file(store_dir, "walk")
     victim.write_bytes(b"garbage")
     store = open_store(store_dir, kind)
     if kind == "optimized":
         store.cache = SegmentCache()
-    with pytest.raises(StoreCorruptError, match="variable=walk"):
+    with pytest.raises(StoreCorruptError, match=rf"^{re.escape(str(victim))}: cannot read data of variable 'walk'"):
         store.load("walk")
 
 
 def test_row_groups_are_small_enough_for_pushdown(store_dir):
-    meta = pq.ParquetFile(store_dir / "data" / "variable=walk" / "part-0.parquet").metadata
-    assert meta.num_rows == 600 and meta.schema.to_arrow_schema().field("timestamp").type == pa.timestamp("ns")
+    meta = pq.ParquetFile(variable_file(store_dir, "walk")).metadata
+    assert meta.num_rows == 3 * 600 and meta.schema.to_arrow_schema().field("timestamp").type == pa.timestamp("ns")
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [600] * 3  # a variable each
+    named = pd.read_parquet(variable_file(store_dir, "walk"))["variable"].astype(str)  # any tool sees what it holds
+    assert named.unique().tolist() == ["seasonal", "sine", "walk"] and (named == "walk").sum() == 600
 
 
 def test_a_reopened_store_is_kept_until_an_ingest_publishes_a_new_catalog(tmp_path, frame):
@@ -310,3 +317,100 @@ def test_reading_in_small_blocks_gives_the_same_rows_and_the_same_errors(tmp_pat
     for name, message in whole.items():
         assert _ingest_error(tmp_path / f"{name}.csv", tmp_path / f"blocks-{name}") == message
         assert " line " in message  # each names where
+
+
+def wide(n_variables: int, rows: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"timestamp": pd.date_range("2020-01-01", periods=rows, freq="D"),
+                         **{f"v{i:02d}": rng.normal(size=rows).cumsum() for i in range(n_variables)}})
+
+
+def test_a_batch_of_many_variables_opens_each_bucket_once_and_reads_what_one_by_one_reads(tmp_path, monkeypatch):
+    import recursive_training.data.data_store as data_store
+    from recursive_training.data.location import StoreLocation
+
+    monkeypatch.setattr(data_store, "BUCKET_VARIABLES", 25)
+    frame = wide(60)
+    RecursiveDataStore(tmp_path / "s", create=True).ingest(frame)
+    assert len(list((tmp_path / "s" / "data").iterdir())) == 3  # 25 + 25 + 10 variables
+    opened = []
+    real_open = StoreLocation.open_parquet
+    monkeypatch.setattr(StoreLocation, "open_parquet", lambda self, relative, *key: opened.append(relative)
+                        or real_open(self, relative, *key))
+    store = OptimizedDataStore(tmp_path / "s", cache=SegmentCache())
+    names = list(frame.columns[1:])
+    windows = store.load_windows(names, "2020-06-01", "2020-07-01", before=30, after=5)
+    assert sorted(opened) == sorted({store.info(v).path for v in names})  # one open per file, not per variable
+    for name in names:  # the base store reads each variable's rows whole and cuts them: a second way
+        alone = RecursiveDataStore(tmp_path / "s").load_window(name, "2020-06-01", "2020-07-01", before=30, after=5)
+        pd.testing.assert_series_equal(windows[name], alone)
+        assert len(alone) == 30 + 30 + 5 and alone.index[30] == pd.Timestamp("2020-06-01")
+    opened.clear()
+    store.load_windows(names, "2020-06-01", "2020-07-01", before=30, after=5)
+    assert opened == []  # the process cache holds them now
+
+
+def test_buckets_are_bounded_in_variables_and_rows(tmp_path, monkeypatch):
+    import recursive_training.data.data_store as data_store
+
+    monkeypatch.setattr(data_store, "BUCKET_ROWS", 1000)
+    frame = wide(7, rows=400)
+    store = RecursiveDataStore(tmp_path / "s", create=True)
+    store.ingest(frame)
+    files = {}
+    for name in store.variables:
+        files.setdefault(store.info(name).path, []).append(name)
+    assert list(files.values()) == [["v00", "v01"], ["v02", "v03"], ["v04", "v05"], ["v06"]]  # 800 rows a file
+    for name in store.variables:
+        np.testing.assert_array_equal(store.load(name).to_numpy(), frame[name].to_numpy())
+
+
+def test_a_bucket_left_less_than_half_alive_is_rewritten_and_the_old_one_deleted(tmp_path):
+    frame = wide(4)
+    store = RecursiveDataStore(tmp_path / "s", create=True)
+    store.ingest(frame.iloc[:300])
+    first = store.info("v00").path
+    store.ingest(frame.iloc[:350][["timestamp", "v00"]])  # v00 grows: it moves; the bucket is 3/4 alive
+    assert store.info("v00").path != first and {store.info(v).path for v in ("v01", "v02", "v03")} == {first}
+    store.ingest(frame.iloc[:350][["timestamp", "v01", "v02"]])  # now 1/4 alive: v03 moves along
+    paths = {store.info(v).path for v in store.variables}
+    assert first not in paths and store.info("v03").path == store.info("v01").path
+    assert sorted(str(p.relative_to(tmp_path / "s")) for p in (tmp_path / "s" / "data").iterdir()) == sorted(paths)
+    for name, rows in {"v00": 350, "v01": 350, "v02": 350, "v03": 300}.items():
+        again = RecursiveDataStore(tmp_path / "s")
+        np.testing.assert_array_equal(again.load(name).to_numpy(), frame[name].to_numpy()[:rows])
+        assert again.info(name).count == rows
+
+
+def test_a_store_of_a_file_per_variable_still_reads_and_moves_what_an_ingest_changes(tmp_path, frame):
+    """Stores written before buckets: data/variable=<name>/part-0.parquet and a format 1 catalog."""
+    import json
+
+    root = tmp_path / "s"
+    RecursiveDataStore(root, create=True).ingest(frame)
+    catalog = json.loads((root / "catalog.json").read_text())
+    for name, entry in catalog["variables"].items():
+        directory = root / "data" / f"variable={name}"
+        directory.mkdir(parents=True)
+        rows = frame[["timestamp", name]].rename(columns={name: "value"})
+        pq.write_table(pa.Table.from_pandas(rows.astype({"timestamp": "datetime64[ns]"}), preserve_index=False),
+                       directory / "part-0.parquet", row_group_size=100)
+        entry["path"] = f"data/variable={name}/part-0.parquet"
+        del entry["row_groups"]
+    for bucket in (root / "data").glob("bucket-*"):
+        bucket.unlink()
+    (root / "catalog.json").write_text(json.dumps({"format_version": 1, "variables": catalog["variables"]}))
+    for cls in KINDS:
+        store = cls(root, **({"cache": SegmentCache()} if cls is OptimizedDataStore else {}))
+        assert store.info("walk").row_groups is None
+        np.testing.assert_array_equal(store.load("walk", "2020-03-01", "2020-05-01").to_numpy(),
+                                      frame.set_index("timestamp")["walk"]["2020-03-01":"2020-04-30"].to_numpy())
+    more = daily_frame(650)[["timestamp", "walk"]]
+    more["walk"] = np.r_[frame["walk"].to_numpy(), np.arange(50.0)]
+    RecursiveDataStore(root).ingest(more)
+    assert not (root / "data" / "variable=walk").joinpath("part-0.parquet").exists()  # moved, then deleted
+    assert (root / "data" / "variable=sine" / "part-0.parquet").exists()  # untouched
+    again = OptimizedDataStore(root, cache=SegmentCache())
+    assert again.info("walk").path.startswith("data/bucket-") and again.info("walk").count == 650
+    np.testing.assert_array_equal(again.load("walk").to_numpy(), more["walk"].to_numpy())
+    np.testing.assert_array_equal(again.load("sine").to_numpy(), frame["sine"].to_numpy())

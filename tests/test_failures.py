@@ -11,16 +11,14 @@ from recursive_training import BatchStatus, ParallelTrainingCoordinator, Trainin
 from recursive_training.data import RecursiveDataStore
 from recursive_training.metrics import MetricsStore
 
-from .conftest import daily_frame
+from .conftest import daily_frame, store_of_single_files, variable_file
 
 pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture
 def store(tmp_path):
-    root = tmp_path / "store"
-    RecursiveDataStore(root, create=True).ingest(daily_frame())
-    return root
+    return store_of_single_files(tmp_path / "store", daily_frame())
 
 
 def config_for(tmp_path, store, **extra):
@@ -33,7 +31,7 @@ def config_for(tmp_path, store, **extra):
 
 @pytest.mark.parametrize("workers", [2, 0], ids=["cluster", "in-process"])
 def test_a_failing_batch_is_retried_then_recorded(tmp_path, store, workers, shared_client):
-    (store / "data" / "variable=walk" / "part-0.parquet").write_bytes(b"not parquet")
+    variable_file(store, "walk").write_bytes(b"not parquet")
     coordinator = ParallelTrainingCoordinator(config_for(tmp_path, store, retries=2, workers=workers),
                                               client=shared_client if workers else None)
     summary = coordinator.start_training()
@@ -44,7 +42,7 @@ def test_a_failing_batch_is_retried_then_recorded(tmp_path, store, workers, shar
     for failure in failed:
         assert failure.status is BatchStatus.FAILED and failure.variables == ("walk",)
         assert failure.attempts == 3  # the first try and two retries, by the one policy on both executors
-        assert failure.error.startswith("StoreCorruptError: ") and "variable=walk" in failure.error
+        assert failure.error.startswith("StoreCorruptError: ") and "variable 'walk'" in failure.error
     assert set(summary.variables) == {"seasonal", "sine"}
     journal = [json.loads(line) for line in (coordinator.config.run_dir / "journal.jsonl").read_text().splitlines()]
     assert sorted(r["status"] for r in journal[1:]) == ["done"] * 8 + ["failed"] * 4
@@ -52,7 +50,7 @@ def test_a_failing_batch_is_retried_then_recorded(tmp_path, store, workers, shar
 
 @pytest.mark.slow
 def test_a_hung_batch_times_out_and_frees_its_worker(tmp_path, store):
-    victim = store / "data" / "variable=sine" / "part-0.parquet"
+    victim = variable_file(store, "sine")
     victim.unlink()
     os.mkfifo(victim)  # opening it for reading blocks forever, like a dead network mount
     config = config_for(tmp_path, store, batch_timeout_seconds=3.0, retries=0, start="2020-11-01",

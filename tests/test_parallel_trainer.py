@@ -352,47 +352,55 @@ def test_a_run_keeps_every_forecasts_error_once(tmp_path, store_dir, frame):
     np.testing.assert_allclose(kept.errors, expected, rtol=0, atol=1e-12)
 
 
+KEPT_PER_BATCH = """
+import dataclasses, gc, sys, tracemalloc
+from pathlib import Path
+from recursive_training import ParallelTrainingCoordinator, TrainingConfig
+from recursive_training.worker_task import process_batch
+
+config = TrainingConfig.from_mapping({
+    "store_path": sys.argv[1], "start": "2020-06-01", "end": "2020-07-01", "batch_size_days": 30,
+    "models": ("naive", "ar"), "workers": 0, "output_dir": sys.argv[2], "report": False})
+coordinator = ParallelTrainingCoordinator(config)
+batch = coordinator.prepare_training_batches()[0]
+chunks = []
+result = process_batch(batch, config, chunks.append)
+recorder = coordinator._recorder
+recorder.open()
+
+def record(first, count):
+    for group in range(first, first + count, 50):  # as the executor hands them over: one fsync a group
+        ids = [f"b{i}" for i in range(group, group + 50)]
+        coordinator.batches_done([(dataclasses.replace(batch, batch_id=batch_id),
+                                   dataclasses.replace(result, batch_id=batch_id).encoded()) for batch_id in ids])
+        for batch_id in ids:
+            for chunk in chunks:
+                recorder.receive_metrics({**chunk, "batch_id": batch_id})
+        metrics = recorder.wait_for_metrics()  # each group's metrics stored
+        assert metrics.stored == metrics.sent == (group + 50) * result.metrics_sent
+    recorder.current_trust([])  # the trust buffer written out: nothing in flight is counted
+    gc.collect()
+
+record(0, 100)
+tracemalloc.start()
+record(100, 100)  # what is bounded (queues, dict capacity, the last group) fills up once
+before = tracemalloc.get_traced_memory()[0]
+record(200, 300)
+grown = tracemalloc.get_traced_memory()[0] - before
+tracemalloc.stop()
+coordinator._close_run(failing=False)
+print(grown / 300, coordinator._done_count())
+"""
+
+
 def test_the_coordinator_keeps_nothing_of_a_recorded_batch_in_memory(tmp_path, store_dir):
     """A run of 100,000 batches must not hold 100,000 results: once an outcome is journalled, tallied and
-    spilled, and its metrics stored, the coordinator's memory (tracemalloc counts every allocation) does not
-    grow with it. Keeping each slim result, as it once did, cost over 300 bytes an outcome here."""
-    import gc
-    import tracemalloc
-
-    from recursive_training.worker_task import process_batch
-
-    config = TrainingConfig.from_mapping({
-        "store_path": store_dir, "start": "2020-06-01", "end": "2020-07-01", "batch_size_days": 30,
-        "models": ("naive", "ar"), "workers": 0, "output_dir": tmp_path / "runs", "report": False})
-    coordinator = ParallelTrainingCoordinator(config)
-    batch = coordinator.prepare_training_batches()[0]
-    chunks: list[dict] = []
-    result = process_batch(batch, config, chunks.append)
-    recorder = coordinator._recorder
-    recorder.open()
-
-    def record(first: int, count: int) -> None:
-        for group in range(first, first + count, 50):  # as the executor hands them over: one fsync a group
-            ids = [f"b{i}" for i in range(group, group + 50)]
-            coordinator.batches_done([(dataclasses.replace(batch, batch_id=batch_id),
-                                       dataclasses.replace(result, batch_id=batch_id).encoded()) for batch_id in ids])
-            for batch_id in ids:
-                for chunk in chunks:
-                    recorder.receive_metrics({**chunk, "batch_id": batch_id})
-            metrics = recorder.wait_for_metrics()  # each group's metrics stored
-            assert metrics.stored == metrics.sent == (group + 50) * result.metrics_sent
-        recorder.current_trust([])  # the trust buffer written out: nothing in flight is counted
-        gc.collect()
-
-    record(0, 100)
-    tracemalloc.start()
-    try:
-        record(100, 100)  # what is bounded (queues, dict capacity, the last group) fills up once
-        before = tracemalloc.get_traced_memory()[0]
-        record(200, 300)
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
-        coordinator._close_run(failing=False)
-    assert grown / 300 < 32, f"{grown / 300:.0f} bytes kept per recorded batch"
-    assert coordinator._done_count() == 500
+    spilled, and its metrics stored, the coordinator's memory (tracemalloc counts every allocation, in a
+    process of its own) does not grow with it. Keeping each slim result, as it once did, cost over 300 bytes
+    an outcome here."""
+    done = subprocess.run([PYTHON, "-c", KEPT_PER_BATCH, str(store_dir), str(tmp_path / "runs")],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    per_batch, recorded = done.stdout.split()
+    assert float(per_batch) < 32, f"{float(per_batch):.0f} bytes kept per recorded batch"
+    assert recorded == "500"

@@ -4,7 +4,7 @@
 package imports nothing of the project (tests/test_layout.py checks it).
 """
 
-from .atomic import atomic_write_bytes, atomic_write_files
+from .atomic import atomic_write_bytes, atomic_write_files, publish_file
 from .background import BackgroundStart
 from .errors import (
     ArtifactIntegrityError,
@@ -52,6 +52,7 @@ __all__ = [
     "UnknownVariableError",
     "atomic_write_bytes",
     "atomic_write_files",
+    "publish_file",
     "available_cores",
     "is_plain_name",
     "is_url",

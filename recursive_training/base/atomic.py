@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Iterable, Mapping
 
-__all__ = ["atomic_write_bytes", "atomic_write_files"]
+__all__ = ["atomic_write_bytes", "atomic_write_files", "publish_file"]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | Iterable[bytes]) -> None:
@@ -42,6 +42,15 @@ def atomic_write_files(files: Mapping[Path, bytes | Iterable[bytes]]) -> None:
         directories.add(target.parent)
     for parent in directories:
         _fsync_directory(parent)
+
+
+def publish_file(temporary: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Rename a finished file written elsewhere (say by pyarrow) over ``target``, its data and the rename made
+    durable first and after, as :func:`atomic_write_bytes` does for the bytes it writes."""
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+    _fsync_directory(Path(target).parent)
 
 
 def _fsync_directory(parent: Path) -> None:

@@ -3,7 +3,7 @@
 from .data_store import IngestReport, RecursiveDataStore, VariableInfo
 from .ingest import TIMESTAMP_COLUMNS, read_source
 from .location import StoreLocation
-from .naming import check_variable_name, variable_directory
+from .naming import check_variable_name
 from .optimized_data_store import PROCESS_CACHE, OptimizedDataStore, SegmentCache
 from .store_kinds import STORE_KINDS, open_store, reopened_store
 from .streaming_data_store import StreamingDataStore
@@ -23,5 +23,4 @@ __all__ = [
     "open_store",
     "read_source",
     "reopened_store",
-    "variable_directory",
 ]

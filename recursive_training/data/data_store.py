@@ -2,20 +2,33 @@
 
 Layout under one root, a local directory or an object-storage URL (see location.py)::
 
-    catalog.json                         variables, ranges, counts, frequency
-    data/variable=<name>/part-*.parquet  one partition per variable, sorted
+    catalog.json                 variables: ranges, counts, frequency, and where each one's rows are
+    data/bucket-<id>.parquet     up to BUCKET_VARIABLES variables, one after another, each sorted
+                                 by time and starting a row group of its own
+
+A batch of 750 variables then opens a few files instead of 750 (opening
+them was most of its time), and reads only its window's row groups of each
+with one call per file; the catalog names each variable's file and row
+groups, so one variable is read as before. Stores written before buckets
+(``data/variable=<name>/part-0.parquet``, a file per variable) read as they
+are; an ingest moves the variables it changes into buckets.
 
 A source is validated completely before anything is written; then each
-changed partition is written whole (renamed into place locally, to a new
-key on object storage) and the catalog is published last, so a failed
-ingest leaves the store as it was and a reader never sees half of one.
+new bucket is written whole to a name of its own, the catalog is published
+last, and only then are files that no variable names any more deleted, so
+a failed ingest leaves the store as it was and a reader never sees half of
+one. A bucket that an ingest leaves less than half alive (its other
+variables moved to newer buckets) is rewritten with that ingest, so the
+store never holds much more than its data.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
@@ -27,13 +40,19 @@ import pyarrow.parquet as pq
 from ..base import DataError, IngestError, StoreCorruptError, UnknownVariableError, to_utc_naive
 from .ingest import read_source
 from .location import StoreLocation
-from .naming import variable_directory
 
 __all__ = ["RecursiveDataStore", "VariableInfo", "IngestReport", "as_series", "overlapping_row_groups", "slice_sorted"]
 
 CATALOG_NAME = "catalog.json"
+CATALOG_FORMAT = 2  # 2: variables name their row groups in bucket files; 1: a file per variable
 ROW_GROUP_ROWS = 8192  # small enough that a year of hourly data skips most groups
-_SCHEMA = pa.schema([("timestamp", pa.timestamp("ns")), ("value", pa.float64())])
+BUCKET_VARIABLES = 1000  # variables per bucket file at most
+BUCKET_ROWS = 8_388_608  # rows per bucket file at most (128 MiB of timestamps and values), unless one variable has more
+# timestamp first: row-group pushdown reads its statistics as column 0 (as in stores of a file per variable);
+# the variable's name on every row, dictionary-encoded (a few bytes a row group), so a bucket file read with
+# any Parquet tool says what it holds, catalog or not
+_SCHEMA = pa.schema([("timestamp", pa.timestamp("ns")), ("value", pa.float64()),
+                     ("variable", pa.dictionary(pa.int32(), pa.string()))])
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,16 @@ class VariableInfo:
     frequency: str
     median_step_ns: int
     path: str  # relative to the store root
+    row_groups: tuple[int, int] | None = None  # [first, stop) in the file; None: the file is this variable's alone
+
+    def __post_init__(self) -> None:
+        if self.row_groups is not None:  # a list when read from JSON
+            object.__setattr__(self, "row_groups", tuple(self.row_groups))
+
+    @property
+    def groups(self) -> range | None:
+        """The variable's row groups in its file, or None for all of them."""
+        return None if self.row_groups is None else range(*self.row_groups)
 
     @property
     def median_step(self) -> pd.Timedelta:
@@ -64,7 +93,7 @@ class IngestReport:
     replaced: int = 0
 
 
-def _describe(name: str, path: str, timestamps: np.ndarray) -> VariableInfo:
+def _describe(name: str, path: str, row_groups: tuple[int, int], timestamps: np.ndarray) -> VariableInfo:
     steps = np.diff(timestamps).astype("int64")
     median_step = int(np.median(steps)) if len(steps) else 0
     frequency = None
@@ -81,6 +110,7 @@ def _describe(name: str, path: str, timestamps: np.ndarray) -> VariableInfo:
         frequency=frequency or (str(pd.Timedelta(median_step)) if median_step else "unknown"),
         median_step_ns=median_step,
         path=path,
+        row_groups=row_groups,
     )
 
 
@@ -114,7 +144,7 @@ class RecursiveDataStore:
             raise StoreCorruptError(f"{where}: catalog cannot be read ({exc})") from None
 
     def _write_catalog(self) -> None:
-        body = {"format_version": 1, "variables": {n: asdict(i) for n, i in sorted(self._catalog.items())}}
+        body = {"format_version": CATALOG_FORMAT, "variables": {n: asdict(i) for n, i in sorted(self._catalog.items())}}
         self.location.write_bytes(CATALOG_NAME, json.dumps(body, indent=1).encode())
 
     @property
@@ -138,6 +168,11 @@ class RecursiveDataStore:
         """The variable's Parquet file, opened (not read); raises OSError or ArrowException: see :meth:`_unreadable`."""
         return self.location.open_parquet(self.info(variable).path)
 
+    def _groups_of(self, variable: str, parquet: pq.ParquetFile) -> list[int]:
+        """The row groups that hold ``variable`` in its (opened) file."""
+        groups = self.info(variable).groups
+        return list(range(parquet.metadata.num_row_groups) if groups is None else groups)
+
     def _unreadable(self, variable: str, exc: BaseException) -> StoreCorruptError:
         """What every variant raises when a partition is missing or damaged."""
         return StoreCorruptError(f"{self.variable_file(variable)}: cannot read data of variable {variable!r} ({exc})")
@@ -150,8 +185,9 @@ class RecursiveDataStore:
         Rows for a variable already in the store are added to it; a row the
         store already holds with the same value is skipped (so ingesting a
         file twice changes nothing); a different value at a stored timestamp
-        is refused unless ``replace``, which overwrites it. Each variable's
-        file is replaced atomically.
+        is refused unless ``replace``, which overwrites it. The changed
+        variables go to new bucket files and the catalog naming them is
+        published last (see the module docstring).
         """
         rows = read_source(source, sort=sort)
         merged: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -181,19 +217,66 @@ class RecursiveDataStore:
             else:
                 added += len(ts)
             merged[name] = (ts, values)
-        superseded = []
-        for name, (ts, values) in merged.items():
-            table = pa.Table.from_arrays([pa.array(ts, pa.timestamp("ns")), pa.array(values)], schema=_SCHEMA)
-            relative = self.location.write_parquet(f"data/{variable_directory(name)}", table, ROW_GROUP_ROWS)
-            if name in self._catalog and self._catalog[name].path != relative:
-                superseded.append(self._catalog[name].path)
-            self._catalog[name] = _describe(name, relative, ts)
         if merged:
-            self._write_catalog()
-        for relative in superseded:  # only once no catalog names them
-            self.location.delete(relative)
+            self._publish(merged)
         return IngestReport(source=rows.name, rows=added, variables=tuple(merged), unchanged=unchanged,
                             replaced=replaced)
+
+    def _publish(self, changed: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Write ``changed`` (with the live variables of buckets it leaves less than half alive) to new
+        buckets, publish the catalog naming them, then delete the files nothing names any more."""
+        moved = self._moved_with(changed)
+        catalog = dict(self._catalog)
+        for relative, placed in self._write_buckets({**moved, **changed}).items():
+            for name, row_groups in placed.items():
+                catalog[name] = (dataclasses.replace(catalog[name], path=relative, row_groups=row_groups)
+                                 if name in moved else _describe(name, relative, row_groups, changed[name][0]))
+        before, self._catalog = self._catalog, catalog
+        try:
+            self._write_catalog()
+        except BaseException:
+            self._catalog = before
+            raise
+        for relative in {info.path for info in before.values()} - {info.path for info in catalog.values()}:
+            self.location.delete(relative)  # only once no published catalog names them
+
+    def _moved_with(self, changed: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The unchanged variables of the buckets that ``changed`` leaves less than half alive, read back."""
+        live: dict[str, list[str]] = defaultdict(list)
+        for name, info in self._catalog.items():
+            live[info.path].append(name)
+        moved = {}
+        for path in {self._catalog[name].path for name in changed if name in self._catalog}:
+            staying = [name for name in live[path] if name not in changed]
+            if not staying:
+                continue
+            try:
+                stored = self.location.open_parquet(path).metadata.num_rows
+            except (OSError, pa.ArrowException) as exc:
+                raise self._unreadable(staying[0], exc) from None
+            if 2 * sum(self._catalog[name].count for name in staying) < stored:
+                moved.update((name, self._read_arrays(name, None, None)) for name in staying)
+        return moved
+
+    def _write_buckets(self, series: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, tuple[int, int]]]:
+        """``series`` in name order as bucket files; each file's relative path with each variable's row groups."""
+        written: dict[str, dict[str, tuple[int, int]]] = {}
+        names = sorted(series)
+        while names:
+            bucket = [names.pop(0)]
+            rows = len(series[bucket[0]][0])
+            while names and len(bucket) < BUCKET_VARIABLES and rows + len(series[names[0]][0]) <= BUCKET_ROWS:
+                rows += len(series[names[0]][0])
+                bucket.append(names.pop(0))
+            tables = [_bucket_table(name, *series[name]) for name in bucket]
+            relative = self.location.write_parquet("data", "bucket", tables, ROW_GROUP_ROWS)
+            placed, first = {}, 0
+            for name, table in zip(bucket, tables, strict=True):
+                stop = first + -(-table.num_rows // ROW_GROUP_ROWS)
+                placed[name] = (first, stop)
+                first = stop
+            written[relative] = placed
+        return written
 
     # reads -------------------------------------------------------------------
     def _read_arrays(
@@ -201,7 +284,9 @@ class RecursiveDataStore:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Timestamps (datetime64[ns]) and values in ``[start, end)``."""
         try:
-            table = self._partition(variable).read(columns=["timestamp", "value"], use_threads=False)
+            parquet = self._partition(variable)
+            table = parquet.read_row_groups(self._groups_of(variable, parquet), columns=["timestamp", "value"],
+                                            use_threads=False)
         except (OSError, pa.ArrowException) as exc:
             raise self._unreadable(variable, exc) from None
         ts = table.column("timestamp").to_numpy().astype("datetime64[ns]", copy=False)
@@ -209,33 +294,52 @@ class RecursiveDataStore:
 
     def load(self, variable: str, start: object = None, end: object = None) -> pd.Series:
         """Observations of ``variable`` in ``[start, end)`` (open bounds when None)."""
-        lo = None if start is None else to_utc_naive(start, "start")
-        hi = None if end is None else to_utc_naive(end, "end")
-        ts, values = self._read_arrays(variable, lo, hi)
-        return as_series(variable, ts, values)
+        return self.load_many([variable], start, end)[variable]
 
     def load_many(self, variables: Iterable[str], start: object = None, end: object = None) -> dict[str, pd.Series]:
-        return {v: self.load(v, start, end) for v in variables}
+        """:meth:`load` of each of ``variables``, read together (a variant reads each file once)."""
+        lo = None if start is None else to_utc_naive(start, "start")
+        hi = None if end is None else to_utc_naive(end, "end")
+        return {v: as_series(v, *arrays) for v, arrays in self._read_many({v: (lo, hi) for v in variables}).items()}
 
     def load_window(self, variable: str, start: object, end: object, *, before: int, after: int) -> pd.Series:
-        """``[start, end)`` plus up to ``before`` observations before it and ``after`` after it.
+        """``[start, end)`` plus up to ``before`` observations before it and ``after`` after it."""
+        return self.load_windows([variable], start, end, before=before, after=after)[variable]
+
+    def load_windows(self, variables: Iterable[str], start: object, end: object, *, before: int,
+                     after: int) -> dict[str, pd.Series]:
+        """:meth:`load_window` of each of ``variables``, read together (a variant reads each file once).
 
         The span to read is estimated from the catalog's median step and
         widened to the whole history only when gaps make the estimate short.
         """
-        info = self.info(variable)
         lo, hi = to_utc_naive(start, "start"), to_utc_naive(end, "end")
-        margin = info.median_step * 2
-        read_lo, read_hi = lo - margin * (before + 1), hi + margin * (after + 1)
-        ts, values = self._read_arrays(variable, read_lo, read_hi)
-        first_known, last_known = pd.Timestamp(info.first), pd.Timestamp(info.last)
-        n_before = int(np.searchsorted(ts, lo.to_datetime64()))
-        n_after = len(ts) - int(np.searchsorted(ts, hi.to_datetime64()))
-        if (n_before < before and read_lo > first_known) or (n_after < after and read_hi <= last_known):
-            ts, values = self._read_arrays(variable, None, None)
-        begin = max(0, int(np.searchsorted(ts, lo.to_datetime64())) - before)
-        stop = min(len(ts), int(np.searchsorted(ts, hi.to_datetime64())) + after)
-        return as_series(variable, ts[begin:stop], values[begin:stop])
+        spans = {}
+        for variable in variables:
+            margin = self.info(variable).median_step * 2
+            spans[variable] = (lo - margin * (before + 1), hi + margin * (after + 1))
+        windows = {}
+        for variable, (ts, values) in self._read_many(spans).items():
+            info, (read_lo, read_hi) = self.info(variable), spans[variable]
+            n_before = int(np.searchsorted(ts, lo.to_datetime64()))
+            n_after = len(ts) - int(np.searchsorted(ts, hi.to_datetime64()))
+            if (n_before < before and read_lo > pd.Timestamp(info.first)) or (
+                    n_after < after and read_hi <= pd.Timestamp(info.last)):
+                ts, values = self._read_arrays(variable, None, None)
+            begin = max(0, int(np.searchsorted(ts, lo.to_datetime64())) - before)
+            stop = min(len(ts), int(np.searchsorted(ts, hi.to_datetime64())) + after)
+            windows[variable] = as_series(variable, ts[begin:stop], values[begin:stop])
+        return windows
+
+    def _read_many(self, spans: dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]],
+                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each variable's timestamps and values in its ``[start, end)``, in the order given."""
+        return {variable: self._read_arrays(variable, lo, hi) for variable, (lo, hi) in spans.items()}
+
+
+def _bucket_table(name: str, timestamps: np.ndarray, values: np.ndarray) -> pa.Table:
+    names = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(timestamps), np.int32)), pa.array([name]))
+    return pa.Table.from_arrays([pa.array(timestamps, pa.timestamp("ns")), pa.array(values), names], schema=_SCHEMA)
 
 
 def slice_sorted(
@@ -251,10 +355,10 @@ def as_series(variable: str, ts: np.ndarray, values: np.ndarray) -> pd.Series:
     return pd.Series(values, index=index, name=variable, copy=False)  # views: streaming stays bounded
 
 
-def overlapping_row_groups(parquet: pq.ParquetFile, lo, hi) -> list[int]:
-    """Row groups whose timestamp statistics meet ``[lo, hi)``; all when stats are absent."""
+def overlapping_row_groups(parquet: pq.ParquetFile, lo, hi, groups: Iterable[int]) -> list[int]:
+    """Those of ``groups`` whose timestamp statistics meet ``[lo, hi)``; all of them when stats are absent."""
     chosen = []
-    for i in range(parquet.metadata.num_row_groups):
+    for i in groups:
         stats = parquet.metadata.row_group(i).column(0).statistics
         if stats is None or not stats.has_min_max:
             chosen.append(i)

@@ -1,17 +1,15 @@
-"""Variable names become directory names, so they are checked and encoded.
+"""Variable names are checked once, when they enter a store.
 
-A name is refused if it could address anything but its own directory under
-the store root; accepted names are percent-encoded behind a fixed prefix, so
-even a name like ``..`` maps to a harmless directory (``variable=..``).
+A name is refused if, used as a path (stores written before bucket files
+kept a directory per variable), it could address anything but itself: no
+separators, no leading dot, no control characters, no surrounding spaces.
 """
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from ..base import DataError
 
-__all__ = ["check_variable_name", "variable_directory"]
+__all__ = ["check_variable_name"]
 
 MAX_NAME_LENGTH = 200
 
@@ -29,8 +27,3 @@ def check_variable_name(name: object) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in name) or name != name.strip():
         raise DataError(f"variable name {name!r} has control characters or surrounding spaces")
     return name
-
-
-def variable_directory(name: str) -> str:
-    """The partition directory name of a (checked) variable, hive style."""
-    return "variable=" + quote(check_variable_name(name), safe="")

@@ -1,22 +1,23 @@
 """A store that reads only what a window needs and remembers it per process.
 
 Reads skip the row groups whose statistics lie outside the range (they are
-never decoded) and read only the two columns. Results land in a bounded, process-wide LRU
-cache, so a Dask worker that serves many batches of one variable reads its
-file once: a variable small enough is cached whole, a larger one by range.
+never decoded) and read only the two columns; the variables of one batch
+that share a bucket file are read with one open and one read. Results land
+in a bounded, process-wide LRU cache, so a Dask worker that serves many
+batches of one variable reads it once: a variable small enough is cached
+whole, a larger one by range.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..base import StoreCorruptError
 from .data_store import RecursiveDataStore, overlapping_row_groups, slice_sorted
@@ -45,7 +46,7 @@ class _Segment:
 
 
 class SegmentCache:
-    """Thread-safe LRU of loaded ranges, bounded in bytes, keyed by file identity.
+    """Thread-safe LRU of loaded ranges, bounded in bytes, keyed by file identity and variable.
 
     The key includes the file's size and modification time, so a variable
     re-ingested after caching is read afresh.
@@ -96,7 +97,7 @@ PROCESS_CACHE = SegmentCache()
 
 
 class OptimizedDataStore(RecursiveDataStore):
-    """Same interface as :class:`RecursiveDataStore`; reads less and caches."""
+    """Same interface as :class:`RecursiveDataStore`; reads less, reads variables of one file together, caches."""
 
     def __init__(self, root: str | os.PathLike[str] | StoreLocation, *, create: bool = False,
                  cache: SegmentCache | None = None) -> None:
@@ -104,23 +105,58 @@ class OptimizedDataStore(RecursiveDataStore):
         self.cache = PROCESS_CACHE if cache is None else cache
 
     def _read_arrays(self, variable, start, end):
-        try:
-            file_key = self.location.file_key(self.info(variable).path)
-            segment = self.cache.find(file_key, start, end)
+        return self._read_many({variable: (start, end)})[variable]
+
+    def _read_many(self, spans):
+        """Cached ranges first; the rest with one open and one read per file (a bucket holds many variables),
+        decoding only the row groups whose statistics meet each variable's range."""
+        files: dict[str, tuple] = {}  # path -> file key, one stat per file
+        segments: dict[str, _Segment] = {}
+        missing: dict[str, list[str]] = defaultdict(list)  # path -> variables to read from it
+        for variable, (start, end) in spans.items():
+            path = self.info(variable).path
+            try:
+                if path not in files:
+                    files[path] = self.location.file_key(path)
+            except (OSError, pa.ArrowException, StoreCorruptError) as exc:
+                raise self._unreadable(variable, exc) from None
+            segment = self.cache.find((files[path], variable), start, end)
             if segment is None:
-                whole = self.info(variable).count * _BYTES_PER_ROW * 4 <= self.cache.max_bytes
-                lo, hi = (None, None) if whole else (start, end)
-                segment = _Segment(lo, hi, *_read_range(self._partition(variable), lo, hi))
-                self.cache.put(file_key, segment)
-        except (OSError, pa.ArrowException, StoreCorruptError) as exc:
-            raise self._unreadable(variable, exc) from None
-        ts, values = slice_sorted(segment.timestamps, segment.values, start, end)
-        return ts.copy(), values.copy()  # callers may modify what they get; the cache must not change
+                missing[path].append(variable)
+            else:
+                segments[variable] = segment
+        for path, variables in missing.items():
+            try:
+                segments.update(self._read_file(path, files[path], {v: spans[v] for v in variables}))
+            except (OSError, pa.ArrowException) as exc:
+                raise self._unreadable(variables[0], exc) from None
+        read = {}
+        for variable, (start, end) in spans.items():
+            segment = segments[variable]
+            ts, values = slice_sorted(segment.timestamps, segment.values, start, end)
+            read[variable] = (ts.copy(), values.copy())  # callers may modify what they get; the cache must not change
+        return read
 
-
-def _read_range(parquet: pq.ParquetFile, start, end) -> tuple[np.ndarray, np.ndarray]:
-    """``[start, end)`` of a partition, decoding only the row groups whose statistics meet it."""
-    table = parquet.read_row_groups(overlapping_row_groups(parquet, start, end), columns=["timestamp", "value"],
-                                    use_threads=False)
-    ts = table.column("timestamp").to_numpy().astype("datetime64[ns]", copy=False)
-    return slice_sorted(ts, table.column("value").to_numpy(), start, end)
+    def _read_file(self, path: str, file_key: tuple, spans) -> dict[str, _Segment]:
+        """The variables of one file in one read; a variable small enough is read (and cached) whole."""
+        parquet = self.location.open_parquet(path, file_key)
+        wanted = {}
+        for variable, (start, end) in spans.items():
+            whole = self.info(variable).count * _BYTES_PER_ROW * 4 <= self.cache.max_bytes
+            lo, hi = (None, None) if whole else (start, end)
+            wanted[variable] = (lo, hi, overlapping_row_groups(parquet, lo, hi, self._groups_of(variable, parquet)))
+        groups = sorted(group for _, _, chosen in wanted.values() for group in chosen)
+        table = parquet.read_row_groups(groups, columns=["timestamp", "value"], use_threads=False)
+        timestamps = table.column("timestamp").to_numpy().astype("datetime64[ns]", copy=False)
+        values = table.column("value").to_numpy()
+        sizes = [parquet.metadata.row_group(group).num_rows for group in groups]
+        ends = np.cumsum(sizes).tolist()
+        first_row = dict(zip(groups, [0, *ends[:-1]]))
+        last_row = dict(zip(groups, ends))
+        segments = {}
+        for variable, (lo, hi, chosen) in wanted.items():  # a variable's chosen groups follow one another
+            begin, stop = (first_row[chosen[0]], last_row[chosen[-1]]) if chosen else (0, 0)
+            ts, vs = slice_sorted(timestamps[begin:stop], values[begin:stop], lo, hi)
+            segments[variable] = _Segment(lo, hi, ts.copy(), vs.copy())  # its own: the cache bounds its bytes
+            self.cache.put((file_key, variable), segments[variable])
+        return segments

@@ -42,7 +42,7 @@ class StreamingDataStore(RecursiveDataStore):
             raise ConfigError(f"chunk_rows must be a positive whole number, got {chunk_rows!r}")
         try:
             parquet = self._partition(variable)
-            for group in overlapping_row_groups(parquet, lo, hi):
+            for group in overlapping_row_groups(parquet, lo, hi, self._groups_of(variable, parquet)):
                 table = parquet.read_row_group(group, columns=["timestamp", "value"], use_threads=False)
                 ts = table.column(0).to_numpy().astype("datetime64[ns]", copy=False)
                 ts, values = slice_sorted(ts, table.column(1).to_numpy(), lo, hi)
