@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -284,8 +285,10 @@ def _ingest_error(path, store) -> str:
 
 @pytest.mark.parametrize("layout", ["long", "wide"])
 def test_reading_in_small_blocks_gives_the_same_rows_and_the_same_errors(tmp_path, monkeypatch, layout):
-    """Every check spans blocks: the same store, and for each damage the same message and line, whether the
-    file is read whole or 7 cells at a time."""
+    """Every check spans blocks and parts: the same store, and for each damage the same message and line,
+    whether the file is read whole or 7 cells at a time, each variable a part of its own, routed 5 rows at a
+    time; and a damaged file leaves nothing behind, in the store or in the staging directory."""
+    import recursive_training.data.data_store as data_store
     from recursive_training.data import ingest
 
     times = pd.date_range("2021-01-01", periods=12, freq="D").strftime("%Y-%m-%d").tolist()
@@ -310,13 +313,22 @@ def test_reading_in_small_blocks_gives_the_same_rows_and_the_same_errors(tmp_pat
         else:
             whole[name] = _ingest_error(tmp_path / f"{name}.csv", tmp_path / f"whole-{name}")
     monkeypatch.setattr(ingest, "CELLS_PER_BLOCK", 7)
-    RecursiveDataStore(tmp_path / "blocks", create=True).ingest(tmp_path / "good.csv")
+    monkeypatch.setattr(ingest, "ROUTE_ROWS", 5)
+    monkeypatch.setattr(data_store, "BUCKET_ROWS", 12)  # a part (and a bucket) per variable
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "staging"))
+    (tmp_path / "staging").mkdir()
+    blocks = RecursiveDataStore(tmp_path / "blocks", create=True)
+    blocks.ingest(tmp_path / "good.csv")
+    assert blocks.info("a").path != blocks.info("b").path
     for variable in ("a", "b"):
         pd.testing.assert_series_equal(RecursiveDataStore(tmp_path / "blocks").load(variable),
                                        RecursiveDataStore(tmp_path / "whole").load(variable))
     for name, message in whole.items():
         assert _ingest_error(tmp_path / f"{name}.csv", tmp_path / f"blocks-{name}") == message
         assert " line " in message  # each names where
+        # nothing left behind: variable a's bucket, written before the damage to b was found, was taken back
+        assert [p.name for p in (tmp_path / f"blocks-{name}").rglob("*")] == ["data"]
+    assert list((tmp_path / "staging").iterdir()) == []
 
 
 def wide(n_variables: int, rows: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -374,7 +386,7 @@ def test_a_bucket_left_less_than_half_alive_is_rewritten_and_the_old_one_deleted
     assert store.info("v00").path != first and {store.info(v).path for v in ("v01", "v02", "v03")} == {first}
     store.ingest(frame.iloc[:350][["timestamp", "v01", "v02"]])  # now 1/4 alive: v03 moves along
     paths = {store.info(v).path for v in store.variables}
-    assert first not in paths and store.info("v03").path == store.info("v01").path
+    assert first not in paths and len(paths) == 3  # v00's bucket, v01 and v02's, and v03 moved to one of its own
     assert sorted(str(p.relative_to(tmp_path / "s")) for p in (tmp_path / "s" / "data").iterdir()) == sorted(paths)
     for name, rows in {"v00": 350, "v01": 350, "v02": 350, "v03": 300}.items():
         again = RecursiveDataStore(tmp_path / "s")

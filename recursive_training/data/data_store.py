@@ -30,7 +30,7 @@ import os
 import warnings
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..base import DataError, IngestError, StoreCorruptError, UnknownVariableError, to_utc_naive
+from ..memory import return_large_allocations
 from .ingest import read_source
 from .location import StoreLocation
 
@@ -47,7 +48,7 @@ CATALOG_NAME = "catalog.json"
 CATALOG_FORMAT = 2  # 2: variables name their row groups in bucket files; 1: a file per variable
 ROW_GROUP_ROWS = 8192  # small enough that a year of hourly data skips most groups
 BUCKET_VARIABLES = 1000  # variables per bucket file at most
-BUCKET_ROWS = 8_388_608  # rows per bucket file at most (128 MiB of timestamps and values), unless one variable has more
+BUCKET_ROWS = 1_048_576  # rows per bucket file at most (16 MiB of timestamps and values) unless one variable has more: also what an ingest sorts at a time
 # timestamp first: row-group pushdown reads its statistics as column 0 (as in stores of a file per variable);
 # the variable's name on every row, dictionary-encoded (a few bytes a row group), so a bucket file read with
 # any Parquet tool says what it holds, catalog or not
@@ -189,65 +190,76 @@ class RecursiveDataStore:
         variables go to new bucket files and the catalog naming them is
         published last (see the module docstring).
         """
-        rows = read_source(source, sort=sort)
-        merged: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        added = unchanged = replaced = 0
-        for name, ts, values in rows.by_variable():
-            if name in self._catalog:
-                old_ts, old_values = self._read_arrays(name, None, None)
-                _, old_at, new_at = np.intersect1d(old_ts, ts, return_indices=True)
-                same = old_values[old_at] == values[new_at]
-                if not replace and not same.all():
-                    clash = ts[new_at[~same][0]]
-                    raise IngestError(
-                        f"{rows.name}: variable {name!r} already has another value at {pd.Timestamp(clash)} "
-                        "in the store (ingest --replace overwrites)"
-                    )
-                unchanged += int(same.sum())
-                replaced += int((~same).sum())
-                keep_old = np.ones(len(old_ts), dtype=bool)
-                keep_old[old_at] = False  # the new rows stand for these timestamps
-                if len(ts) == int(same.sum()):
-                    continue  # nothing new for this variable: leave its file alone
-                added += len(ts) - len(new_at)
-                ts = np.concatenate([old_ts[keep_old], ts])
-                values = np.concatenate([old_values[keep_old], values])
-                order = np.argsort(ts, kind="stable")
-                ts, values = ts[order], values[order]
-            else:
-                added += len(ts)
-            merged[name] = (ts, values)
-        if merged:
-            self._publish(merged)
-        return IngestReport(source=rows.name, rows=added, variables=tuple(merged), unchanged=unchanged,
+        return_large_allocations()  # memory must not grow with the number of parts
+        with read_source(source, sort=sort) as rows:
+            catalog, written = dict(self._catalog), []  # the buckets written, deleted again if the ingest fails
+            added = unchanged = replaced = 0
+            changed_names: list[str] = []
+            try:
+                for part in rows.parts(BUCKET_ROWS, BUCKET_VARIABLES):
+                    changed = {}
+                    for name, ts, values in part:
+                        merged, counts = self._merged(rows.name, name, ts, values, replace)
+                        added, unchanged, replaced = added + counts[0], unchanged + counts[1], replaced + counts[2]
+                        if merged is not None:
+                            changed[name] = merged
+                    written += self._write_buckets(changed, catalog)
+                    changed_names += changed
+                    del part, changed  # one part in memory at a time
+                for moving in self._moved_with(changed_names):
+                    written += self._write_buckets(moving, catalog, moved=True)
+                before = self._publish(catalog) if changed_names else self._catalog
+            except BaseException:
+                for relative in written:
+                    self.location.delete(relative)
+                raise
+        for relative in {info.path for info in before.values()} - {info.path for info in catalog.values()}:
+            self.location.delete(relative)  # only once no published catalog names them
+        return IngestReport(source=rows.name, rows=added, variables=tuple(sorted(changed_names)), unchanged=unchanged,
                             replaced=replaced)
 
-    def _publish(self, changed: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        """Write ``changed`` (with the live variables of buckets it leaves less than half alive) to new
-        buckets, publish the catalog naming them, then delete the files nothing names any more."""
-        moved = self._moved_with(changed)
-        catalog = dict(self._catalog)
-        for relative, placed in self._write_buckets({**moved, **changed}).items():
-            for name, row_groups in placed.items():
-                catalog[name] = (dataclasses.replace(catalog[name], path=relative, row_groups=row_groups)
-                                 if name in moved else _describe(name, relative, row_groups, changed[name][0]))
+    def _merged(self, source: str, name: str, ts: np.ndarray, values: np.ndarray, replace: bool,
+                ) -> tuple[tuple[np.ndarray, np.ndarray] | None, tuple[int, int, int]]:
+        """``name``'s rows with what the store holds of it, or None if they add nothing; and the rows added,
+        already stored alike, and replaced."""
+        if name not in self._catalog:
+            return (ts, values), (len(ts), 0, 0)
+        old_ts, old_values = self._read_arrays(name, None, None)
+        _, old_at, new_at = np.intersect1d(old_ts, ts, return_indices=True)
+        same = old_values[old_at] == values[new_at]
+        if not replace and not same.all():
+            clash = ts[new_at[~same][0]]
+            raise IngestError(f"{source}: variable {name!r} already has another value at {pd.Timestamp(clash)} "
+                              "in the store (ingest --replace overwrites)")
+        counts = (len(ts) - len(new_at), int(same.sum()), int((~same).sum()))
+        if len(ts) == counts[1]:
+            return None, counts  # nothing new for this variable: leave its file alone
+        keep_old = np.ones(len(old_ts), dtype=bool)
+        keep_old[old_at] = False  # the new rows stand for these timestamps
+        ts = np.concatenate([old_ts[keep_old], ts])
+        values = np.concatenate([old_values[keep_old], values])
+        order = np.argsort(ts, kind="stable")
+        return (ts[order], values[order]), counts
+
+    def _publish(self, catalog: dict[str, VariableInfo]) -> dict[str, VariableInfo]:
+        """Publish ``catalog``; the catalog it replaced."""
         before, self._catalog = self._catalog, catalog
         try:
             self._write_catalog()
         except BaseException:
             self._catalog = before
             raise
-        for relative in {info.path for info in before.values()} - {info.path for info in catalog.values()}:
-            self.location.delete(relative)  # only once no published catalog names them
+        return before
 
-    def _moved_with(self, changed: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """The unchanged variables of the buckets that ``changed`` leaves less than half alive, read back."""
+    def _moved_with(self, changed: list[str]) -> Iterator[dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """The unchanged variables of each bucket that ``changed`` leaves less than half alive, read back, a
+        bucket at a time."""
         live: dict[str, list[str]] = defaultdict(list)
         for name, info in self._catalog.items():
             live[info.path].append(name)
-        moved = {}
-        for path in {self._catalog[name].path for name in changed if name in self._catalog}:
-            staying = [name for name in live[path] if name not in changed]
+        changing = set(changed)
+        for path in sorted({self._catalog[name].path for name in changed if name in self._catalog}):
+            staying = [name for name in live[path] if name not in changing]
             if not staying:
                 continue
             try:
@@ -255,12 +267,13 @@ class RecursiveDataStore:
             except (OSError, pa.ArrowException) as exc:
                 raise self._unreadable(staying[0], exc) from None
             if 2 * sum(self._catalog[name].count for name in staying) < stored:
-                moved.update((name, self._read_arrays(name, None, None)) for name in staying)
-        return moved
+                yield {name: self._read_arrays(name, None, None) for name in staying}
 
-    def _write_buckets(self, series: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, tuple[int, int]]]:
-        """``series`` in name order as bucket files; each file's relative path with each variable's row groups."""
-        written: dict[str, dict[str, tuple[int, int]]] = {}
+    def _write_buckets(self, series: dict[str, tuple[np.ndarray, np.ndarray]], catalog: dict[str, VariableInfo],
+                       *, moved: bool = False) -> list[str]:
+        """``series`` in name order as bucket files, entered in ``catalog`` (described afresh, or only
+        ``moved``); the files' relative paths."""
+        written = []
         names = sorted(series)
         while names:
             bucket = [names.pop(0)]
@@ -270,12 +283,13 @@ class RecursiveDataStore:
                 bucket.append(names.pop(0))
             tables = [_bucket_table(name, *series[name]) for name in bucket]
             relative = self.location.write_parquet("data", "bucket", tables, ROW_GROUP_ROWS)
-            placed, first = {}, 0
+            written.append(relative)
+            first = 0
             for name, table in zip(bucket, tables, strict=True):
-                stop = first + -(-table.num_rows // ROW_GROUP_ROWS)
-                placed[name] = (first, stop)
-                first = stop
-            written[relative] = placed
+                row_groups = (first, first + -(-table.num_rows // ROW_GROUP_ROWS))
+                catalog[name] = (dataclasses.replace(catalog[name], path=relative, row_groups=row_groups) if moved
+                                 else _describe(name, relative, row_groups, series[name][0]))
+                first = row_groups[1]
         return written
 
     # reads -------------------------------------------------------------------
