@@ -1,4 +1,4 @@
-"""Peak memory of a piece of work, sampled with memory-profiler in a thread; and large allocations returned.
+"""Peak memory of a piece of work, sampled with memory-profiler in a thread.
 
 memory-profiler's own function-wrapping mode starts a child process (not
 allowed inside daemonic Dask workers) and may run the function again, so the
@@ -7,31 +7,9 @@ process is sampled from a background thread instead.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import threading
 
-__all__ = ["PeakMemoryMonitor", "current_memory_mib", "return_large_allocations"]
-
-LARGE_ALLOCATION_BYTES = 1 << 20
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-
-
-def return_large_allocations() -> None:
-    """Make glibc give every allocation of 1 MiB or more pages of its own, returned to the system when freed.
-
-    glibc raises its mmap threshold each time a large block is freed, so that
-    later large arrays come from the heap, where freeing them leaves holes the
-    process keeps: an ingest's resident memory then grew with the number of
-    parts it sorted (bench/bench_ingest.py). A fixed threshold (what the
-    workers get through MALLOC_MMAP_THRESHOLD_, see fork_server.py) keeps it
-    flat. For this whole process; nothing where the C library is not glibc.
-    """
-    name = ctypes.util.find_library("c")
-    try:
-        ctypes.CDLL(name).mallopt(_M_MMAP_THRESHOLD, LARGE_ALLOCATION_BYTES)
-    except (OSError, AttributeError, TypeError):  # no C library found, or not glibc
-        pass
+__all__ = ["PeakMemoryMonitor", "current_memory_mib"]
 
 
 def current_memory_mib() -> float:

@@ -155,3 +155,22 @@ def test_a_row_per_value_database_is_converted_and_its_identities_still_hold(tmp
         "EXPLAIN QUERY PLAN SELECT batch_id, SUM(count) FROM metric_items WHERE run_id = 'r' GROUP BY batch_id"))
     check.close()
     assert indexes == {"metric_items_identity"} and "metric_items_identity" in plan
+
+
+def test_the_metrics_ledger_holds_only_the_batches_whose_metrics_are_on_their_way():
+    from recursive_training.recording import MetricsLedger
+
+    ledger = MetricsLedger()
+    ledger.landed("early", 3)  # a batch's metrics may land before its result arrives
+    ledger.expect("early", 3)
+    ledger.expect("late", 5)
+    assert (ledger.sent, ledger.stored, ledger.outstanding) == (8, 3, 1)
+    ledger.landed("late", 2)
+    assert (ledger.stored, ledger.outstanding) == (5, 1)  # part of it: still waited for
+    ledger.landed("late", 3)
+    assert (ledger.stored, ledger.outstanding) == (8, 0)
+    ledger.landed("retried", 4)  # a batch run twice sends its metrics twice; the store keeps them once
+    ledger.landed("retried", 4)
+    ledger.expect("retried", 4)
+    assert (ledger.sent, ledger.stored, ledger.outstanding) == (12, 12, 0)
+    assert ledger._expected == {} and ledger._landed == {}  # nothing kept of a settled batch

@@ -4,6 +4,7 @@
 package imports nothing of the project (tests/test_layout.py checks it).
 """
 
+from .allocation import return_large_allocations
 from .atomic import atomic_write_bytes, atomic_write_files, publish_file
 from .background import BackgroundStart
 from .errors import (
@@ -53,6 +54,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_files",
     "publish_file",
+    "return_large_allocations",
     "available_cores",
     "is_plain_name",
     "is_url",

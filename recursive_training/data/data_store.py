@@ -37,8 +37,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..base import DataError, IngestError, StoreCorruptError, UnknownVariableError, to_utc_naive
-from ..memory import return_large_allocations
+from ..base import (
+    DataError,
+    IngestError,
+    StoreCorruptError,
+    UnknownVariableError,
+    return_large_allocations,
+    to_utc_naive,
+)
 from .ingest import read_source
 from .location import StoreLocation
 

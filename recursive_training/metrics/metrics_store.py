@@ -95,16 +95,6 @@ class MetricsStore:
         """Queue one event chunk from :class:`AsyncMetricsCollector`; never blocks."""
         self._queue.put(chunk)
 
-    def insert_chunks(self, chunks: list[dict]) -> int:
-        """Store ``chunks`` in one transaction; how many values they held."""
-        rows = [(chunk["run_id"], chunk["batch_id"], variable, model,
-                 names if isinstance(names, str) else RECORD_SEPARATOR.join(names), first, at, len(values),
-                 _packed(values))
-                for chunk in chunks for variable, model, names, at, first, values in chunk["series"]]
-        with self._lock, self._db:
-            self._db.executemany("INSERT OR IGNORE INTO metric_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        return sum(row[7] for row in rows)
-
     def _write_loop(self) -> None:
         """Whatever is queued when the writer comes round goes in one transaction (a thousand workers'
         chunks would cost a commit each otherwise)."""
@@ -129,7 +119,13 @@ class MetricsStore:
                 return
 
     def _write_group(self, chunks: list[dict]) -> None:
-        self.insert_chunks(chunks)
+        """``chunks`` in one transaction, then told to ``on_stored`` batch by batch."""
+        rows = [(chunk["run_id"], chunk["batch_id"], variable, model,
+                 names if isinstance(names, str) else RECORD_SEPARATOR.join(names), first, at, len(values),
+                 _packed(values))
+                for chunk in chunks for variable, model, names, at, first, values in chunk["series"]]
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR IGNORE INTO metric_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         if self._on_stored is not None:
             for chunk in chunks:
                 self._on_stored(chunk["batch_id"], sum(len(item[-1]) for item in chunk["series"]))
