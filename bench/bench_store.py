@@ -101,8 +101,8 @@ def bucket_reads(work: Path, tiny: bool) -> None:
     one = {root: statistics.median(alone(root) for _ in range(repeats)) for root in (single, bucketed)}
     info(f"{n_variables} daily variables, one window: bucket files {many[bucketed]:.3f} s, a file per variable "
          f"{many[single]:.3f} s; one variable alone {one[bucketed] * 1e3:.2f} ms vs {one[single] * 1e3:.2f} ms")
-    report(f"{n_variables} variables of one window, bucket files", many[bucketed], 0.5, higher_is_better=False,
-           unit="s", detail=f"a file per variable: {many[single]:.2f} s")
+    report("a batch's variables, one window, buckets", many[bucketed], 0.5, higher_is_better=False,
+           unit="s", detail=f"{n_variables} variables; a file per variable: {many[single]:.2f} s")
     report("one variable from a bucket vs its own file", one[bucketed] / one[single], 1.25, higher_is_better=False,
            detail="time ratio; the cache of loaded ranges cold, parsed footers kept per process")
 

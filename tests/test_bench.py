@@ -15,7 +15,8 @@ SCRIPTS = {
     "bench_parallel.py": ["parallel speedup, 2 workers"],
     "bench_baselines.py": ["baselines equal statsforecast (max |diff|)", "baselines faster than statsforecast"],
     "bench_overhead.py": ["Dask overhead, default batch sizing", "tiny batches are warned about"],
-    "bench_store.py": ["targeted load vs whole data set", "second load hits the cache", "streaming peak / chunk size"],
+    "bench_store.py": ["targeted load vs whole data set", "second load hits the cache", "streaming peak / chunk size",
+                       "a batch's variables, one window, buckets", "one variable from a bucket vs its own file"],
     "bench_scaling.py": ["time x2 variables", "time x2 windows"],
     "bench_end_to_end.py": ["end to end, 30-second job, 2 workers", "end to end, long job, 2 workers",
                             "fresh 2-worker cluster ready for torch", "closing a 2-worker run"],
@@ -25,7 +26,8 @@ SCRIPTS = {
     "bench_forecast.py": ["forecast 1,000 variables, 2 workers", "report of a 200-variable run"],
     "bench_coordinator.py": ["coordinator outcomes per second", "coordinator memory growth per 10k outcomes",
                              "planning 10,000 variables x 10 years"],
-    "bench_ingest.py": ["ingest peak memory, long CSV", "ingest peak memory, wide CSV"],
+    "bench_ingest.py": ["ingest peak memory, long CSV", "ingest peak memory growth, twice the rows",
+                        "ingest peak memory, wide CSV"],
     "bench_calibration.py": [f"95% coverage {m} h={h}{kind}" for m in ("naive", "seasonal_naive", "ar")
                              for h in (1, 7, 13)
                              for kind in ([" (h <= m)" if h <= 12 else " (h > m)"] if m == "seasonal_naive" else [""])],
