@@ -70,6 +70,10 @@ class BatchResult:
         object.__setattr__(self, "slim_text", json_line({**data, "evidence": []}))
         return self
 
+    def slim_json(self) -> str:
+        """This result without its evidence as JSON: the text its worker made, or made now."""
+        return self.slim_text if self.slim_text is not None else json_line(self.without_evidence().to_dict())
+
     def without_evidence(self) -> "BatchResult":
         """What the coordinator keeps once the evidence is journalled and applied: the per-origin arrays
         are most of a result's size, and the journal and the trust database hold them."""

@@ -39,7 +39,6 @@ from .execution import (
     _dask_process_batch_task,
 )
 from .fork_server import start_fork_server
-from .journal import json_line
 from .original_api import options_from_original_config, progress_reporter
 from .outcome_spill import OutcomeSpill
 from .outcomes import BatchResult
@@ -290,7 +289,7 @@ class ParallelTrainingCoordinator:
         self._recorder.replay(self._read_back)
         for result in self._read_back:
             self._tally.add(result)
-            self._spill.add(result.batch_id, 0, json_line(result.without_evidence().to_dict()))
+            self._spill.add(result.batch_id, 0, result.slim_json())
         self._read_back = []
 
     def _start_executor(self, in_process: bool) -> BatchExecutor:
@@ -401,7 +400,7 @@ class ParallelTrainingCoordinator:
             logger.debug("batch %s done on %s in %.2f s", batch.batch_id, result.worker, result.processing_time)
             slim = result.without_evidence()
             attempts = self.attempts.settled(batch.batch_id)
-            self._spill.add(batch.batch_id, attempts, result.slim_text or json_line(slim.to_dict()))
+            self._spill.add(batch.batch_id, attempts, result.slim_json())
             self._tally.add(slim)
             self._compute_seconds += slim.processing_time
             self._peak_memory_mib = max(self._peak_memory_mib or 0.0, slim.peak_memory_mib)
@@ -477,14 +476,17 @@ class ParallelTrainingCoordinator:
                 attempts, text = spilled(batch.batch_id)
                 yield BatchOutcome.of_batch(batch, spec_ids, attempts).to_json(text)
             else:
-                yield BatchOutcome.of_batch(batch, spec_ids, self.attempts.counts.get(batch.batch_id, 0)).to_json()
+                yield self._unfinished(batch).to_json()
+
+    def _unfinished(self, batch: TrainingBatch) -> BatchOutcome:
+        """A failed or not-run batch as the results file reports it (the attempt log keeps a failure's count)."""
+        return BatchOutcome.of_batch(batch, self._spec_ids(), self.attempts.counts.get(batch.batch_id, 0))
 
     def get_results_summary(self) -> RunSummary:
         config = self.config
         statuses = [b.status for b in self.batches]
         variables, per_model, failed_models = self._tally.summarise(
             self.trust, {(key.variable, key.spec) for key in self.trust_keys()})
-        spec_ids = self._spec_ids()
         return RunSummary(
             run_id=self.run_id,
             store=config.store_location.identity,  # a report or server elsewhere still finds it
@@ -497,8 +499,7 @@ class ParallelTrainingCoordinator:
                                 completed=len(self.resumed) + statuses.count(BatchStatus.DONE),
                                 resumed=len(self.resumed), failed=statuses.count(BatchStatus.FAILED),
                                 not_run=statuses.count(BatchStatus.NOT_RUN)),
-            failed_batches=tuple(BatchOutcome.of_batch(b, spec_ids, self.attempts.counts.get(b.batch_id, 0))
-                                 for b in self.batches if b.status is BatchStatus.FAILED),
+            failed_batches=tuple(self._unfinished(b) for b in self.batches if b.status is BatchStatus.FAILED),
             elapsed_seconds=self.elapsed_seconds,
             timings=dict(self.timings),
             compute_seconds=self._compute_seconds,

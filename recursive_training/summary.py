@@ -39,7 +39,6 @@ class _PairTally:
         del self.first_skipped[SHOWN_WINDOWS:]
 
 
-
 def _in_time_order(entries: Iterable[tuple[tuple[str, str], str]]) -> list[str]:
     return [where for _, where in sorted(entries)]
 
@@ -64,12 +63,12 @@ class RunTally:
     def add(self, result: BatchResult) -> None:
         when = (result.start, result.batch_id)  # windows are listed in time order
         span = f"{result.start[:10]}..{result.end[:10]}"
+        unit = (result.window_index, result.start, result.end)
         for outcome in result.outcomes:
             key = (outcome.variable, outcome.model)
             pair = self._pairs.get(key)
             if pair is None:
                 pair = self._pairs[key] = _PairTally()
-            unit = (result.window_index, result.start, result.end)
             where = f"{span}: {outcome.reason}"
             if outcome.status == "failed":
                 pair.failed[unit] = (when, where)

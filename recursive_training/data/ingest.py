@@ -69,6 +69,7 @@ class StagedRows:
         it cannot take back before every part has been handed out.
         """
         ranked = sorted(range(len(self._names)), key=self._names.__getitem__)
+        names = [self._names[code] for code in ranked]  # in name order
         rank_of = np.empty(len(self._names), dtype=np.int32)
         rank_of[ranked] = np.arange(len(ranked), dtype=np.int32)
         part_of = np.empty(len(self._names), dtype=np.int32)
@@ -83,7 +84,7 @@ class StagedRows:
             for path in files:
                 staged = np.fromfile(path, dtype=_ROW)
                 path.unlink()
-                yield self._in_order(staged, rank_of)
+                yield self._in_order(staged, rank_of, names)
         except DataError as exc:
             raise IngestError(f"{self.name}: {exc}") from None
         except OSError as exc:
@@ -110,12 +111,12 @@ class StagedRows:
         staging.unlink()
         return files
 
-    def _in_order(self, staged: np.ndarray, rank_of: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        """One part's rows sorted by variable (in name order: ``rank_of`` each code) then time, after refusing
-        duplicate (variable, timestamp) pairs, and unsorted input unless ``sort``; each column is sorted by one
-        index and let go."""
+    def _in_order(self, staged: np.ndarray, rank_of: np.ndarray,
+                  names: list[str]) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """One part's rows sorted by variable (in name order: ``rank_of`` each code, ``names`` by rank) then time,
+        after refusing duplicate (variable, timestamp) pairs, and unsorted input unless ``sort``; each column is
+        sorted by one index and let go."""
         codes, timestamps, positions = rank_of[staged["code"]], staged["timestamp"], staged["position"]
-        names = sorted(self._names)
         by_time = np.lexsort((timestamps, codes))  # stable: ties keep the file's order
         i = _first_repeat(codes[by_time], timestamps[by_time], lambda ts: ts[1:] == ts[:-1])
         if i is not None:
