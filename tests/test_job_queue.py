@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 import time
 
 import dask
@@ -77,11 +78,20 @@ def test_a_cancelled_slurm_job_is_survived_and_replaced(slurm, reference):
     jobs_seen: set[str] = set()
     settings: dict[str, str] = {}
 
-    def cancel_the_other_job(done, total, batch):
+    def note_jobs() -> None:
         cluster = coordinator._cluster
-        if cluster is None:
+        if cluster is not None:
+            jobs_seen.update(job.job_id for job in list(cluster.workers.values()) if job.job_id)
+
+    def watch_jobs() -> None:  # all along, not only when a batch finishes: the last may finish before the
+        while not finished.wait(0.1):  # replacement job is submitted, and no progress call would see it
+            note_jobs()
+
+    def cancel_the_other_job(done, total, batch):
+        note_jobs()
+        if coordinator._cluster is None:
             return
-        jobs_seen.update(job.job_id for job in cluster.workers.values() if job.job_id)
+        cluster = coordinator._cluster
         workers = coordinator.client.scheduler_info(n_workers=-1)["workers"]
         if batch is None or cancelled or len(workers) < 2:
             return
@@ -93,8 +103,15 @@ def test_a_cancelled_slurm_job_is_survived_and_replaced(slurm, reference):
 
     import distributed  # noqa: F401  (before dask.config.set: else leaving it drops every distributed default)
 
+    finished = threading.Event()
+    watcher = threading.Thread(target=watch_jobs, daemon=True)
+    watcher.start()
     with dask.config.set({"distributed.deploy.lost-worker-timeout": "1s"}):  # Dask's default waits 15 s
-        summary = coordinator.start_training(cancel_the_other_job)
+        try:
+            summary = coordinator.start_training(cancel_the_other_job)
+        finally:
+            finished.set()
+            watcher.join()
     assert cancelled, "both workers never ran at once"
     assert_same_outcome(summary, undisturbed)
     assert len(jobs_seen) >= 3  # two at the start, and one submitted in place of the cancelled job
