@@ -21,9 +21,9 @@ from typing import Any, Iterator
 
 import dask
 
-from .base import ClusterError, one_line
+from .base import WORKER_MALLOC_MMAP_BYTES, WORKER_MALLOC_TRIM_BYTES, ClusterError, one_line
 from .config import TrainingConfig
-from .fork_server import WORKER_MALLOC_MMAP_BYTES, WORKER_MALLOC_TRIM_BYTES, children_ignore_sigint, start_fork_server
+from .fork_server import children_ignore_sigint, start_fork_server
 from .retrodiction import RetrodictionSettings
 
 __all__ = ["Connection", "connect", "disconnect", "local_cluster_settings", "main_script_hidden", "prepare_worker",

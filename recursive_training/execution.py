@@ -20,7 +20,7 @@ from .batching import TrainingBatch
 from .config import TrainingConfig
 from .metrics import METRICS_TOPIC, dask_event_sender
 from .outcomes import BatchResult
-from .worker_task import process_batch, single_threaded_torch, torch_threads_for, warm_up
+from .worker_task import as_on_a_worker, process_batch, single_threaded_torch, warm_up
 
 __all__ = ["AttemptLog", "AutoExecutor", "BatchExecutor", "BatchSink", "DaskExecutor", "HandoverExecutor",
            "InProcessExecutor", "CLUSTER_START_SECONDS",
@@ -152,7 +152,7 @@ class InProcessExecutor:
         self._send_metrics, self._stopping = send_metrics, stopping
 
     def run(self, batches: Sequence[TrainingBatch], sink: BatchSink) -> None:
-        with torch_threads_for(self.config.retrodiction):  # as on a worker: the same numbers, the same speed
+        with as_on_a_worker(self.config.retrodiction):
             for batch in batches:
                 if self._stopping.is_set():
                     return
@@ -355,7 +355,7 @@ class HandoverExecutor(_Delegating):
     def run(self, batches: Sequence[TrainingBatch], sink: BatchSink) -> None:
         cluster = BackgroundStart(self._start_cluster, name="start-cluster")
         remaining = list(batches)  # largest first: take from the end
-        with torch_threads_for(self.in_process.config.retrodiction):
+        with as_on_a_worker(self.in_process.config.retrodiction):
             while remaining and not cluster.done and not self._stopping.is_set():
                 if not self._run_here(remaining.pop(), sink):
                     break
@@ -406,7 +406,7 @@ class AutoExecutor(_Delegating):
     def run(self, batches: Sequence[TrainingBatch], sink: BatchSink) -> None:
         remaining = list(batches)  # largest first: the probe is the last
         probe = remaining.pop()
-        with torch_threads_for(self.in_process.config.retrodiction):
+        with as_on_a_worker(self.in_process.config.retrodiction):
             warm_up(self.in_process.config.retrodiction)
             started = time.perf_counter()
             self.in_process.run([probe], sink)

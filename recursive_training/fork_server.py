@@ -26,14 +26,10 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["WORKER_MALLOC_MMAP_BYTES", "WORKER_MALLOC_TRIM_BYTES", "WORKER_PRELOAD", "children_ignore_sigint", "pre_spawn_environ",
-           "start_fork_server"]
+from .base import WORKER_MALLOC_MMAP_BYTES, WORKER_MALLOC_TRIM_BYTES
 
-WORKER_MALLOC_TRIM_BYTES = 64 * 2**20  # why: see cluster.local_cluster_settings
-# Setting the trim threshold turns off glibc's adaptive mmap threshold, so every allocation over 128 KiB
-# would be a fresh mmap, page-faulted in and unmapped again: MLPs trained together (megabytes per epoch)
-# ran 2-3x slower on workers than in-process. 32 MiB is glibc's largest mmap threshold on 64-bit.
-WORKER_MALLOC_MMAP_BYTES = 32 * 2**20
+__all__ = ["WORKER_PRELOAD", "children_ignore_sigint", "pre_spawn_environ", "start_fork_server"]
+
 WORKER_PRELOAD = ("distributed", "recursive_training.worker_task", "recursive_training.worker_plugin")
 
 

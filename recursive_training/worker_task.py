@@ -16,7 +16,7 @@ import numpy as np
 
 from analytics import EvidenceBlock
 
-from .base import InsufficientDataError, one_line
+from .base import InsufficientDataError, one_line, reuse_freed_memory
 from .batching import TrainingBatch
 from .config import TrainingConfig
 from .data import reopened_store
@@ -25,7 +25,7 @@ from .metrics import AsyncMetricsCollector
 from .outcomes import BatchResult, VariableOutcome
 from .retrodiction import ForecastModel, ModelSpec, RetrodictionSettings, WindowForecast, retrodict_window
 
-__all__ = ["process_batch", "single_threaded_torch", "torch_threads_for", "warm_up"]
+__all__ = ["as_on_a_worker", "process_batch", "single_threaded_torch", "warm_up"]
 
 
 def single_threaded_torch() -> None:
@@ -45,12 +45,20 @@ def warm_up(settings: RetrodictionSettings) -> None:
 
 
 @contextlib.contextmanager
-def torch_threads_for(settings: RetrodictionSettings) -> Iterator[None]:
-    """Single-threaded torch while batches run in the caller's process, as on a worker; restored after."""
+def as_on_a_worker(settings: RetrodictionSettings) -> Iterator[None]:
+    """Torch models trained in the caller's process as on a worker: the same numbers at the same speed.
+
+    One torch thread while the batches run (restored after), and the
+    workers' heap settings (:func:`~recursive_training.base.reuse_freed_memory`,
+    kept for the rest of the process: glibc cannot go back to its adaptive
+    defaults once they are set).
+    """
     if not settings.needs_torch:
         yield
         return
     import torch
+
+    reuse_freed_memory()
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)

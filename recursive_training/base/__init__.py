@@ -4,7 +4,7 @@
 package imports nothing of the project (tests/test_layout.py checks it).
 """
 
-from .allocation import return_large_allocations
+from .allocation import WORKER_MALLOC_MMAP_BYTES, WORKER_MALLOC_TRIM_BYTES, return_large_allocations, reuse_freed_memory
 from .atomic import atomic_write_bytes, atomic_write_files, publish_file
 from .background import BackgroundStart
 from .errors import (
@@ -55,6 +55,9 @@ __all__ = [
     "atomic_write_files",
     "publish_file",
     "return_large_allocations",
+    "reuse_freed_memory",
+    "WORKER_MALLOC_MMAP_BYTES",
+    "WORKER_MALLOC_TRIM_BYTES",
     "available_cores",
     "is_plain_name",
     "is_url",

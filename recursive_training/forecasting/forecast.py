@@ -167,12 +167,12 @@ def _groups_done(settings: ForecastSettings, rule: Rule, variables: list[str],
     tasks, submitted as their candidates are read, so the workers start on the first at once. While our
     own cluster starts, its first variables are forecast here (the cluster gets the rest)."""
     from ..retrodiction import RetrodictionSettings
-    from ..worker_task import torch_threads_for
+    from ..worker_task import as_on_a_worker
 
     models = specs or ("naive",)  # a cluster warms up for the models it may fit; naive needs nothing
 
     if settings.workers == 0 and settings.scheduler_address is None and client is None:
-        with torch_threads_for(RetrodictionSettings(models=models)):
+        with as_on_a_worker(RetrodictionSettings(models=models)):
             for at in range(0, len(variables), _LOCAL_GROUP):
                 yield forecast_group(settings.store_path, settings.store_kind, rule,
                                      candidates(variables[at:at + _LOCAL_GROUP]))
@@ -238,12 +238,12 @@ def _forecast_while_starting(settings: ForecastSettings, rule: Rule, models: tup
     and slow the scheduler's start in this process (as for ``run``).
     """
     from ..retrodiction import RetrodictionSettings
-    from ..worker_task import torch_threads_for
+    from ..worker_task import as_on_a_worker
 
     store = open_store(settings.store_path, settings.store_kind)
     torch = "torch" in sys.modules
     returned: list[list[Candidates]] = []  # each group's variables left for the cluster
-    with torch_threads_for(RetrodictionSettings(models=models if torch else ("naive",))):
+    with as_on_a_worker(RetrodictionSettings(models=models if torch else ("naive",))):
         while pending and not starting.done:
             group = pending.popleft()
             group = group if isinstance(group, list) else group.result()

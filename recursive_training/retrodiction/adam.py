@@ -21,8 +21,8 @@ class Adam:
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float | torch.Tensor,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
-        """``lr`` is one rate, or one per model for parameters stacked along a leading model axis
-        (batched_torch.py)."""
+        """``lr`` is one rate, or a tensor of rates shaped like each parameter (batched_torch.py: one
+        flat parameter holding many models, each with its own rate)."""
         self.params = list(params)
         self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
         self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
@@ -43,7 +43,7 @@ class Adam:
                 exp_avg.lerp_(grad, 1 - self.beta1)
                 exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
                 denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-                if isinstance(step_size, torch.Tensor):  # one rate per model: broadcast along its axis
-                    param.sub_(exp_avg / denom * step_size.view(-1, *(1,) * (param.dim() - 1)))
+                if isinstance(step_size, torch.Tensor):  # a rate per element
+                    param.sub_(exp_avg / denom * step_size)
                 else:
                     param.addcdiv_(exp_avg, denom, value=-step_size)

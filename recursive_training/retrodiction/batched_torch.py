@@ -7,8 +7,9 @@ variable, seed or learning rate, are trained here together: their weights
 are stacked along a leading model axis, each forward pass is three
 ``torch.baddbmm`` over all of them, the loss is the sum of their own mean
 squared errors (so each model's gradient is its own: they share no
-parameter), and Adam, being elementwise, updates each with its own
-learning rate. Each starts from the weights its seed gives when trained
+parameter), its gradient is written out by hand (autograd's arithmetic
+without its bookkeeping), and Adam, being elementwise, updates each with
+its own learning rate. Each starts from the weights its seed gives when trained
 alone, on its own standardised windows, so the mathematics is that of
 separate training and only the order of floating-point sums differs
 (tests/test_batched_torch.py: forecasts within 1e-4 relative in float32).
@@ -94,23 +95,68 @@ def _fit_together(models: list[MLPForecaster], series: list[np.ndarray]) -> None
     dtype = group[0].dtype
     inputs = torch.as_tensor(np.stack(windows), dtype=dtype)
     wanted = torch.as_tensor(np.stack(targets), dtype=dtype)
-    layers = [(weight.requires_grad_(), bias.requires_grad_()) for weight, bias in
-              _stacked_initial_weights(group, dtype)]
-    optimiser = Adam([tensor for layer in layers for tensor in layer],
-                     lr=torch.tensor([model.learning_rate for model in group], dtype=dtype))
+    weights = _FlatLayers(_stacked_initial_weights(group, dtype))
+    rates = torch.tensor([model.learning_rate for model in group], dtype=dtype)
+    optimiser = Adam([weights.values], lr=weights.per_element(rates))
     for _ in range(group[0].epochs):
-        optimiser.zero_grad()
-        errors = _forward(layers, inputs) - wanted
-        loss = (errors * errors).mean(dim=1).sum()
-        loss.backward()
+        _gradients(weights, inputs, wanted)
         optimiser.step()
     for m, model in enumerate(models):
         net = model._build().to(dtype)
         with torch.no_grad():
-            for (weight, bias), linear in zip(layers, (net[0], net[2], net[4]), strict=True):
+            for (weight, bias), linear in zip(weights.layers(weights.values), (net[0], net[2], net[4]), strict=True):
                 linear.weight.copy_(weight[m])
                 linear.bias.copy_(bias[m])
         model.net = net.eval()
+
+
+class _FlatLayers:
+    """Every model's weights and biases in one flat tensor, each layer's a contiguous (models, ...) view.
+
+    Adam, being elementwise, then updates all of them in a handful of
+    operations instead of a handful per tensor, and the backward pass writes
+    each gradient straight into its place in ``values.grad``.
+    """
+
+    def __init__(self, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self.shapes = [tensor.shape for layer in layers for tensor in layer]
+        self.values = torch.cat([tensor.reshape(-1) for layer in layers for tensor in layer])
+        self.values.grad = torch.zeros_like(self.values)
+
+    def layers(self, flat: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(weight, bias) per layer, as views of ``flat`` (the values or their gradient)."""
+        views, at = [], 0
+        for shape in self.shapes:
+            views.append(flat[at:at + shape.numel()].view(shape))
+            at += shape.numel()
+        return list(zip(views[0::2], views[1::2]))
+
+    def per_element(self, per_model: torch.Tensor) -> torch.Tensor:
+        """A value per model spread over that model's elements of the flat tensor."""
+        return torch.cat([per_model.repeat_interleave(shape[1:].numel()) for shape in self.shapes])
+
+
+def _gradients(weights: _FlatLayers, inputs: torch.Tensor, wanted: torch.Tensor) -> None:
+    """The gradient of the sum of every model's mean squared error, into ``weights.values.grad``.
+
+    Autograd's own arithmetic for the three layers, written out: the same
+    kernels (relu's backward is ``threshold_backward``), no graph to record
+    and no gradient to accumulate, so an epoch costs about a third less.
+    """
+    (w1, b1), (w2, b2), (w3, b3) = weights.layers(weights.values)
+    (g1, gb1), (g2, gb2), (g3, gb3) = weights.layers(weights.values.grad)
+    h1 = torch.baddbmm(b1.unsqueeze(1), inputs, w1.transpose(1, 2)).relu_()
+    h2 = torch.baddbmm(b2.unsqueeze(1), h1, w2.transpose(1, 2)).relu_()
+    out = torch.baddbmm(b3.unsqueeze(1), h2, w3.transpose(1, 2))  # (models, rows, 1)
+    d_out = out.sub_(wanted.unsqueeze(2)).mul_(2.0 / inputs.shape[1])
+    torch.bmm(d_out.transpose(1, 2), h2, out=g3)
+    torch.sum(d_out, dim=1, out=gb3)
+    d_h2 = torch.ops.aten.threshold_backward(d_out * w3, h2, 0)
+    torch.bmm(d_h2.transpose(1, 2), h1, out=g2)
+    torch.sum(d_h2, dim=1, out=gb2)
+    d_h1 = torch.ops.aten.threshold_backward(torch.bmm(d_h2, w2), h1, 0)
+    torch.bmm(d_h1.transpose(1, 2), inputs, out=g1)
+    torch.sum(d_h1, dim=1, out=gb1)
 
 
 def _stacked_initial_weights(models: list[MLPForecaster],
@@ -119,17 +165,7 @@ def _stacked_initial_weights(models: list[MLPForecaster],
     nets = []
     for model in models:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(model.seed)
+            torch.default_generator.manual_seed(model.seed)
             nets.append(model._build().to(dtype))
     return [(torch.stack([net[i].weight.detach() for net in nets]),
              torch.stack([net[i].bias.detach() for net in nets])) for i in (0, 2, 4)]
-
-
-def _forward(layers: list[tuple[torch.Tensor, torch.Tensor]], inputs: torch.Tensor) -> torch.Tensor:
-    """The MLP of every model at once: (models, rows, lags) -> (models, rows)."""
-    hidden = inputs
-    for depth, (weight, bias) in enumerate(layers):
-        hidden = torch.baddbmm(bias.unsqueeze(1), hidden, weight.transpose(1, 2))
-        if depth < len(layers) - 1:
-            hidden = torch.relu(hidden)
-    return hidden.squeeze(-1)
