@@ -81,3 +81,24 @@ def test_a_models_numbers_do_not_depend_on_the_others_in_its_group():
     grouped = fit_mlps([MLPForecaster(**options) for _ in series], series)[0]
     origins = np.arange(10, 100)
     np.testing.assert_array_equal(grouped.predict(series[0], origins, 4), alone.predict(series[0], origins, 4))
+
+
+def test_models_that_differ_only_in_epochs_share_one_training():
+    """A grid over epochs costs its longest point: the shorter ones take the weights the training passed
+    through, bit for bit what they get trained on their own."""
+    from torch.profiler import ProfilerActivity, profile
+
+    y = training_series(1, seed=2)[0]
+    epochs = [10, 25, 40]
+    separately = [fit_mlps([MLPForecaster(lags=5, hidden_size=6, epochs=n, learning_rate=0.02, seed=3)], [y])[0]
+                  for n in epochs]
+    with profile(activities=[ProfilerActivity.CPU]) as recorded:
+        shared = fit_mlps([MLPForecaster(lags=5, hidden_size=6, epochs=n, learning_rate=0.02, seed=3)
+                           for n in epochs], [y] * len(epochs))
+    forward_products = sum(event.count for event in recorded.key_averages() if event.key == "aten::baddbmm")
+    assert forward_products == 3 * max(epochs)  # three layers a step, one training (it was 3 x 75 apart)
+    origins = np.arange(20, len(y))
+    for alone, together in zip(separately, shared, strict=True):
+        np.testing.assert_array_equal(together.predict(y, origins, 4), alone.predict(y, origins, 4))
+    # and the epochs mattered: each model stopped where its own training would have
+    assert not np.allclose(shared[0].predict(y, origins, 4), shared[2].predict(y, origins, 4))

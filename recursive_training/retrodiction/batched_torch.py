@@ -2,16 +2,18 @@
 
 A small MLP trained alone spends its time in per-call overhead: each of
 its 150 epochs is some thirty tiny tensor operations. Models of one shape
-(lags, hidden size, epochs) and one training length, whatever their
-variable, seed or learning rate, are trained here together: their weights
+(lags, hidden size) and one training length, whatever their variable,
+seed, learning rate or epochs, are trained here together: their weights
 are stacked along a leading model axis, each forward pass is three
 ``torch.baddbmm`` over all of them, the loss is the sum of their own mean
 squared errors (so each model's gradient is its own: they share no
 parameter), its gradient is written out by hand (autograd's arithmetic
 without its bookkeeping), and Adam, being elementwise, updates each with
-its own learning rate. Each starts from the weights its seed gives when trained
-alone, on its own standardised windows, so the mathematics is that of
-separate training and only the order of floating-point sums differs
+its own learning rate. Models that differ only in their epochs share one
+training, and each keeps the weights reached at its own last epoch. Each
+starts from the weights its seed gives when trained alone, on its own
+standardised windows, so the mathematics is that of separate training and
+only the order of floating-point sums differs
 (tests/test_batched_torch.py: forecasts within 1e-4 relative in float32).
 A model's numbers do not depend on which others share its group (tested):
 a batch of other variables, or another worker count, gives the same trust.
@@ -41,12 +43,12 @@ def fit_mlps(models: Sequence[MLPForecaster], series: Sequence[np.ndarray]) -> l
     """Fit each of ``models`` on its own entry of ``series``, models of one shape together; returns them."""
     if len(models) != len(series):
         raise ValueError(f"{len(models)} models but {len(series)} training series")
-    groups: dict[tuple[int, int, int, int], list[int]] = defaultdict(list)
+    groups: dict[tuple[int, int, int], list[int]] = defaultdict(list)
     for at, model in enumerate(models):
         if len(series[at]) < model.min_train:
             raise InsufficientDataError(f"{model.name} with {model.lags} lags needs {model.min_train} "
                                         f"observations, got {len(series[at])}")
-        groups[(model.lags, model.hidden_size, model.epochs, len(series[at]))].append(at)
+        groups[(model.lags, model.hidden_size, len(series[at]))].append(at)
     for members in groups.values():
         _fit_together([models[at] for at in members], [np.asarray(series[at], dtype=float) for at in members])
     return list(models)
@@ -80,34 +82,54 @@ def fit_window_mlps(series: Sequence[tuple[str, np.ndarray, np.ndarray]], specs:
 def _fit_together(models: list[MLPForecaster], series: list[np.ndarray]) -> None:
     """Models of one shape on series of one length: no padding, so no model's sums see another's rows.
 
-    A lone model trains beside a twin of itself: torch multiplies a batch of
-    one matrix with another kernel, whose rounding differs, and a model's
-    numbers must not depend on whether others share its group.
+    Models that differ only in their epochs follow one training (the same
+    seed, rate and series take the same steps): it is run once, and each
+    model takes the weights reached after its own epochs, so a grid over
+    epochs costs what its longest point costs. A lone training runs beside
+    a twin of itself: torch multiplies a batch of one matrix with another
+    kernel, whose rounding differs, and a model's numbers must not depend on
+    whether others share its group.
     """
-    group, series = (models * 2, series * 2) if len(models) == 1 else (models, series)
+    trainings: dict[tuple[int, float, bytes], int] = {}
+    leaders, training_of = [], []  # the first model of each training; each model's training
+    for at, (model, y) in enumerate(zip(models, series, strict=True)):
+        key = (model.seed, model.learning_rate, y.tobytes())
+        if key not in trainings:
+            trainings[key] = len(leaders)
+            leaders.append(at)
+        training_of.append(trainings[key])
+    leaders = leaders * 2 if len(leaders) == 1 else leaders
     windows, targets = [], []
-    for model, y in zip(group, series, strict=True):
-        model.mean = float(np.mean(y))
-        model.std = float(np.std(y)) or 1.0
-        z = (y - model.mean) / model.std
-        windows.append(sliding_window_view(z[:-1], model.lags))
-        targets.append(z[model.lags:])
-    dtype = group[0].dtype
+    for at in leaders:
+        z = (series[at] - np.mean(series[at])) / (float(np.std(series[at])) or 1.0)
+        windows.append(sliding_window_view(z[:-1], models[at].lags))
+        targets.append(z[models[at].lags:])
+    dtype = models[0].dtype
     inputs = torch.as_tensor(np.stack(windows), dtype=dtype)
     wanted = torch.as_tensor(np.stack(targets), dtype=dtype)
-    weights = _FlatLayers(_stacked_initial_weights(group, dtype))
-    rates = torch.tensor([model.learning_rate for model in group], dtype=dtype)
+    weights = _FlatLayers(_stacked_initial_weights([models[at] for at in leaders], dtype))
+    rates = torch.tensor([models[at].learning_rate for at in leaders], dtype=dtype)
     optimiser = Adam([weights.values], lr=weights.per_element(rates))
-    for _ in range(group[0].epochs):
+    done_after: dict[int, list[int]] = defaultdict(list)
+    for at, model in enumerate(models):
+        done_after[model.epochs].append(at)
+    for epoch in range(1, max(done_after) + 1):
         _gradients(weights, inputs, wanted)
         optimiser.step()
-    for m, model in enumerate(models):
-        net = model._build().to(dtype)
-        with torch.no_grad():
-            for (weight, bias), linear in zip(weights.layers(weights.values), (net[0], net[2], net[4]), strict=True):
-                linear.weight.copy_(weight[m])
-                linear.bias.copy_(bias[m])
-        model.net = net.eval()
+        for at in done_after.get(epoch, ()):
+            _take_weights(models[at], series[at], weights, training_of[at])
+
+
+def _take_weights(model: MLPForecaster, y: np.ndarray, weights: _FlatLayers, training: int) -> None:
+    """``model`` fitted on ``y``: the standardisation of ``y`` and training ``training``'s weights as they are now."""
+    model.mean = float(np.mean(y))
+    model.std = float(np.std(y)) or 1.0
+    net = model._build().to(model.dtype)
+    with torch.no_grad():
+        for (weight, bias), linear in zip(weights.layers(weights.values), (net[0], net[2], net[4]), strict=True):
+            linear.weight.copy_(weight[training])
+            linear.bias.copy_(bias[training])
+    model.net = net.eval()
 
 
 class _FlatLayers:
