@@ -42,7 +42,7 @@ from .fork_server import start_fork_server
 from .original_api import options_from_original_config, progress_reporter
 from .outcome_spill import OutcomeSpill
 from .outcomes import BatchResult
-from .planning import Unit, check_procedure, largest_first, plan_run, remaining_work, small_batch_warning
+from .planning import Unit, WorkEstimate, check_procedure, largest_first, plan_run, remaining_work, small_batch_warning
 from .recording import RunRecorder, run_every
 from .records import (
     BatchCounts,
@@ -115,7 +115,7 @@ class ParallelTrainingCoordinator:
         self.notes: list[str] = []  # choices the run made, such as --workers auto's
         self.timings: dict[str, float] = {}
         self._infos: dict[str, VariableInfo] = {}
-        self._typical_origins = 0.0
+        self._typical_work = 0.0
         self.trust: list[TrustEstimate] = []
         self.metrics = MetricsReport()
         self.scheduler_lost: str | None = None
@@ -188,7 +188,7 @@ class ParallelTrainingCoordinator:
 
     def _plan(self, workers: int) -> list[TrainingBatch]:
         """The batches still to run, sized for ``workers`` batches at a time."""
-        batches, self._typical_origins = plan_run(self.config, list(self._infos.values()), workers)
+        batches, self._typical_work = plan_run(self.config, list(self._infos.values()), workers)
         self.batches = remaining_work(batches, self._done_units, self._spec_ids())
         return self.batches
 
@@ -268,7 +268,7 @@ class ParallelTrainingCoordinator:
             self._report(self._done_count(), self._total_count(), None)
             if self.batches and not self._stopping.is_set():
                 self._batches_started = time.perf_counter()
-                self._executor.run(largest_first(self.batches, self._infos, config.retrodiction.step), self)
+                self._executor.run(largest_first(self.batches, self._infos, WorkEstimate.of(config.retrodiction)), self)
                 waiting_started = time.perf_counter()
                 self.timings["batches_seconds"] = waiting_started - self._batches_started
                 if self._executor.lost_scheduler:
@@ -317,7 +317,7 @@ class ParallelTrainingCoordinator:
         return self._start_cluster(policy)
 
     def _warn_if_batches_are_small(self) -> None:
-        warning = small_batch_warning(self._typical_origins, len(self.batches))
+        warning = small_batch_warning(self._typical_work, len(self.batches))
         if warning and warning not in self.warnings:  # planning runs again when a run starts
             self.warnings.append(warning)
 

@@ -3,7 +3,11 @@
 Dask costs a few milliseconds per task and a run ends with a tail in which
 some workers idle; both shrink relative to the work when there are enough
 tasks and each is substantial, and the tail shrinks further when the tasks
-that run last are small. These estimates need only the catalog.
+that run last are small. Work is weighed in estimated seconds, from each
+variable's origins and training span and the run's models' costs
+(retrodiction/costs.py): an MLP's fit costs the same however few origins
+a window holds, and a batch of ARIMA is worth thousands of naive ones.
+These estimates need only the catalog.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Collection, Mapping, Sequence
 
@@ -22,41 +27,68 @@ from .batching import TrainingBatch, prepare_training_batches, split_evenly
 from .config import TrainingConfig
 from .data import VariableInfo
 from .records import RunHeader
+from .retrodiction import RetrodictionSettings
+from .retrodiction.costs import NAIVE_SECONDS_PER_ORIGIN, ModelCost
 from .retrodiction.windows import WindowGrid
 
-__all__ = ["auto_variables_per_batch", "batch_origins", "check_procedure", "largest_first",
-           "plan_batches", "plan_run", "remaining_work", "Unit", "small_batch_warning", "taper_tail",
-           "typical_origins", "TASKS_PER_WORKER", "MIN_ORIGINS_PER_BATCH", "MIN_ORIGINS_PER_TAIL_BATCH",
-           "TAIL_TASKS_PER_WORKER"]
+__all__ = ["auto_variables_per_batch", "batch_work", "check_procedure", "largest_first", "plan_batches", "plan_run",
+           "remaining_work", "Unit", "small_batch_warning", "taper_tail", "typical_work", "WorkEstimate",
+           "TASKS_PER_WORKER", "MIN_WORK_PER_BATCH", "MIN_WORK_PER_TAIL_BATCH", "TAIL_TASKS_PER_WORKER"]
 
 TASKS_PER_WORKER = 8  # enough that the last wave's idle tail is a small part of the run
-MIN_ORIGINS_PER_BATCH = 250  # below this a task's fixed cost rivals its work
+MIN_WORK_PER_BATCH = 250 * NAIVE_SECONDS_PER_ORIGIN  # seconds: below 250 naive origins a task's fixed cost rivals its work
 TAIL_TASKS_PER_WORKER = 4  # no task is more than 1/(this x workers) of the work left when it starts
-MIN_ORIGINS_PER_TAIL_BATCH = MIN_ORIGINS_PER_BATCH / TAIL_TASKS_PER_WORKER  # the few tail tasks may be smaller
+MIN_WORK_PER_TAIL_BATCH = MIN_WORK_PER_BATCH / TAIL_TASKS_PER_WORKER  # the few tail tasks may be smaller
 
 
-def auto_variables_per_batch(n_variables: int, n_windows: int, workers: int,
-                             origins_per_variable_window: float) -> int:
+@dataclass(frozen=True)
+class WorkEstimate:
+    """How a run's work grows with a variable's origins in a window and with its training span.
+
+    ``cost`` is the run's models' costs added up; a window fits each model
+    once, and once more every ``refit_every`` origins; each fit trains on the
+    lookback's points (``lookback_points``, or ``lookback_span``) or on all
+    the history before the window when it holds less.
+    """
+
+    cost: ModelCost
+    step: int = 1
+    refit_every: int = 0
+    lookback_points: int | None = None
+    lookback_span: pd.Timedelta | None = None
+
+    @classmethod
+    def of(cls, settings: RetrodictionSettings) -> "WorkEstimate":
+        cost = sum((spec.cost for spec in settings.models), ModelCost())
+        duration = settings.lookback_duration
+        return cls(cost, settings.step, settings.refit_every,
+                   lookback_points=None if duration is not None else int(settings.lookback),
+                   lookback_span=None if duration is None else pd.Timestamp(0) + duration - pd.Timestamp(0))
+
+    @classmethod
+    def naive(cls, step: int = 1) -> "WorkEstimate":
+        """The work of a fit-free model: its origins' worth."""
+        return cls(ModelCost(per_origin=NAIVE_SECONDS_PER_ORIGIN), step)
+
+
+def auto_variables_per_batch(n_variables: int, n_windows: int, workers: int, work_per_variable_window: float) -> int:
     """Fewest groups (largest tasks) that still give every worker ``TASKS_PER_WORKER`` tasks,
-    without cutting a window into batches smaller than ``MIN_ORIGINS_PER_BATCH``.
+    without cutting a window into batches of less work than ``MIN_WORK_PER_BATCH``.
 
     Returned as the largest group size; groups are then split evenly
     (:func:`~recursive_training.batching.split_evenly`), so every group keeps
     the minimum.
     """
     wanted = math.ceil(TASKS_PER_WORKER * workers / max(n_windows, 1))
-    affordable = math.floor(n_variables * origins_per_variable_window / MIN_ORIGINS_PER_BATCH)
+    affordable = math.floor(n_variables * work_per_variable_window / MIN_WORK_PER_BATCH + 1e-9)
     groups = max(1, min(n_variables, wanted, affordable))
     return math.ceil(n_variables / groups)
 
 
-def _origins_in(span: pd.Timedelta, info: VariableInfo, step: int) -> float:
-    """Origins of ``info`` in a stretch of time, from its median step."""
-    return span / info.median_step / step if info.median_step_ns > 0 and span > pd.Timedelta(0) else 0.0
-
-
-def batch_origins(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo], step: int) -> list[float]:
-    """Forecast origins each batch will compute, from each variable's range and median step.
+def batch_work(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo],
+               estimate: WorkEstimate) -> list[float]:
+    """Estimated seconds of each batch: each variable's origins in it (from its range and median step) and
+    the fits they need, each on the training span the variable has before the batch's window.
 
     Vectorised over each batch's variables, with every variable's range
     converted once: a plan of 10,000 variables has hundreds of thousands of
@@ -66,19 +98,31 @@ def batch_origins(batches: Sequence[TrainingBatch], infos: Mapping[str, Variable
     first = np.array([pd.Timestamp(info.first).value for info in infos.values()], dtype=np.int64)
     median_step = np.array([info.median_step_ns for info in infos.values()], dtype=np.int64)
     end = np.array([pd.Timestamp(info.last).value for info in infos.values()], dtype=np.int64) + median_step
+    cost = estimate.cost
     sizes = []
     for batch in batches:
         at = np.fromiter((position[name] for name in batch.variables), dtype=np.int64, count=len(batch.variables))
         width = np.minimum(end[at], batch.end_time.value) - np.maximum(first[at], batch.start_time.value)
         usable = (median_step[at] > 0) & (width > 0)
-        sizes.append(float(np.sum(width[usable] / median_step[at][usable])) / step)
+        at, width = at[usable], width[usable]
+        origins = width / median_step[at] / estimate.step
+        work = origins * cost.per_origin
+        if cost.per_fit or cost.per_training_point:
+            fits = 1 + (origins // estimate.refit_every if estimate.refit_every else 0)
+            history = np.maximum(batch.start_time.value - first[at], 0) / median_step[at]
+            if estimate.lookback_points is not None:
+                history = np.minimum(history, estimate.lookback_points)
+            elif estimate.lookback_span is not None:
+                history = np.minimum(history, estimate.lookback_span.value / median_step[at])
+            work = work + fits * (cost.per_fit + history * cost.per_training_point)
+        sizes.append(float(np.sum(work)))
     return sizes
 
 
 def plan_batches(infos: Sequence[VariableInfo], start: pd.Timestamp, end: pd.Timestamp,
                  grid: WindowGrid, variables_per_batch: int | None, workers: int,
-                 step: int) -> tuple[list[TrainingBatch], float]:
-    """The run's batches in time order, and the typical batch's forecast origins before the tail was cut
+                 estimate: WorkEstimate) -> tuple[list[TrainingBatch], float]:
+    """The run's batches in time order, and the typical batch's work before the tail was cut
     (what :func:`small_batch_warning` judges: the small pieces of a tapered tail are small on purpose).
 
     Unless the user fixed ``variables_per_batch``, the group size is chosen
@@ -87,18 +131,19 @@ def plan_batches(infos: Sequence[VariableInfo], start: pd.Timestamp, end: pd.Tim
     by_name = {i.name: i for i in infos}
     automatic = variables_per_batch is None
     if automatic:
-        per_window = sum(_origins_in(grid.typical_width(), info, step) for info in infos) / len(infos)
-        variables_per_batch = auto_variables_per_batch(len(infos), len(grid.windows(start, end)), workers,
-                                                       origins_per_variable_window=per_window)
+        windows = grid.windows(start, end)
+        whole = prepare_training_batches([i.name for i in infos], start, end, grid.days, len(infos), grid=grid)
+        per_window = sum(batch_work(whole, by_name, estimate)) / max(len(whole), 1) / len(infos)
+        variables_per_batch = auto_variables_per_batch(len(infos), len(windows), workers, per_window)
     batches = prepare_training_batches([i.name for i in infos], start, end, grid.days, variables_per_batch,
                                        grid=grid)
-    typical = typical_origins(batches, by_name, step)
+    typical = typical_work(batches, by_name, estimate)
     if automatic and workers > 0:
-        batches = taper_tail(batches, by_name, step, workers)
+        batches = taper_tail(batches, by_name, estimate, workers)
     return batches, typical
 
 
-def taper_tail(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo], step: int,
+def taper_tail(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo], estimate: WorkEstimate,
                workers: int) -> list[TrainingBatch]:
     """``batches`` with those that run last split by variables, so the workers finish together.
 
@@ -108,40 +153,41 @@ def taper_tail(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInf
     work still left when it starts (guided self-scheduling) leaves the bulk
     of the run in big tasks and cuts the idle tail to a small part of one.
     With n = ``TAIL_TASKS_PER_WORKER x workers`` it adds about n ln n tasks,
-    none smaller than ``MIN_ORIGINS_PER_TAIL_BATCH`` forecast origins.
+    none of less work than ``MIN_WORK_PER_TAIL_BATCH``.
     Returned in the order given.
     """
-    sizes = dict(zip((b.batch_id for b in batches), batch_origins(batches, infos, step)))
+    sizes = dict(zip((b.batch_id for b in batches), batch_work(batches, infos, estimate)))
     remaining = sum(sizes.values())
     pieces: dict[str, int] = {}
     for batch in sorted(batches, key=lambda b: -sizes[b.batch_id]):  # largest first, as submitted
         share = remaining / (TAIL_TASKS_PER_WORKER * workers)
         size = sizes[batch.batch_id]
         wanted = math.ceil(size / share - 1e-9) if share > 0 else 1
-        pieces[batch.batch_id] = min(wanted, max(1, math.floor(size / MIN_ORIGINS_PER_TAIL_BATCH)))
+        pieces[batch.batch_id] = min(wanted, max(1, math.floor(size / MIN_WORK_PER_TAIL_BATCH + 1e-9)))
         remaining -= size
     return [dataclasses.replace(batch, variables=group, batch_id="")
             for batch in batches for group in split_evenly(batch.variables, pieces[batch.batch_id])]
 
 
 def largest_first(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo],
-                  step: int) -> list[TrainingBatch]:
+                  estimate: WorkEstimate) -> list[TrainingBatch]:
     """Submission order: big batches first, so small ones fill the tail of the run."""
-    sizes = batch_origins(batches, infos, step)
+    sizes = batch_work(batches, infos, estimate)
     return [batches[i] for i in sorted(range(len(batches)), key=lambda i: -sizes[i])]
 
 
-def typical_origins(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo], step: int) -> float:
-    """The median batch's forecast origins (0 for no batches)."""
-    sizes = sorted(batch_origins(batches, infos, step))
+def typical_work(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo],
+                 estimate: WorkEstimate) -> float:
+    """The median batch's work (0 for no batches)."""
+    sizes = sorted(batch_work(batches, infos, estimate))
     return sizes[len(sizes) // 2] if sizes else 0.0
 
 
 def small_batch_warning(typical: float, submitted: int) -> str | None:
     """A warning when the typical batch is too small to be worth a Dask task."""
-    if submitted == 0 or typical >= MIN_ORIGINS_PER_BATCH:
+    if submitted == 0 or typical >= MIN_WORK_PER_BATCH - 1e-12:
         return None
-    return (f"batches are small (about {typical:.0f} forecast origins each, {submitted} batches): "
+    return (f"batches are small (about {typical * 1e3:.2g} ms of model work each, {submitted} batches): "
             "Dask's per-task overhead may dominate; raise --batch-size-days or --variables-per-batch")
 
 
@@ -150,7 +196,7 @@ Unit = tuple[int, str, str, str, str]  # (window index, span start, span end, va
 
 def plan_run(config: TrainingConfig, infos: Sequence[VariableInfo],
              workers: int) -> tuple[list[TrainingBatch], float]:
-    """The run's batches for ``workers`` batches at a time, and the typical batch's origins.
+    """The run's batches for ``workers`` batches at a time, and the typical batch's work.
 
     The range defaults to the variables' history; ``batch_limit`` keeps the
     first batches in time order.
@@ -160,7 +206,7 @@ def plan_run(config: TrainingConfig, infos: Sequence[VariableInfo],
     if not any(pd.Timestamp(i.first) < end and pd.Timestamp(i.last) >= start for i in infos):
         raise DataError(f"no observations of the selected variables between {start} and {end}")
     batches, typical = plan_batches(infos, start, end, config.window_grid, config.variables_per_batch, workers,
-                                    config.retrodiction.step)
+                                    WorkEstimate.of(config.retrodiction))
     if config.batch_limit is not None:
         batches = sorted(batches, key=lambda b: b.start_time)[:config.batch_limit]
     return batches, typical

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping, Sequence
 
 from ..base import ConfigError, require_float, require_int
+from .costs import ModelCost, autoregressive_cost, fit_free_cost, lstm_cost, mlp_cost, statsforecast_cost
 from .models import AutoRegressive, ForecastModel, Naive, SeasonalNaive
 from .stats_models import statsforecast_builder, warm_up_statsforecast
 
@@ -150,7 +151,8 @@ class ModelFamily:
     is computed in; the engine uses that to recognise repeated (target,
     forecast) pairs across windows. ``warm_up`` runs on each worker before
     its first batch. ``legacy_options`` maps run-wide options (``--ar-order``)
-    to the parameter they set when a spec does not.
+    to the parameter they set when a spec does not. ``cost`` estimates the
+    seconds a spec's fits and forecasts take (costs.py), for the planner.
     """
 
     name: str
@@ -161,6 +163,7 @@ class ModelFamily:
     fit_free: bool = False
     warm_up: Callable[[Any], None] | None = None
     legacy_options: Mapping[str, str] = field(default_factory=dict)
+    cost: Callable[[Any], ModelCost] = fit_free_cost
 
     def defaults(self) -> Any:
         return self.parameters()
@@ -172,28 +175,33 @@ class ModelFamily:
         return ModelSpec.create(self.name, **{**inherited, **values})
 
 
+_TORCH_OPTIONS = {name: name for name in ("lags", "hidden_size", "epochs", "learning_rate", "seed")}
+
 MODEL_FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (
     ModelFamily("naive", NoParameters, lambda p: Naive(), "y(t+k) = y(t)", fit_free=True),
     ModelFamily("seasonal_naive", SeasonalNaiveParameters, lambda p: SeasonalNaive(p.season_length),
                 "the value one season before each target", fit_free=True,
                 legacy_options={"season_length": "season_length"}),
     ModelFamily("ar", AutoRegressiveParameters, lambda p: AutoRegressive(p.order),
-                "least-squares autoregression with intercept, recursive", legacy_options={"ar_order": "order"}),
+                "least-squares autoregression with intercept, recursive", legacy_options={"ar_order": "order"},
+                cost=autoregressive_cost),
     ModelFamily("mlp", TorchParameters, _torch_builder("mlp"), "two-layer perceptron over lags (torch)",
-                needs_torch=True, warm_up=_warm_up_torch("mlp"), legacy_options={n: n for n in ("lags", "hidden_size", "epochs",
-                                                                 "learning_rate", "seed")}),
+                needs_torch=True, warm_up=_warm_up_torch("mlp"), legacy_options=_TORCH_OPTIONS, cost=mlp_cost),
     ModelFamily("lstm", TorchParameters, _torch_builder("lstm"), "one LSTM layer over lags (torch)",
-                needs_torch=True, warm_up=_warm_up_torch("lstm"), legacy_options={n: n for n in ("lags", "hidden_size", "epochs",
-                                                                 "learning_rate", "seed")}),
+                needs_torch=True, warm_up=_warm_up_torch("lstm"), legacy_options=_TORCH_OPTIONS, cost=lstm_cost),
     ModelFamily("ets", ETSParameters, statsforecast_builder("ets"),
                 "exponential smoothing, its form chosen by AICc (statsforecast AutoETS)",
-                warm_up=warm_up_statsforecast("ets")),
+                warm_up=warm_up_statsforecast("ets"),
+                cost=statsforecast_cost("ets")),
     ModelFamily("arima", SeasonParameters, statsforecast_builder("arima"),
-                "ARIMA, its orders chosen stepwise (statsforecast AutoARIMA)", warm_up=warm_up_statsforecast("arima")),
+                "ARIMA, its orders chosen stepwise (statsforecast AutoARIMA)", warm_up=warm_up_statsforecast("arima"),
+                cost=statsforecast_cost("arima")),
     ModelFamily("theta", SeasonParameters, statsforecast_builder("theta"),
-                "the Theta method, its variant chosen (statsforecast AutoTheta)", warm_up=warm_up_statsforecast("theta")),
+                "the Theta method, its variant chosen (statsforecast AutoTheta)", warm_up=warm_up_statsforecast("theta"),
+                cost=statsforecast_cost("theta")),
     ModelFamily("ces", CESParameters, statsforecast_builder("ces"),
-                "complex exponential smoothing (statsforecast AutoCES)", warm_up=warm_up_statsforecast("ces")),
+                "complex exponential smoothing (statsforecast AutoCES)", warm_up=warm_up_statsforecast("ces"),
+                cost=statsforecast_cost("ces")),
 )}
 
 
@@ -224,6 +232,11 @@ class ModelSpec:
     @property
     def entry(self) -> ModelFamily:
         return family_of(self.family)
+
+    @property
+    def cost(self) -> ModelCost:
+        """Estimated seconds of its fits and forecasts (costs.py), for weighing batches."""
+        return self.entry.cost(self.parameters)
 
     def _items(self, *, all_parameters: bool) -> list[tuple[str, Any]]:
         defaults = self.entry.defaults()
