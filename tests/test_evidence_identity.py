@@ -16,7 +16,7 @@ from analytics import OptimizedTrustTracker
 from recursive_training import ParallelTrainingCoordinator, TrainingConfig
 from recursive_training.base import ConfigError
 from recursive_training.data import open_store
-from recursive_training.planning import plan_batches
+from recursive_training.planning import WorkEstimate, plan_batches
 from recursive_training.worker_task import process_batch
 
 BASE = {"models": ["naive", "ar(order=2)"], "horizon": 3, "lookback": 60, "batch_size_days": 30, "workers": 0}
@@ -48,8 +48,8 @@ def test_batches_planned_for_2_and_for_4_workers_count_once(store_dir, tmp_path)
     store = open_store(store_dir)
     infos = [store.info(v) for v in store.variables]
     grid, start, end = config.window_grid, config.start, config.end
-    two, _ = plan_batches(infos, start, end, grid, 3, workers=2, step=1)
-    four, _ = plan_batches(infos, start, end, grid, 1, workers=4, step=1)
+    two, _ = plan_batches(infos, start, end, grid, 3, workers=2, estimate=WorkEstimate.of(config.retrodiction))
+    four, _ = plan_batches(infos, start, end, grid, 1, workers=4, estimate=WorkEstimate.of(config.retrodiction))
     assert {b.batch_id for b in two} != {b.batch_id for b in four}  # really batched differently
 
     def evidence(batches):
