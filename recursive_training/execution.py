@@ -391,16 +391,19 @@ class AutoExecutor(_Delegating):
     """``workers = "auto"``: one batch here, then the rest here or on a local cluster, whichever is sooner.
 
     After the used families' one-time warm-up, the smallest batch runs here
-    and its time per variable prices the rest. A local cluster of one worker
+    and its time per unit of estimated work (``work``: the planner's
+    estimate, which weighs fits and origins by the models' costs) prices the
+    rest. A local cluster of one worker
     per core would save about ``1 - 1/cores`` of that and costs about
     ``CLUSTER_START_SECONDS`` to start and close: it is started (with the
     start-up head start of :class:`HandoverExecutor`) only when it pays.
     The choice is announced in one line.
     """
 
-    def __init__(self, in_process: InProcessExecutor, handover: Callable[[], HandoverExecutor], cores: int,
+    def __init__(self, in_process: InProcessExecutor, handover: Callable[[], HandoverExecutor],
+                 work: Callable[[Sequence[TrainingBatch]], list[float]], cores: int,
                  announce: Callable[[str], None], stopping: threading.Event) -> None:
-        self.in_process, self.cores = in_process, cores
+        self.in_process, self.work, self.cores = in_process, work, cores
         self._handover, self._announce, self._stopping = handover, announce, stopping
 
     def run(self, batches: Sequence[TrainingBatch], sink: BatchSink) -> None:
@@ -410,8 +413,9 @@ class AutoExecutor(_Delegating):
             warm_up(self.in_process.config.retrodiction)
             started = time.perf_counter()
             self.in_process.run([probe], sink)
-            per_variable = (time.perf_counter() - started) / len(probe.variables)
-        left = per_variable * sum(len(batch.variables) for batch in remaining)
+            seconds = time.perf_counter() - started
+        probe_work, *remaining_work = self.work([probe, *remaining])
+        left = seconds * sum(remaining_work) / probe_work if probe_work > 0 else seconds * len(remaining)
         if self.cores > 1 and left * (1 - 1 / self.cores) > CLUSTER_START_SECONDS:
             self._announce(f"workers auto: about {left:.0f} s of batches left, so a local cluster of "
                            f"{self.cores} workers")

@@ -42,7 +42,16 @@ from .fork_server import start_fork_server
 from .original_api import options_from_original_config, progress_reporter
 from .outcome_spill import OutcomeSpill
 from .outcomes import BatchResult
-from .planning import Unit, WorkEstimate, check_procedure, largest_first, plan_run, remaining_work, small_batch_warning
+from .planning import (
+    Unit,
+    WorkEstimate,
+    batch_work,
+    check_procedure,
+    largest_first,
+    plan_run,
+    remaining_work,
+    small_batch_warning,
+)
 from .recording import RunRecorder, run_every
 from .records import (
     BatchCounts,
@@ -312,7 +321,9 @@ class ParallelTrainingCoordinator:
                 return self._start_cluster(policy)
 
             if self._auto:
-                return AutoExecutor(here, handover, self.config.workers, self._note, self._stopping)
+                estimate = WorkEstimate.of(self.config.retrodiction)
+                return AutoExecutor(here, handover, lambda batches: batch_work(batches, self._infos, estimate),
+                                    self.config.workers, self._note, self._stopping)
             return handover()
         return self._start_cluster(policy)
 

@@ -57,7 +57,7 @@ def test_the_plan_follows_the_real_cluster_and_a_given_client_stays_open(tmp_pat
 
     from recursive_training import ParallelTrainingCoordinator, TrainingConfig
     from recursive_training.data import open_store
-    from recursive_training.planning import plan_batches
+    from recursive_training.planning import WorkEstimate, plan_batches
 
     from .conftest import dask_processes
 
@@ -70,8 +70,9 @@ def test_the_plan_follows_the_real_cluster_and_a_given_client_stays_open(tmp_pat
         assert coordinator.task_slots == 3 and summary.batches.completed == len(coordinator.batches)
         store = open_store(store_dir)
         infos = [store.info(v) for v in store.variables]
-        for_three, _ = plan_batches(infos, config.start, config.end, config.window_grid, None, 3, 1)
-        for_two, _ = plan_batches(infos, config.start, config.end, config.window_grid, None, 2, 1)
+        estimate = WorkEstimate.of(config.retrodiction)
+        for_three, _ = plan_batches(infos, config.start, config.end, config.window_grid, None, 3, estimate)
+        for_two, _ = plan_batches(infos, config.start, config.end, config.window_grid, None, 2, estimate)
         assert len(for_three) == 13 != len(for_two)  # the worker count really changes the plan here
         assert sorted(b.batch_id for b in coordinator.batches) == sorted(b.batch_id for b in for_three)
         assert client.status == "running"  # left open for its owner
