@@ -24,11 +24,10 @@ import argparse
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, build_store, info, report, synthetic_frame
+from common import REPO, build_store, info, report, scratch_directory, synthetic_frame
 
 from recursive_training import RunSummary, read_results
 
@@ -96,7 +95,7 @@ def median_timing(summaries: list[RunSummary], key: str) -> float:
 
 def main() -> None:
     args = arguments()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-end-to-end-"))
+    work = scratch_directory(args.workdir, "bench-end-to-end-")
     short_variables, long_variables = (3, 18) if args.tiny else (SHORT_VARIABLES, LONG_VARIABLES)
     short_store, long_store = work / "short", work / "long"
     build_store(short_store, synthetic_frame(short_variables, 200, freq="QS", start="1960-01-01"))

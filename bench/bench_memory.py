@@ -8,18 +8,15 @@ be within 10% of the peak after 10.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from bench_parallel import standard_config
-from common import arguments, build_store, info, local_client, report, synthetic_frame
+from common import arguments, build_store, info, local_client, report, scratch_directory, synthetic_frame
 
 from recursive_training import ParallelTrainingCoordinator
 
 
 def main() -> None:
     args = arguments(__doc__)
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-memory-"))
+    work = scratch_directory(args.workdir, "bench-memory-")
     store = work / "store"
     n_batches = 12 if args.tiny else 110
     build_store(store, synthetic_frame(2, 1461))

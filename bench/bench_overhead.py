@@ -9,18 +9,16 @@ coordinator and the idle tail of the run cost. Target: under 5%.
 from __future__ import annotations
 
 import statistics
-import tempfile
-from pathlib import Path
 
 from bench_parallel import standard_config
-from common import arguments, build_store, group_sizes, info, local_client, report, synthetic_frame
+from common import arguments, build_store, group_sizes, info, local_client, report, scratch_directory, synthetic_frame
 
 from recursive_training import ParallelTrainingCoordinator
 
 
 def main() -> None:
     args = arguments(__doc__)
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-overhead-"))
+    work = scratch_directory(args.workdir, "bench-overhead-")
     store = work / "store"
     build_store(store, synthetic_frame(4 if args.tiny else 16, 1461))
     shares = []

@@ -14,10 +14,9 @@ the comparison; bench_end_to_end.py times that). Target: >= 1.8x on 2 cores.
 from __future__ import annotations
 
 import statistics
-import tempfile
 from pathlib import Path
 
-from common import arguments, build_store, group_sizes, info, local_client, report, synthetic_frame
+from common import arguments, build_store, group_sizes, info, local_client, report, scratch_directory, synthetic_frame
 
 from recursive_training import ParallelTrainingCoordinator, RunSummary, TrainingConfig
 
@@ -33,7 +32,7 @@ def standard_config(store: Path, output: Path, tiny: bool, **extra) -> TrainingC
 
 def main() -> None:
     args = arguments(__doc__)
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-parallel-"))
+    work = scratch_directory(args.workdir, "bench-parallel-")
     store = work / "store"
     build_store(store, synthetic_frame(4 if args.tiny else 16, 1461))
     repeats = 1 if args.tiny else 3

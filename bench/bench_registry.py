@@ -18,12 +18,11 @@ import argparse
 import json
 import sqlite3
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from common import info, report
+from common import info, report, scratch_directory
 
 from recursive_training.registry import ModelRegistry, data_fingerprint
 from recursive_training.registry.catalog import COLUMNS
@@ -67,7 +66,7 @@ def median_ms(call, repeats: int = 20) -> float:
 
 def main() -> None:
     args = arguments()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-registry-"))
+    work = scratch_directory(args.workdir, "bench-registry-")
     models = 1_000 if args.tiny else 100_000
     root = work / "registry"
     started = time.perf_counter()

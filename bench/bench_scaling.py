@@ -9,12 +9,11 @@ the batches are timed). Target: each ratio <= 2.1.
 from __future__ import annotations
 
 import statistics
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench_parallel import standard_config
-from common import arguments, build_store, info, local_client, report, synthetic_frame
+from common import arguments, build_store, info, local_client, report, scratch_directory, synthetic_frame
 
 from recursive_training import ParallelTrainingCoordinator
 
@@ -26,7 +25,7 @@ def batches_seconds(client: Any, store: Path, output: Path, tiny: bool, **extra)
 
 def main() -> None:
     args = arguments(__doc__)
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-scaling-"))
+    work = scratch_directory(args.workdir, "bench-scaling-")
     n = 4 if args.tiny else 16
     frame = synthetic_frame(2 * n, 1461)
     base_store, double_store = work / "base", work / "double"

@@ -16,7 +16,6 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from common import arguments, build_store, info, median_seconds, report, synthetic_frame
+from common import arguments, build_store, info, median_seconds, report, scratch_directory, synthetic_frame
 
 from recursive_training.data import OptimizedDataStore, RecursiveDataStore, SegmentCache
 from recursive_training.data.data_store import ROW_GROUP_ROWS
@@ -115,7 +114,7 @@ def streaming_increase(root: Path, variable: str, warmup: str) -> float:
 
 def main() -> None:
     args = arguments(__doc__)
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-store-"))
+    work = scratch_directory(args.workdir, "bench-store-")
     root = work / "store"
     n_variables, years = (20, 2) if args.tiny else (1000, 10)
     started = time.perf_counter()

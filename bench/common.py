@@ -8,9 +8,12 @@ for context only.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -26,6 +29,17 @@ if str(REPO) not in sys.path:  # run as `python bench/x.py` from a clone
 from recursive_training.batching import TrainingBatch  # noqa: E402
 from recursive_training.config import TrainingConfig  # noqa: E402
 from recursive_training.data import RecursiveDataStore  # noqa: E402
+
+
+def scratch_directory(workdir: Path | None, prefix: str) -> Path:
+    """Where a bench builds its stores: ``workdir`` as given (the caller's to keep), else a temporary
+    directory removed when the bench exits (a bench store can be gigabytes; left behind, they filled
+    the disk)."""
+    if workdir is not None:
+        return workdir
+    made = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, made, ignore_errors=True)
+    return made
 
 
 @contextlib.contextmanager
