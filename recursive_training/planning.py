@@ -36,7 +36,9 @@ __all__ = ["auto_variables_per_batch", "batch_work", "check_procedure", "largest
            "TASKS_PER_WORKER", "MIN_WORK_PER_BATCH", "MIN_WORK_PER_TAIL_BATCH", "TAIL_TASKS_PER_WORKER"]
 
 TASKS_PER_WORKER = 8  # enough that the last wave's idle tail is a small part of the run
-MIN_WORK_PER_BATCH = 250 * NAIVE_SECONDS_PER_ORIGIN  # seconds: below 250 naive origins a task's fixed cost rivals its work
+# A task costs about 10 ms beyond its work (Dask's scheduling, loading the window, journalling the outcome:
+# bench/bench_overhead.py), so a batch of less than 50 ms of estimated work spends a sixth or more on that.
+MIN_WORK_PER_BATCH = 0.05
 TAIL_TASKS_PER_WORKER = 4  # no task is more than 1/(this x workers) of the work left when it starts
 MIN_WORK_PER_TAIL_BATCH = MIN_WORK_PER_BATCH / TAIL_TASKS_PER_WORKER  # the few tail tasks may be smaller
 
@@ -185,7 +187,7 @@ def typical_work(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableI
 
 def small_batch_warning(typical: float, submitted: int) -> str | None:
     """A warning when the typical batch is too small to be worth a Dask task."""
-    if submitted == 0 or typical >= MIN_WORK_PER_BATCH - 1e-12:
+    if submitted == 0 or typical >= MIN_WORK_PER_BATCH:
         return None
     return (f"batches are small (about {typical * 1e3:.2g} ms of model work each, {submitted} batches): "
             "Dask's per-task overhead may dominate; raise --batch-size-days or --variables-per-batch")

@@ -61,15 +61,14 @@ def test_run_with_config_file_and_overriding_flags(workspace):
     assert table[1].split() == ["variable", "model", "trust", "95%", "interval", "succ/fail", "deff", "MASE", "skill",
                                 "windows"]
     assert sum(line.startswith(("seasonal ", "sine ", "walk ")) for line in table) == 6
-    # the 30-day grid from 1970 cuts the range at 10-05, 11-04 and 12-04: four windows, the first of 4 days;
-    # each whole one holds 3 variables x 30 origins x 2 fit-free models, 180 naive origins' worth, which the
-    # tapered tail halves (pieces keep 62.5): 1 + 3 x 2 batches
-    assert "7/7 batches 100%" in done.stderr
-    assert "warning: batches are small (about 0.54 ms of model work each, 7 batches)" in done.stderr
+    # the 30-day grid from 1970 cuts the range at 10-05, 11-04 and 12-04: four batches of 3 variables x 30
+    # origins x 2 fit-free models (3 us an origin each): 0.54 ms, too small to split and worth a warning
+    assert "4/4 batches 100%" in done.stderr
+    assert "warning: batches are small (about 0.54 ms of model work each, 4 batches)" in done.stderr
     results = json.loads((workspace / "out" / "results.json").read_text())
     assert results["config"]["horizon"] == 4
     assert results["config"]["models"] == ["naive", "seasonal_naive(season_length=7)"]  # spelled out in full
-    assert results["summary"]["batches"]["completed"] == 7
+    assert results["summary"]["batches"]["completed"] == 4
     scored = results["batches"][0]["result"]["outcomes"][0]["score"]
     assert scored["n"] == scored["n_origins"] * 4
 

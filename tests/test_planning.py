@@ -21,10 +21,11 @@ from recursive_training.planning import (
     typical_work,
 )
 from recursive_training.retrodiction import RetrodictionSettings, WindowGrid
-from recursive_training.retrodiction.costs import NAIVE_SECONDS_PER_ORIGIN as ORIGIN
+from recursive_training.retrodiction.costs import ModelCost
 
 DAY = 86_400 * 10**9
-NAIVE = WorkEstimate.naive()  # work in naive origins' worth: ORIGIN seconds each
+ORIGIN = MIN_WORK_PER_BATCH / 250  # a model whose 250 origins are the smallest batch worth a task
+NAIVE = WorkEstimate(ModelCost(per_origin=ORIGIN))
 
 
 def info(name, first="2020-01-01", last="2022-12-31", step_ns=DAY):
@@ -49,7 +50,7 @@ def test_batch_work_follows_data_coverage():
     batch = TrainingBatch(pd.Timestamp("2021-05-01"), pd.Timestamp("2021-07-01"), ("a", "b", "hourly"))
     # a: 61 days; b: from June 1, 30 days; hourly: 61 * 24
     assert batch_work([batch], infos, NAIVE) == [pytest.approx((61 + 30 + 61 * 24) * ORIGIN)]
-    assert batch_work([batch], infos, WorkEstimate.naive(step=2)) == [pytest.approx((61 + 30 + 61 * 24) / 2 * ORIGIN)]
+    assert batch_work([batch], infos, WorkEstimate(NAIVE.cost, step=2)) == [pytest.approx((61 + 30 + 61 * 24) / 2 * ORIGIN)]
 
 
 def test_largest_batches_go_first():
@@ -64,7 +65,7 @@ def test_small_batches_are_warned_about():
     tiny = [TrainingBatch(pd.Timestamp("2021-01-01") + pd.Timedelta(days=i), pd.Timestamp("2021-01-02")
                           + pd.Timedelta(days=i), ("a",)) for i in range(10)]
     message = small_batch_warning(typical_work(tiny, infos, NAIVE), submitted=7)
-    assert message.startswith("batches are small (about 0.003 ms of model work each, 7 batches)")  # as submitted
+    assert message.startswith("batches are small (about 0.2 ms of model work each, 7 batches)")  # as submitted
     big = [TrainingBatch(pd.Timestamp("2021-01-01"), pd.Timestamp("2021-01-01") + pd.Timedelta(days=250), ("a",))]
     assert small_batch_warning(typical_work(big, infos, NAIVE), 1) is None
     assert small_batch_warning(1.0, 0) is None  # nothing left to submit
@@ -95,7 +96,7 @@ def test_plan_batches_sizes_groups_unless_told():
     batches, typical = plan_batches(infos[:1], start, start + pd.Timedelta(days=10), WindowGrid(1), None, workers=2,
                                     estimate=NAIVE)
     warning = small_batch_warning(typical, len(batches))
-    assert len(batches) == 10 and warning.startswith("batches are small (about 0.003 ms of model work each, 10 batches)")
+    assert len(batches) == 10 and warning.startswith("batches are small (about 0.2 ms of model work each, 10 batches)")
 
 
 def _makespan(sizes: list[float], workers: int) -> float:
@@ -138,7 +139,8 @@ def test_work_is_weighed_by_model_cost_not_origins_alone():
     infos = {"a": info("a"), "b": info("b", last="2021-01-05")}  # b ends 5 days into the window
     window = (pd.Timestamp("2021-01-01"), pd.Timestamp("2021-03-02"))  # 60 days, after a year of history
     full, edge = (TrainingBatch(*window, (name,)) for name in "ab")
-    assert batch_work([full], infos, NAIVE)[0] / batch_work([edge], infos, NAIVE)[0] == pytest.approx(60 / 5)
+    naive = WorkEstimate.of(RetrodictionSettings(models=("naive",)))
+    assert batch_work([full], infos, naive)[0] / batch_work([edge], infos, naive)[0] == pytest.approx(60 / 5)
     settings = RetrodictionSettings(models=("mlp(epochs=100,hidden_size=16,lags=7)",), lookback=200)
     mlp = WorkEstimate.of(settings)
     # by hand: 100 epochs x (50 us + 0.25 ns x (7 x 16 + 16 x 16 + 16) units x 200 lookback points) per fit,
@@ -156,23 +158,25 @@ def test_work_is_weighed_by_model_cost_not_origins_alone():
         100 * (50e-6 + 0.25e-9 * 384 * 90) + 60 * 8e-6)
 
     # 16 variables x 2 windows of 30 origins on 2 workers: too little naive work to split a window
-    # (480 origins < 2 x 250), but ARIMA's work splits each window into the 8 groups the workers want
+    # (480 origins, 1.4 ms), but ARIMA's (21 s) splits each window into the 8 groups the workers want
     many = [info(f"v{i}") for i in range(16)]
     start = pd.Timestamp("2021-01-01")
     grid = WindowGrid(30, anchor=start)
     arima = WorkEstimate.of(RetrodictionSettings(models=("arima",)))
     arima_window = batch_work([TrainingBatch(start, start + pd.Timedelta(days=30), ("v0",))], {"v0": many[0]},
                               arima)[0]
-    assert arima_window > 1000 * 30 * ORIGIN
-    assert auto_variables_per_batch(16, 2, 2, 30 * ORIGIN) == 16
+    naive_window = batch_work([TrainingBatch(start, start + pd.Timedelta(days=30), ("v0",))], {"v0": many[0]},
+                              naive)[0]
+    assert naive_window == pytest.approx(30 * 3e-6) and arima_window > 1.0
+    assert auto_variables_per_batch(16, 2, 2, naive_window) == 16
     assert auto_variables_per_batch(16, 2, 2, arima_window) == 2
     end = start + pd.Timedelta(days=60)
-    for estimate in (NAIVE, arima):  # in-process: one task at a time, nothing to split
+    for estimate in (naive, arima):  # in-process: one task at a time, nothing to split
         assert [len(b.variables) for b in plan_batches(many, start, end, grid, None, 0, estimate)[0]] == [16, 16]
-    naive_on_two, _ = plan_batches(many, start, end, grid, None, 2, NAIVE)
+    naive_on_two, _ = plan_batches(many, start, end, grid, None, 2, naive)
     arima_on_two, _ = plan_batches(many, start, end, grid, None, 2, arima)
-    # naive: each window whole but for the tapered tail, whose pieces keep 62.5 origins' worth (at most 7)
-    assert len(naive_on_two) <= 14 and min(len(b.variables) for b in naive_on_two) >= 2
+    # naive: each window whole, too small even for a tail piece (12.5 ms)
+    assert [len(b.variables) for b in naive_on_two] == [16, 16]
     # ARIMA: 8 groups of 2 per window, and the tail cut down to single variables
     assert len(arima_on_two) > 16 and max(len(b.variables) for b in arima_on_two) == 2
     assert min(len(b.variables) for b in arima_on_two) == 1

@@ -63,8 +63,8 @@ def test_the_plan_follows_the_real_cluster_and_a_given_client_stays_open(tmp_pat
 
     with dask_processes(tmp_path, workers=3) as cluster, Client(cluster.address) as client:
         config = TrainingConfig.from_mapping({"store_path": store_dir, "start": "2020-05-01", "end": "2021-05-01",
-                                              "models": ["naive"], "output_dir": tmp_path / "runs",
-                                              "batch_size_days": 90})
+                                              "models": ["ces"], "output_dir": tmp_path / "runs",
+                                              "batch_size_days": 60})
         coordinator = ParallelTrainingCoordinator(config, client=client)
         summary = coordinator.start_training()
         assert coordinator.task_slots == 3 and summary.batches.completed == len(coordinator.batches)
@@ -73,7 +73,8 @@ def test_the_plan_follows_the_real_cluster_and_a_given_client_stays_open(tmp_pat
         estimate = WorkEstimate.of(config.retrodiction)
         for_three, _ = plan_batches(infos, config.start, config.end, config.window_grid, None, 3, estimate)
         for_two, _ = plan_batches(infos, config.start, config.end, config.window_grid, None, 2, estimate)
-        assert len(for_three) == 13 != len(for_two)  # the worker count really changes the plan here
+        # CES costs enough (about 18 ms a variable and window) for the tapered tail to follow the worker count
+        assert len(for_three) > len(for_two)
         assert sorted(b.batch_id for b in coordinator.batches) == sorted(b.batch_id for b in for_three)
         assert client.status == "running"  # left open for its owner
         assert client.submit(sum, [1, 2]).result() == 3
