@@ -5,12 +5,12 @@ What a user waits for is not the batches alone but the whole command:
 interpreter start and imports, planning, starting the cluster and warming
 its workers, the batches, the wait for the last metrics, and closing. Two
 jobs of quarterly series with an MLP in two-year windows: one of about 30 s
-in-process (150 variables) and one of about 3 minutes (840 variables). Each side is timed by the wall clock
+in-process (130 variables) and one of about 3 minutes (840 variables). Each side is timed by the wall clock
 around a `python run_training.py run` subprocess; the pairs are interleaved
 (--workers 0, then --workers 2) and the median is reported. Where the fixed
 time goes comes from each run's own timings in its results file. The runs
 leave out the HTML report (--no-report): it is serial work after the last
-batch, the same on both sides, and its time is printed on its own line.
+batch, the same on both sides (`report` times it on its own).
 
 Targets: >= 1.75x on the 30-second job, >= 1.9x on the long job; a fresh
 2-worker cluster ready for torch in <= 1.5 s; closing in <= 0.5 s.
@@ -31,7 +31,7 @@ from common import REPO, build_store, info, report, scratch_directory, synthetic
 
 from recursive_training import RunSummary, read_results
 
-SHORT_VARIABLES, LONG_VARIABLES = 150, 840  # about 30 s and 3 minutes in-process (0.22 s a variable, 2026-11-27)
+SHORT_VARIABLES, LONG_VARIABLES = 130, 840  # about 30 s and 3 minutes in-process (0.21 s a variable, 2026-11-27)
 PHASES = [("startup_seconds", "process start and imports"), ("planning_seconds", "planning"),
           ("cluster_start_seconds", "cluster start"), ("warm_up_seconds", "worker warm-up"),
           ("first_result_seconds", "first result"), ("metrics_wait_seconds", "metrics wait"),
@@ -60,18 +60,6 @@ def timed_run(store: Path, output: Path, workers: int, tiny: bool) -> tuple[floa
     if done.returncode != 0:
         raise SystemExit(f"run failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     return wall, read_results(output / "results.json").summary
-
-
-def report_seconds(output: Path) -> float:
-    """Wall seconds of `report` for a finished run: what the run would add by writing its report."""
-    run_dir = next(path for path in output.iterdir() if path.is_dir())
-    command = [sys.executable, str(REPO / "run_training.py"), "report", str(run_dir), "--results",
-               str(output / "results.json")]
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"report failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    return time.perf_counter() - started
 
 
 def measure(name: str, store: Path, work: Path, pairs: int, tiny: bool) -> tuple[float, list[RunSummary]]:
@@ -103,9 +91,6 @@ def main() -> None:
     short, summaries = measure("30-second", short_store, work, 1 if args.tiny else args.pairs, args.tiny)
     long_pairs = 1 if args.tiny else args.long_pairs
     long = measure("long", long_store, work, long_pairs, args.tiny)[0] if long_pairs else None
-    info(f"the report a run writes at its end (left out above with --no-report; the same on both sides): "
-         f"{report_seconds(work / '30-second-parallel0'):.1f} s for the 30-second job (the command on its own: "
-         "start, reading the run, refitting each plotted variable's model for its fan chart, drawing)")
     fixed = ", ".join(f"{label} {median_timing(summaries, key):.2f} s" for key, label in PHASES)
     info(f"fixed time on 2 workers (30-second job, median): {fixed}")
     report("end to end, 30-second job, 2 workers", short, 1.75, higher_is_better=True)
