@@ -9,6 +9,8 @@ import pytest
 
 from recursive_training.base import ConfigError, InsufficientDataError
 from recursive_training.retrodiction import AutoRegressive, ModelSpec, Naive, SeasonalNaive, parse_model_specs
+from recursive_training.retrodiction.batched_torch import fit_mlps
+from recursive_training.retrodiction.models import lag_matrix
 
 
 def loop_naive(y, origin, h):
@@ -124,6 +126,29 @@ def test_torch_fit_leaves_global_rng_alone():
     ModelSpec.create("mlp", epochs=2).build().fit(np.arange(60.0))
     assert torch.equal(torch.rand(3), expected)
     assert math.isfinite(float(expected.sum()))
+    torch.manual_seed(123)  # and trained together (their nets are built to take the trained weights)
+    fit_mlps([ModelSpec.create("mlp", epochs=2, seed=s).build() for s in (1, 2)], [np.arange(60.0)] * 2)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_an_mlp_forecasts_through_its_network_exactly():
+    """The MLP's forecast loop calls the layers' kernels on one buffer: the same numbers as calling the
+    network and concatenating each step's forecast onto the lags."""
+    import torch
+
+    from recursive_training.retrodiction.torch_models import _LaggedTorchForecaster
+
+    y = np.sin(np.arange(300) / 4) + np.random.default_rng(2).normal(0, 0.2, 300)
+    model = ModelSpec.create("mlp", epochs=30, lags=9, hidden_size=12).build().fit(y[:250])
+    origins = np.arange(240, 290)
+    window = torch.as_tensor((lag_matrix(y, origins, 9) - model.mean) / model.std, dtype=model.dtype)
+    with torch.no_grad():
+        through_the_network = _LaggedTorchForecaster._recursive(model, window, 6)
+        forecast = model._recursive(window, 6)
+    assert torch.equal(forecast, through_the_network)
+    np.testing.assert_array_equal(model.predict(y, origins, 6),
+                                  through_the_network.double().numpy() * model.std + model.mean)
+    assert float(forecast.std()) > 0  # real forecasts, not a constant
 
 
 @pytest.mark.parametrize("name", ["mlp", "lstm"])

@@ -124,7 +124,8 @@ def _take_weights(model: MLPForecaster, y: np.ndarray, weights: _FlatLayers, tra
     """``model`` fitted on ``y``: the standardisation of ``y`` and training ``training``'s weights as they are now."""
     model.mean = float(np.mean(y))
     model.std = float(np.std(y)) or 1.0
-    net = model._build().to(model.dtype)
+    with torch.random.fork_rng(devices=[]):  # the layers' throwaway initial weights must not move the caller's RNG
+        net = model._build().to(model.dtype)
     with torch.no_grad():
         for (weight, bias), linear in zip(weights.layers(weights.values), (net[0], net[2], net[4]), strict=True):
             linear.weight.copy_(weight[training])

@@ -97,13 +97,17 @@ class _LaggedTorchForecaster(ABC):
         if self.net is None:
             raise ModelError(f"{self.name} model used before fit")
         z = (lag_matrix(y, origins, self.lags) - self.mean) / self.std
-        window = torch.as_tensor(z, dtype=self.dtype)
-        out = torch.empty((len(origins), horizon), dtype=self.dtype)
         with torch.no_grad():
-            for k in range(horizon):
-                out[:, k] = self._step(self.net, window)
-                window = torch.cat([window[:, 1:], out[:, k : k + 1]], dim=1)
+            out = self._recursive(torch.as_tensor(z, dtype=self.dtype), horizon)
         return out.double().numpy() * self.std + self.mean
+
+    def _recursive(self, window: torch.Tensor, horizon: int) -> torch.Tensor:
+        """``horizon`` steps from each row of standardised lags, each step's forecast fed back as a lag."""
+        out = torch.empty((len(window), horizon), dtype=self.dtype)
+        for k in range(horizon):
+            out[:, k] = self._step(self.net, window)
+            window = torch.cat([window[:, 1:], out[:, k : k + 1]], dim=1)
+        return out
 
 
 class MLPForecaster(_LaggedTorchForecaster):
@@ -114,6 +118,20 @@ class MLPForecaster(_LaggedTorchForecaster):
     def _build(self) -> nn.Module:
         h = self.hidden_size
         return nn.Sequential(nn.Linear(self.lags, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
+
+    def _recursive(self, window: torch.Tensor, horizon: int) -> torch.Tensor:
+        """The network's own kernels (``addmm``, as ``nn.Linear`` calls them) on a buffer holding the lags and
+        then each step's forecast, each step reading its lags as a view: the same numbers without the
+        module calls and the concatenation per step, which took half of a forecast's time."""
+        (w1, b1), (w2, b2), (w3, b3) = ((self.net[i].weight, self.net[i].bias) for i in (0, 2, 4))
+        lags = self.lags
+        lagged = torch.empty((len(window), lags + horizon), dtype=self.dtype)
+        lagged[:, :lags] = window
+        for k in range(horizon):
+            hidden = torch.addmm(b1, lagged[:, k:k + lags], w1.t()).relu_()
+            hidden = torch.addmm(b2, hidden, w2.t()).relu_()
+            lagged[:, lags + k] = torch.addmm(b3, hidden, w3.t())[:, 0]
+        return lagged[:, lags:]
 
 
 class _LSTMNet(nn.Module):
