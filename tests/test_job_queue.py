@@ -106,7 +106,9 @@ def test_a_cancelled_slurm_job_is_survived_and_replaced(slurm, reference):
     finished = threading.Event()
     watcher = threading.Thread(target=watch_jobs, daemon=True)
     watcher.start()
-    with dask.config.set({"distributed.deploy.lost-worker-timeout": "1s"}):  # Dask's default waits 15 s
+    # Dask's default waits 15 s for a lost worker; and adaptive scaling keeps 2 workers only while the queued
+    # work exceeds its target duration (5 s by default), which the MLPs, trained faster now, no longer filled
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "1s", "distributed.adaptive.target-duration": "0.2s"}):
         try:
             summary = coordinator.start_training(cancel_the_other_job)
         finally:
