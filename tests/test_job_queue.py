@@ -100,6 +100,9 @@ def test_a_cancelled_slurm_job_is_survived_and_replaced(slurm, reference):
         settings.update(job_fields(job_id, slurm))
         subprocess.run(["scancel", job_id], env=slurm, check=True)
         cancelled.append(job_id)
+        deadline = time.monotonic() + 30  # the run stays open until the replacement is submitted: the
+        while len(jobs_seen) < 3 and time.monotonic() < deadline:  # batches left may take less time than
+            time.sleep(0.1)  # Dask needs to give the lost worker up (1 s) and adapt (each second)
 
     import distributed  # noqa: F401  (before dask.config.set: else leaving it drops every distributed default)
 
