@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Collection, Mapping, Sequence
 
@@ -28,7 +27,7 @@ from .config import TrainingConfig
 from .data import VariableInfo
 from .records import RunHeader
 from .retrodiction import RetrodictionSettings
-from .retrodiction.costs import NAIVE_SECONDS_PER_ORIGIN, ModelCost
+from .retrodiction.costs import ModelCost
 from .retrodiction.windows import WindowGrid
 
 __all__ = ["auto_variables_per_batch", "batch_work", "check_procedure", "largest_first", "plan_batches", "plan_run",
@@ -43,7 +42,7 @@ TAIL_TASKS_PER_WORKER = 4  # no task is more than 1/(this x workers) of the work
 MIN_WORK_PER_TAIL_BATCH = MIN_WORK_PER_BATCH / TAIL_TASKS_PER_WORKER  # the few tail tasks may be smaller
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class WorkEstimate:
     """How a run's work grows with a variable's origins in a window and with its training span.
 
@@ -66,11 +65,6 @@ class WorkEstimate:
         return cls(cost, settings.step, settings.refit_every,
                    lookback_points=None if duration is not None else int(settings.lookback),
                    lookback_span=None if duration is None else pd.Timestamp(0) + duration - pd.Timestamp(0))
-
-    @classmethod
-    def naive(cls, step: int = 1) -> "WorkEstimate":
-        """The work of a fit-free model: its origins' worth."""
-        return cls(ModelCost(per_origin=NAIVE_SECONDS_PER_ORIGIN), step)
 
 
 def auto_variables_per_batch(n_variables: int, n_windows: int, workers: int, work_per_variable_window: float) -> int:
@@ -133,21 +127,20 @@ def plan_batches(infos: Sequence[VariableInfo], start: pd.Timestamp, end: pd.Tim
     by_name = {i.name: i for i in infos}
     automatic = variables_per_batch is None
     if automatic:
-        windows = grid.windows(start, end)
         whole = prepare_training_batches([i.name for i in infos], start, end, grid.days, len(infos), grid=grid)
         per_window = sum(batch_work(whole, by_name, estimate)) / max(len(whole), 1) / len(infos)
-        variables_per_batch = auto_variables_per_batch(len(infos), len(windows), workers, per_window)
+        variables_per_batch = auto_variables_per_batch(len(infos), len(whole), workers, per_window)  # a batch a window
     batches = prepare_training_batches([i.name for i in infos], start, end, grid.days, variables_per_batch,
                                        grid=grid)
-    typical = typical_work(batches, by_name, estimate)
+    sizes = batch_work(batches, by_name, estimate)
     if automatic and workers > 0:
-        batches = taper_tail(batches, by_name, estimate, workers)
-    return batches, typical
+        return taper_tail(batches, sizes, workers), _median(sizes)
+    return batches, _median(sizes)
 
 
-def taper_tail(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo], estimate: WorkEstimate,
-               workers: int) -> list[TrainingBatch]:
-    """``batches`` with those that run last split by variables, so the workers finish together.
+def taper_tail(batches: Sequence[TrainingBatch], sizes: Sequence[float], workers: int) -> list[TrainingBatch]:
+    """``batches`` (of the work ``sizes``: :func:`batch_work`) with those that run last split by variables, so
+    the workers finish together.
 
     A run lasts until its slowest worker finishes: with equal batches, the
     others may idle for up to one whole batch at the end. Capping each batch,
@@ -158,12 +151,12 @@ def taper_tail(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInf
     none of less work than ``MIN_WORK_PER_TAIL_BATCH``.
     Returned in the order given.
     """
-    sizes = dict(zip((b.batch_id for b in batches), batch_work(batches, infos, estimate)))
-    remaining = sum(sizes.values())
+    size_of = dict(zip((b.batch_id for b in batches), sizes, strict=True))
+    remaining = sum(sizes)
     pieces: dict[str, int] = {}
-    for batch in sorted(batches, key=lambda b: -sizes[b.batch_id]):  # largest first, as submitted
+    for batch in sorted(batches, key=lambda b: -size_of[b.batch_id]):  # largest first, as submitted
         share = remaining / (TAIL_TASKS_PER_WORKER * workers)
-        size = sizes[batch.batch_id]
+        size = size_of[batch.batch_id]
         wanted = math.ceil(size / share - 1e-9) if share > 0 else 1
         pieces[batch.batch_id] = min(wanted, max(1, math.floor(size / MIN_WORK_PER_TAIL_BATCH + 1e-9)))
         remaining -= size
@@ -181,8 +174,12 @@ def largest_first(batches: Sequence[TrainingBatch], infos: Mapping[str, Variable
 def typical_work(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo],
                  estimate: WorkEstimate) -> float:
     """The median batch's work (0 for no batches)."""
-    sizes = sorted(batch_work(batches, infos, estimate))
-    return sizes[len(sizes) // 2] if sizes else 0.0
+    return _median(batch_work(batches, infos, estimate))
+
+
+def _median(sizes: Sequence[float]) -> float:
+    ordered = sorted(sizes)
+    return ordered[len(ordered) // 2] if ordered else 0.0
 
 
 def small_batch_warning(typical: float, submitted: int) -> str | None:

@@ -76,7 +76,7 @@ def test_tail_pieces_are_never_tiny():
     small = [TrainingBatch(pd.Timestamp("2021-01-01") + pd.Timedelta(days=30 * w),
                            pd.Timestamp("2021-01-31") + pd.Timedelta(days=30 * w), tuple(infos)) for w in range(3)]
     assert 3 * 30 * ORIGIN < 2 * MIN_WORK_PER_TAIL_BATCH  # too small to halve
-    assert taper_tail(small, infos, NAIVE, workers=2) == small
+    assert taper_tail(small, batch_work(small, infos, NAIVE), workers=2) == small
 
 
 def test_plan_batches_sizes_groups_unless_told():
@@ -111,7 +111,7 @@ def test_taper_tail_keeps_every_pair_once_and_shortens_the_tail():
     infos = {f"v{i}": info(f"v{i}", last="2023-12-31") for i in range(16)}  # covers every window in full
     windows = [pd.Timestamp("2021-01-01") + pd.Timedelta(days=30 * w) for w in range(26)]
     batches = [TrainingBatch(lo, hi, tuple(infos)) for lo, hi in zip(windows, windows[1:])]  # 25 x 16 variables
-    tapered = taper_tail(batches, infos, NAIVE, workers=2)
+    tapered = taper_tail(batches, batch_work(batches, infos, NAIVE), workers=2)
 
     def pairs(bs):
         return sorted((b.start_time, v) for b in bs for v in b.variables)

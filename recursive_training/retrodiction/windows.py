@@ -76,10 +76,3 @@ class WindowGrid:
         """Every grid window that meets ``[start, end)``, in time order."""
         first, last = self.index_of(start), self.index_of(end - pd.Timedelta(1, "ns"))
         return [self.window(i) for i in range(first, last + 1)]
-
-    def typical_width(self) -> pd.Timedelta:
-        """For sizing estimates only."""
-        if self.period is None:
-            return self._width
-        return {"month": pd.Timedelta(days=30.44), "quarter": pd.Timedelta(days=91.31),
-                "year": pd.Timedelta(days=365.25)}[self.period]
