@@ -99,9 +99,10 @@ def _fit_together(models: list[MLPForecaster], series: list[np.ndarray]) -> None
             leaders.append(at)
         training_of.append(trainings[key])
     leaders = leaders * 2 if len(leaders) == 1 else leaders
+    standardised = [model._standardise(y) for model, y in zip(models, series, strict=True)]
     windows, targets = [], []
     for at in leaders:
-        z = (series[at] - np.mean(series[at])) / (float(np.std(series[at])) or 1.0)
+        z = standardised[at]
         windows.append(sliding_window_view(z[:-1], models[at].lags))
         targets.append(z[models[at].lags:])
     dtype = models[0].dtype
@@ -117,13 +118,11 @@ def _fit_together(models: list[MLPForecaster], series: list[np.ndarray]) -> None
         _gradients(weights, inputs, wanted)
         optimiser.step()
         for at in done_after.get(epoch, ()):
-            _take_weights(models[at], series[at], weights, training_of[at])
+            _take_weights(models[at], weights, training_of[at])
 
 
-def _take_weights(model: MLPForecaster, y: np.ndarray, weights: _FlatLayers, training: int) -> None:
-    """``model`` fitted on ``y``: the standardisation of ``y`` and training ``training``'s weights as they are now."""
-    model.mean = float(np.mean(y))
-    model.std = float(np.std(y)) or 1.0
+def _take_weights(model: MLPForecaster, weights: _FlatLayers, training: int) -> None:
+    """``model`` fitted: training ``training``'s weights as they are now (its standardisation is set)."""
     with torch.random.fork_rng(devices=[]):  # the layers' throwaway initial weights must not move the caller's RNG
         net = model._build().to(model.dtype)
     with torch.no_grad():

@@ -54,9 +54,7 @@ class _LaggedTorchForecaster(ABC):
             raise InsufficientDataError(
                 f"{self.name} with {self.lags} lags needs {self.min_train} observations, got {len(y)}"
             )
-        self.mean = float(np.mean(y))
-        self.std = float(np.std(y)) or 1.0
-        z = (y - self.mean) / self.std
+        z = self._standardise(y)
         inputs = torch.as_tensor(sliding_window_view(z[:-1], self.lags).copy(), dtype=self.dtype)
         targets = torch.as_tensor(z[self.lags :], dtype=self.dtype)
         with torch.random.fork_rng(devices=[]):
@@ -71,6 +69,12 @@ class _LaggedTorchForecaster(ABC):
                 optimiser.step()
         self.net = net.eval()
         return self
+
+    def _standardise(self, y: np.ndarray) -> np.ndarray:
+        """``y`` as training sees it, after taking its mean and spread as this model's standardisation."""
+        self.mean = float(np.mean(y))
+        self.std = float(np.std(y)) or 1.0
+        return (y - self.mean) / self.std
 
     def state(self) -> dict[str, np.ndarray]:
         """The network's weights (``net.`` + their state-dict names) and the standardisation."""
