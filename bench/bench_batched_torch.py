@@ -44,12 +44,16 @@ GRID = {"mlp.learning_rate": [0.003, 0.01], "mlp.epochs": [25, 50, 75, 100, 125,
 TINY_GRID = {"mlp.learning_rate": [0.003, 0.01], "mlp.epochs": [1, 3, 5]}  # its point: mlp(epochs=5)
 
 
+def workload(tiny: bool) -> dict:
+    """The standard workload's run options, its models aside: the same for the runs and the sweeps."""
+    return {"start": "2017-01-01", "end": "2017-03-01" if tiny else "2020-01-01", "window_period": "month",
+            "horizon": 7, "lookback": 365, "variables_per_batch": 16, "report": False}
+
+
 def timed_run(root: Path, store: Path, together: bool, tiny: bool, name: str) -> tuple[float, dict]:
     config = TrainingConfig.from_mapping({
-        "store_path": store, "start": "2017-01-01", "end": "2017-03-01" if tiny else "2020-01-01",
-        "window_period": "month", "models": ["mlp(epochs=5)" if tiny else "mlp"], "horizon": 7, "lookback": 365,
-        "variables_per_batch": 16, "workers": 0, "train_together": together, "report": False,
-        "output_dir": root / name})
+        **workload(tiny), "store_path": store, "models": ["mlp(epochs=5)" if tiny else "mlp"], "workers": 0,
+        "train_together": together, "output_dir": root / name})
     started = time.perf_counter()
     summary = ParallelTrainingCoordinator(config).start_training()
     return time.perf_counter() - started, summary.to_dict()["variables"]
@@ -58,9 +62,7 @@ def timed_run(root: Path, store: Path, together: bool, tiny: bool, name: str) ->
 def timed_sweep(root: Path, store: Path, grid: dict, workers: int, tiny: bool, name: str) -> tuple[float, dict]:
     """Seconds of a whole sweep (planning, the run, each experiment's results, the ranking), and the
     forecast scores by (variable, spec)."""
-    base = {"start": "2017-01-01", "end": "2017-03-01" if tiny else "2020-01-01", "window_period": "month",
-            "models": ["mlp"], "horizon": 7, "lookback": 365, "variables_per_batch": 16, "report": False,
-            "dashboard_port": 0}
+    base = {**workload(tiny), "models": ["mlp"], "dashboard_port": 0}
     started = time.perf_counter()
     summary = run_grid_search(GridFile(base=base, grids={"search": grid}), store, root / name, workers=workers)
     seconds = time.perf_counter() - started
