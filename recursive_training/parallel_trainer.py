@@ -148,6 +148,7 @@ class ParallelTrainingCoordinator:
         """Take ``config``; the run id, recorder and attempt log follow from it."""
         self.config = config
         self.run_id = config.resolved_run_id()
+        self._estimate = WorkEstimate.of(config.retrodiction)  # what batches cost, for planning and ordering
         self._recorder = RunRecorder(config)
         self._spill = OutcomeSpill(config.run_dir)
         self.alerts = AlertMonitor(config.alerts, self.run_id)
@@ -197,7 +198,7 @@ class ParallelTrainingCoordinator:
 
     def _plan(self, workers: int) -> list[TrainingBatch]:
         """The batches still to run, sized for ``workers`` batches at a time."""
-        batches, self._typical_work = plan_run(self.config, list(self._infos.values()), workers)
+        batches, self._typical_work = plan_run(self.config, list(self._infos.values()), workers, self._estimate)
         self.batches = remaining_work(batches, self._done_units, self._spec_ids())
         return self.batches
 
@@ -277,7 +278,7 @@ class ParallelTrainingCoordinator:
             self._report(self._done_count(), self._total_count(), None)
             if self.batches and not self._stopping.is_set():
                 self._batches_started = time.perf_counter()
-                self._executor.run(largest_first(self.batches, self._infos, WorkEstimate.of(config.retrodiction)), self)
+                self._executor.run(largest_first(self.batches, self._infos, self._estimate), self)
                 waiting_started = time.perf_counter()
                 self.timings["batches_seconds"] = waiting_started - self._batches_started
                 if self._executor.lost_scheduler:
@@ -321,14 +322,15 @@ class ParallelTrainingCoordinator:
                 return self._start_cluster(policy)
 
             if self._auto:
-                estimate = WorkEstimate.of(self.config.retrodiction)
-                return AutoExecutor(here, handover, lambda batches: batch_work(batches, self._infos, estimate),
+                return AutoExecutor(here, handover, lambda batches: batch_work(batches, self._infos, self._estimate),
                                     self.config.workers, self._note, self._stopping)
             return handover()
         return self._start_cluster(policy)
 
     def _warn_if_batches_are_small(self) -> None:
-        warning = small_batch_warning(self._typical_work, len(self.batches))
+        fixed = self.config.variables_per_batch
+        warning = small_batch_warning(self._typical_work, len(self.batches), self._estimate.cost.per_batch,
+                                      cut=fixed is not None and fixed < len(self._infos))
         if warning and warning not in self.warnings:  # planning runs again when a run starts
             self.warnings.append(warning)
 

@@ -6,8 +6,10 @@ tasks and each is substantial, and the tail shrinks further when the tasks
 that run last are small. Work is weighed in estimated seconds, from each
 variable's origins and training span and the run's models' costs
 (retrodiction/costs.py): an MLP's fit costs the same however few origins
-a window holds, and a batch of ARIMA is worth thousands of naive ones.
-These estimates need only the catalog.
+a window holds, a batch of ARIMA is worth thousands of naive ones, and a
+batch's MLPs train as one, so cutting a batch in two adds work (the
+group's fixed cost per epoch, paid by each piece). These estimates need
+only the catalog.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from .config import TrainingConfig
 from .data import VariableInfo
 from .records import RunHeader
 from .retrodiction import RetrodictionSettings
-from .retrodiction.costs import ModelCost
+from .retrodiction.costs import ModelCost, combined_cost
 from .retrodiction.windows import WindowGrid
 
-__all__ = ["auto_variables_per_batch", "batch_work", "check_procedure", "largest_first", "plan_batches", "plan_run",
-           "remaining_work", "Unit", "small_batch_warning", "taper_tail", "typical_work", "WorkEstimate",
-           "TASKS_PER_WORKER", "MIN_WORK_PER_BATCH", "MIN_WORK_PER_TAIL_BATCH", "TAIL_TASKS_PER_WORKER"]
+__all__ = ["auto_variables_per_batch", "batch_work", "check_procedure", "largest_first", "least_own_work",
+           "plan_batches", "plan_run", "remaining_work", "Unit", "small_batch_warning", "taper_tail", "typical_work",
+           "WorkEstimate", "TASKS_PER_WORKER", "MIN_WORK_PER_BATCH", "MIN_WORK_PER_TAIL_BATCH", "TAIL_TASKS_PER_WORKER"]
 
 TASKS_PER_WORKER = 8  # enough that the last wave's idle tail is a small part of the run
 # A task costs about 10 ms beyond its work (Dask's scheduling, loading the window, journalling the outcome:
@@ -46,10 +48,11 @@ MIN_WORK_PER_TAIL_BATCH = MIN_WORK_PER_BATCH / TAIL_TASKS_PER_WORKER  # the few 
 class WorkEstimate:
     """How a run's work grows with a variable's origins in a window and with its training span.
 
-    ``cost`` is the run's models' costs added up; a window fits each model
-    once, and once more every ``refit_every`` origins; each fit trains on the
-    lookback's points (``lookback_points``, or ``lookback_span``) or on all
-    the history before the window when it holds less.
+    ``cost`` is the run's models' costs together (:func:`combined_cost`);
+    a window fits each model once, and once more every ``refit_every``
+    origins; each fit trains on the lookback's points (``lookback_points``,
+    or ``lookback_span``) or on all the history before the window when it
+    holds less; a batch pays ``cost.per_batch`` once.
     """
 
     cost: ModelCost
@@ -60,31 +63,42 @@ class WorkEstimate:
 
     @classmethod
     def of(cls, settings: RetrodictionSettings) -> "WorkEstimate":
-        cost = sum((spec.cost for spec in settings.models), ModelCost())
+        cost = combined_cost((spec.cost for spec in settings.models),
+                             together=settings.train_together and not settings.refit_every)
         duration = settings.lookback_duration
         return cls(cost, settings.step, settings.refit_every,
                    lookback_points=None if duration is not None else int(settings.lookback),
                    lookback_span=None if duration is None else pd.Timestamp(0) + duration - pd.Timestamp(0))
 
 
-def auto_variables_per_batch(n_variables: int, n_windows: int, workers: int, work_per_variable_window: float) -> int:
+def auto_variables_per_batch(n_variables: int, n_windows: int, workers: int, work_per_variable_window: float,
+                             work_per_batch: float = 0.0) -> int:
     """Fewest groups (largest tasks) that still give every worker ``TASKS_PER_WORKER`` tasks,
-    without cutting a window into batches of less work than ``MIN_WORK_PER_BATCH``.
+    without cutting a window into batches of less work than ``MIN_WORK_PER_BATCH``, nor into batches whose
+    own work is less than three times what each batch pays once (``work_per_batch``: the pieces would
+    spend a quarter or more of their time on it).
 
     Returned as the largest group size; groups are then split evenly
     (:func:`~recursive_training.batching.split_evenly`), so every group keeps
     the minimum.
     """
     wanted = math.ceil(TASKS_PER_WORKER * workers / max(n_windows, 1))
-    affordable = math.floor(n_variables * work_per_variable_window / MIN_WORK_PER_BATCH + 1e-9)
+    affordable = math.floor(n_variables * work_per_variable_window / least_own_work(work_per_batch) + 1e-9)
     groups = max(1, min(n_variables, wanted, affordable))
     return math.ceil(n_variables / groups)
+
+
+def least_own_work(per_batch: float) -> float:
+    """The least work a batch should hold beyond what it pays once (``per_batch``): enough to pay for its Dask
+    task, and three times that fixed cost, so that cutting work into batches wastes at most a quarter."""
+    return max(MIN_WORK_PER_BATCH, 3 * per_batch)
 
 
 def batch_work(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo],
                estimate: WorkEstimate) -> list[float]:
     """Estimated seconds of each batch: each variable's origins in it (from its range and median step) and
-    the fits they need, each on the training span the variable has before the batch's window.
+    the fits they need, each on the training span the variable has before the batch's window, and what
+    the batch pays once.
 
     Vectorised over each batch's variables, with every variable's range
     converted once: a plan of 10,000 variables has hundreds of thousands of
@@ -111,7 +125,7 @@ def batch_work(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInf
             elif estimate.lookback_span is not None:
                 history = np.minimum(history, estimate.lookback_span.value / median_step[at])
             work = work + fits * (cost.per_fit + history * cost.per_training_point)
-        sizes.append(float(np.sum(work)))
+        sizes.append(float(np.sum(work)) + (cost.per_batch if len(at) else 0.0))
     return sizes
 
 
@@ -128,17 +142,20 @@ def plan_batches(infos: Sequence[VariableInfo], start: pd.Timestamp, end: pd.Tim
     automatic = variables_per_batch is None
     if automatic:
         whole = prepare_training_batches([i.name for i in infos], start, end, grid.days, len(infos), grid=grid)
-        per_window = sum(batch_work(whole, by_name, estimate)) / max(len(whole), 1) / len(infos)
-        variables_per_batch = auto_variables_per_batch(len(infos), len(whole), workers, per_window)  # a batch a window
+        per_batch = estimate.cost.per_batch
+        per_window = (sum(batch_work(whole, by_name, estimate)) / max(len(whole), 1) - per_batch) / len(infos)
+        variables_per_batch = auto_variables_per_batch(len(infos), len(whole), workers, per_window,  # a batch a window
+                                                       per_batch)
     batches = prepare_training_batches([i.name for i in infos], start, end, grid.days, variables_per_batch,
                                        grid=grid)
     sizes = batch_work(batches, by_name, estimate)
     if automatic and workers > 0:
-        return taper_tail(batches, sizes, workers), _median(sizes)
+        return taper_tail(batches, sizes, workers, estimate.cost.per_batch), _median(sizes)
     return batches, _median(sizes)
 
 
-def taper_tail(batches: Sequence[TrainingBatch], sizes: Sequence[float], workers: int) -> list[TrainingBatch]:
+def taper_tail(batches: Sequence[TrainingBatch], sizes: Sequence[float], workers: int,
+               per_batch: float = 0.0) -> list[TrainingBatch]:
     """``batches`` (of the work ``sizes``: :func:`batch_work`) with those that run last split by variables, so
     the workers finish together.
 
@@ -149,6 +166,11 @@ def taper_tail(batches: Sequence[TrainingBatch], sizes: Sequence[float], workers
     of the run in big tasks and cuts the idle tail to a small part of one.
     With n = ``TAIL_TASKS_PER_WORKER x workers`` it adds about n ln n tasks,
     none of less work than ``MIN_WORK_PER_TAIL_BATCH``.
+
+    Each piece pays ``per_batch`` again (models trained together: a batch
+    of S cut in k costs (S - p) / k + p each), so a batch is cut in at most
+    sqrt((S - p) / p) pieces: the cut that minimises the work it adds plus
+    the idle tail it leaves when it runs last.
     Returned in the order given.
     """
     size_of = dict(zip((b.batch_id for b in batches), sizes, strict=True))
@@ -157,8 +179,12 @@ def taper_tail(batches: Sequence[TrainingBatch], sizes: Sequence[float], workers
     for batch in sorted(batches, key=lambda b: -size_of[b.batch_id]):  # largest first, as submitted
         share = remaining / (TAIL_TASKS_PER_WORKER * workers)
         size = size_of[batch.batch_id]
-        wanted = math.ceil(size / share - 1e-9) if share > 0 else 1
-        pieces[batch.batch_id] = min(wanted, max(1, math.floor(size / MIN_WORK_PER_TAIL_BATCH + 1e-9)))
+        own = size - per_batch  # what cutting divides
+        wanted = math.ceil(own / (share - per_batch) - 1e-9) if share > per_batch else math.inf
+        most = math.floor(size / MIN_WORK_PER_TAIL_BATCH + 1e-9)
+        if per_batch > 0:
+            most = min(most, math.floor(math.sqrt(max(own, 0.0) / per_batch) + 1e-9))
+        pieces[batch.batch_id] = max(1, min(wanted, most))
         remaining -= size
     return [dataclasses.replace(batch, variables=group, batch_id="")
             for batch in batches for group in split_evenly(batch.variables, pieces[batch.batch_id])]
@@ -182,19 +208,23 @@ def _median(sizes: Sequence[float]) -> float:
     return ordered[len(ordered) // 2] if ordered else 0.0
 
 
-def small_batch_warning(typical: float, submitted: int) -> str | None:
-    """A warning when the typical batch is too small to be worth a Dask task."""
-    if submitted == 0 or typical >= MIN_WORK_PER_BATCH:
+def small_batch_warning(typical: float, submitted: int, per_batch: float = 0.0, cut: bool = False) -> str | None:
+    """A warning when the typical batch (of ``typical`` seconds of work) is too small to be worth a Dask task;
+    or, when the windows were ``cut`` into several batches by variables, too small to be worth what each
+    batch pays once (``per_batch``: its models' training together). A window's batch cannot hold more
+    than its variables, so only a longer window helps then, and uncut windows are judged by Dask's cost alone."""
+    if submitted == 0 or (typical - per_batch >= least_own_work(per_batch) if cut else typical >= MIN_WORK_PER_BATCH):
         return None
     return (f"batches are small (about {typical * 1e3:.2g} ms of model work each, {submitted} batches): "
-            "Dask's per-task overhead may dominate; raise --batch-size-days or --variables-per-batch")
+            "Dask's per-task overhead and the models' per-batch training cost may dominate; "
+            "raise --batch-size-days or --variables-per-batch")
 
 
 Unit = tuple[int, str, str, str, str]  # (window index, span start, span end, variable, spec id): settled once
 
 
-def plan_run(config: TrainingConfig, infos: Sequence[VariableInfo],
-             workers: int) -> tuple[list[TrainingBatch], float]:
+def plan_run(config: TrainingConfig, infos: Sequence[VariableInfo], workers: int,
+             estimate: WorkEstimate) -> tuple[list[TrainingBatch], float]:
     """The run's batches for ``workers`` batches at a time, and the typical batch's work.
 
     The range defaults to the variables' history; ``batch_limit`` keeps the
@@ -205,7 +235,7 @@ def plan_run(config: TrainingConfig, infos: Sequence[VariableInfo],
     if not any(pd.Timestamp(i.first) < end and pd.Timestamp(i.last) >= start for i in infos):
         raise DataError(f"no observations of the selected variables between {start} and {end}")
     batches, typical = plan_batches(infos, start, end, config.window_grid, config.variables_per_batch, workers,
-                                    WorkEstimate.of(config.retrodiction))
+                                    estimate)
     if config.batch_limit is not None:
         batches = sorted(batches, key=lambda b: b.start_time)[:config.batch_limit]
     return batches, typical

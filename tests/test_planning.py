@@ -143,19 +143,23 @@ def test_work_is_weighed_by_model_cost_not_origins_alone():
     assert batch_work([full], infos, naive)[0] / batch_work([edge], infos, naive)[0] == pytest.approx(60 / 5)
     settings = RetrodictionSettings(models=("mlp(epochs=100,hidden_size=16,lags=7)",), lookback=200)
     mlp = WorkEstimate.of(settings)
-    # by hand: 100 epochs x (50 us + 0.25 ns x (7 x 16 + 16 x 16 + 16) units x 200 lookback points) per fit,
-    # 8 us per origin; the history before the window (366 days) is cut to the lookback's 200 points
-    fit = 100 * (50e-6 + 0.25e-9 * (7 * 16 + 16 * 16 + 16) * 200)
-    assert mlp.cost == mlp_cost(settings.models[0].parameters)
-    assert batch_work([full, edge], infos, mlp) == [pytest.approx(fit + 60 * 8e-6), pytest.approx(fit + 5 * 8e-6)]
+    # by hand: 100 epochs x (25 us + 0.16 ns x (7 x 16 + 16 x 16 + 16) units x 200 lookback points) per fit,
+    # 8 us per origin, and 100 epochs x 350 us once per batch (its MLPs train as one); the history before the
+    # window (366 days) is cut to the lookback's 200 points
+    fit, once = 100 * (25e-6 + 0.16e-9 * (7 * 16 + 16 * 16 + 16) * 200), 100 * 350e-6
+    assert mlp.cost.per_batch == once and mlp.cost.per_fit == 100 * 25e-6
+    assert batch_work([full, edge], infos, mlp) == [pytest.approx(fit + 60 * 8e-6 + once),
+                                                    pytest.approx(fit + 5 * 8e-6 + once)]
     assert batch_work([edge], infos, mlp)[0] > 0.9 * batch_work([full], infos, mlp)[0]
-    # refits every 20 origins: 1 + 60 // 20 fits in the full window
+    both = TrainingBatch(*window, ("a", "b"))  # two variables share the batch's cost
+    assert batch_work([both], infos, mlp) == [pytest.approx(2 * fit + 65 * 8e-6 + once)]
+    # refits every 20 origins: 1 + 60 // 20 fits in the full window, each trained alone (paying the group's cost)
     refitting = WorkEstimate.of(RetrodictionSettings(models=settings.models, lookback=200, refit_every=20))
-    assert batch_work([full], infos, refitting)[0] == pytest.approx(4 * fit + 60 * 8e-6)
+    assert batch_work([full], infos, refitting)[0] == pytest.approx(4 * (fit + once) + 60 * 8e-6)
     # a lookback in time: 90 days of a daily series are 90 points
     by_span = WorkEstimate.of(RetrodictionSettings(models=settings.models, lookback="90D"))
     assert batch_work([full], infos, by_span)[0] == pytest.approx(
-        100 * (50e-6 + 0.25e-9 * 384 * 90) + 60 * 8e-6)
+        100 * (25e-6 + 0.16e-9 * 384 * 90) + 60 * 8e-6 + once)
 
     # 16 variables x 2 windows of 30 origins on 2 workers: too little naive work to split a window
     # (480 origins, 1.4 ms), but ARIMA's (21 s) splits each window into the 8 groups the workers want
@@ -180,3 +184,54 @@ def test_work_is_weighed_by_model_cost_not_origins_alone():
     # ARIMA: 8 groups of 2 per window, and the tail cut down to single variables
     assert len(arima_on_two) > 16 and max(len(b.variables) for b in arima_on_two) == 2
     assert min(len(b.variables) for b in arima_on_two) == 1
+
+
+def test_models_trained_together_share_their_costs():
+    """A grid's MLPs of one shape pay the batch's cost once; those that differ only in epochs share a training."""
+    def cost(*specs, **options):
+        return WorkEstimate.of(RetrodictionSettings(models=specs, **options)).cost
+
+    units = 14 * 32 + 32 * 32 + 32  # the default shape: lags 14, hidden 32
+    point = 0.16e-9 * units
+    # epochs 50 and 150, one learning rate: one training of 150 epochs, one group
+    grid = cost("mlp(epochs=50)", "mlp(epochs=150)")
+    assert grid.per_fit == pytest.approx(150 * 25e-6) and grid.per_training_point == pytest.approx(150 * point)
+    assert grid.per_batch == pytest.approx(150 * 350e-6) and grid.per_origin == pytest.approx(2 * 8e-6)
+    # two learning rates: two trainings, still one group
+    rates = cost("mlp(epochs=100,learning_rate=0.01)", "mlp(epochs=100,learning_rate=0.001)")
+    assert rates.per_fit == pytest.approx(2 * 100 * 25e-6) and rates.per_batch == pytest.approx(100 * 350e-6)
+    # another shape: another group; a model that trains alone adds its fits only
+    shapes = cost("mlp(epochs=100)", "mlp(epochs=100,hidden_size=16)", "ar(order=3)")
+    assert shapes.per_batch == pytest.approx(2 * 100 * 350e-6)
+    assert shapes.per_fit == pytest.approx(2 * 100 * 25e-6)
+    # fitted one by one (train_together off): nothing is shared, each fit pays its group's cost
+    alone = cost("mlp(epochs=50)", "mlp(epochs=150)", train_together=False)
+    assert alone.per_batch == 0 and alone.per_fit == pytest.approx(200 * (25e-6 + 350e-6))
+    assert alone.per_training_point == pytest.approx(200 * point)
+
+
+def test_a_batch_cost_keeps_windows_whole_that_naive_work_would_cut():
+    """Each piece of a cut batch pays its models' batch cost again: with it, neither the group size nor the
+    tail cuts batches into pieces that would spend much of their time on it."""
+    once = 0.05
+    estimate = WorkEstimate(ModelCost(per_origin=ORIGIN, per_batch=once))
+    # 16 variables x 90 origins of own work (0.288 s) per window on 4 workers: 16 groups wanted; 5 of 50 ms
+    # affordable without the batch cost, 1 with it (each group should hold 3 x 0.05 s)
+    assert auto_variables_per_batch(16, 2, 4, 90 * ORIGIN) == 4
+    assert auto_variables_per_batch(16, 2, 4, 90 * ORIGIN, once) == 16
+    infos = {f"v{i}": info(f"v{i}", last="2023-12-31") for i in range(16)}
+    windows = [pd.Timestamp("2021-01-01") + pd.Timedelta(days=90 * w) for w in range(9)]
+    batches = [TrainingBatch(lo, hi, tuple(infos)) for lo, hi in zip(windows, windows[1:])]
+    sizes = batch_work(batches, infos, estimate)
+    assert sizes == [pytest.approx(16 * 90 * ORIGIN + once)] * 8
+    # by hand: a piece costs (0.288 / k + 0.05) s, so at most floor(sqrt(0.288 / 0.05)) = 2 pieces
+    tapered = taper_tail(batches, sizes, workers=2, per_batch=once)
+    assert max(len(b.variables) for b in tapered) == 16 and min(len(b.variables) for b in tapered) == 8
+    without = taper_tail(batches, batch_work(batches, infos, NAIVE), workers=2)
+    assert min(len(b.variables) for b in without) < 8  # the same work without a batch cost is cut finer
+    # windows cut into batches of naive-sized own work that pay the cost are small however long each takes;
+    # uncut windows are judged by Dask's cost per task alone (a batch cannot hold more than its window)
+    assert small_batch_warning(0.02 + once, 10, once, cut=True).startswith("batches are small (about 70 ms")
+    assert small_batch_warning(3 * once + once, 10, once, cut=True) is None
+    assert small_batch_warning(0.02 + once, 10, once) is None
+    assert small_batch_warning(0.04, 10, 0.0).startswith("batches are small (about 40 ms")

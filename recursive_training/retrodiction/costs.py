@@ -10,8 +10,10 @@ family              fit                         forecast, a origin
 ==================  ==========================  ==================
 naive, seasonal     nothing                     3 µs (and scoring)
 ar                  0.6 µs a training point     3 µs
-mlp (together)      50 µs + 0.25 ns x units     8 µs
-                    x points, per epoch
+mlp (together)      25 µs + 0.16 ns x units     8 µs
+                    x points, per epoch; and
+                    350 µs per epoch for the
+                    batch's group
 lstm                30 µs a point per epoch     75 µs
 ets                 215 µs a point              210 µs
 arima               3.5 ms a point (13 ms       1.6 ms (2.5 ms
@@ -21,32 +23,69 @@ ces                 15 µs a point               210 µs
 ==================  ==========================  ==================
 
 (an MLP's units: lags x hidden + hidden^2 + hidden, its multiply-adds per
-row). Only the ratios matter to the planner, and they hold within a factor
-of two or so across sizes; the absolute seconds vary with the machine.
+row). MLPs of one shape in a batch train as one (batched_torch.py): the
+group's epochs cost a fixed 350 µs each however many models share them,
+which a batch pays once (on 2 workers, a window of 16 variables cut in
+batches of 4 took 40% more CPU than in batches of 8 or 16), and models
+that differ only in their epochs share one training. Only the ratios matter to the planner, and
+they hold within a factor of two or so across sizes; the absolute seconds
+vary with the machine.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Hashable, Iterable
 
-__all__ = ["ModelCost", "NAIVE_SECONDS_PER_ORIGIN", "autoregressive_cost", "fit_free_cost", "lstm_cost", "mlp_cost",
-           "statsforecast_cost"]
+__all__ = ["ModelCost", "NAIVE_SECONDS_PER_ORIGIN", "autoregressive_cost", "combined_cost", "fit_free_cost",
+           "lstm_cost", "mlp_cost", "statsforecast_cost"]
 
 NAIVE_SECONDS_PER_ORIGIN = 3e-6
 
 
 @dataclass(frozen=True)
 class ModelCost:
-    """Seconds per forecast origin, per fit, and per training point of each fit; costs of several models add."""
+    """Seconds per forecast origin, per fit, per training point of each fit, and per batch.
+
+    ``per_batch`` is what a batch pays once for the models that train
+    together (``batched_with`` the same key), whatever their number;
+    models ``trained_with`` the same key follow one training, which costs
+    what the longest of them costs. See :func:`combined_cost`.
+    """
 
     per_origin: float = 0.0
     per_fit: float = 0.0
     per_training_point: float = 0.0
+    per_batch: float = 0.0
+    trained_with: Hashable = None
+    batched_with: Hashable = None
 
-    def __add__(self, other: "ModelCost") -> "ModelCost":
-        return ModelCost(self.per_origin + other.per_origin, self.per_fit + other.per_fit,
-                         self.per_training_point + other.per_training_point)
+
+def combined_cost(costs: Iterable[ModelCost], *, together: bool) -> ModelCost:
+    """What a run's models cost together: forecasts add up; trainings and batch costs they share count once.
+
+    ``together`` False (each model fitted alone: refits inside windows, or
+    ``train_together`` off) makes every fit pay its group's batch cost
+    itself and share nothing.
+    """
+    origin = fit = point = batch = 0.0
+    trainings: dict[Hashable, tuple[float, float]] = {}
+    groups: dict[Hashable, float] = {}
+    for at, cost in enumerate(costs):
+        origin += cost.per_origin
+        if not together:
+            fit, point = fit + cost.per_fit + cost.per_batch, point + cost.per_training_point
+            continue
+        training = at if cost.trained_with is None else cost.trained_with
+        shared = trainings.get(training, (0.0, 0.0))
+        trainings[training] = (max(shared[0], cost.per_fit), max(shared[1], cost.per_training_point))
+        if cost.per_batch:
+            group = at if cost.batched_with is None else cost.batched_with
+            groups[group] = max(groups.get(group, 0.0), cost.per_batch)
+    fit += sum(f for f, _ in trainings.values())
+    point += sum(p for _, p in trainings.values())
+    batch += sum(groups.values())
+    return ModelCost(origin, fit, point, batch)
 
 
 def fit_free_cost(parameters: Any) -> ModelCost:
@@ -58,10 +97,14 @@ def autoregressive_cost(parameters: Any) -> ModelCost:
 
 
 def mlp_cost(parameters: Any) -> ModelCost:
-    hidden = parameters.hidden_size
-    units = parameters.lags * hidden + hidden * hidden + hidden
-    return ModelCost(per_origin=8e-6, per_fit=parameters.epochs * 50e-6,
-                     per_training_point=parameters.epochs * 0.25e-9 * units)
+    """Trained together with the batch's MLPs of its shape (lags, hidden size), and with those that differ from
+    it only in their epochs (same seed and learning rate: batched_torch.py)."""
+    lags, hidden, epochs = parameters.lags, parameters.hidden_size, parameters.epochs
+    units = lags * hidden + hidden * hidden + hidden
+    shape = ("mlp", lags, hidden)
+    return ModelCost(per_origin=8e-6, per_fit=epochs * 25e-6, per_training_point=epochs * 0.16e-9 * units,
+                     per_batch=epochs * 350e-6, trained_with=(*shape, parameters.seed, parameters.learning_rate),
+                     batched_with=shape)
 
 
 def lstm_cost(parameters: Any) -> ModelCost:
