@@ -30,7 +30,7 @@ import numpy as np
 from recursive_training.base import TrustError, open_database
 
 from .evidence import EvidenceBlock, TrustKey, unpack_bits
-from .posterior import beta_interval, dependent_posterior, dependent_posteriors
+from .posterior import beta_interval, dependent_posterior, dependent_posteriors, load_quantiles_in_background
 
 __all__ = ["ForecastErrors", "OptimizedTrustTracker", "TrustEstimate", "StepTrust", "SCHEMA_VERSION"]
 
@@ -153,6 +153,7 @@ class OptimizedTrustTracker:
         if decay_half_life_days is not None and not decay_half_life_days > 0:
             raise TrustError(f"decay half-life must be positive, got {decay_half_life_days}")
         self.prior_alpha, self.prior_beta = float(prior_alpha), float(prior_beta)
+        load_quantiles_in_background()  # the posteriors need them; a run reads trust at its end
         self.decay_half_life_days = decay_half_life_days
         self._kappa = math.log(2) / decay_half_life_days if decay_half_life_days else 0.0
         self.path = None if db_path is None else Path(db_path)

@@ -148,6 +148,8 @@ def test_work_is_weighed_by_model_cost_not_origins_alone():
     # window (366 days) is cut to the lookback's 200 points
     fit, once = 100 * (25e-6 + 0.16e-9 * (7 * 16 + 16 * 16 + 16) * 200), 100 * 350e-6
     assert mlp.cost.per_batch == once and mlp.cost.per_fit == 100 * 25e-6
+    own = mlp_cost(settings.models[0].parameters)  # one model: the run's cost is its own
+    assert mlp.cost == ModelCost(own.per_origin, own.per_fit, own.per_training_point, own.per_batch)
     assert batch_work([full, edge], infos, mlp) == [pytest.approx(fit + 60 * 8e-6 + once),
                                                     pytest.approx(fit + 5 * 8e-6 + once)]
     assert batch_work([edge], infos, mlp)[0] > 0.9 * batch_work([full], infos, mlp)[0]
