@@ -123,8 +123,7 @@ def _fit_together(models: list[MLPForecaster], series: list[np.ndarray]) -> None
 
 def _take_weights(model: MLPForecaster, weights: _FlatLayers, training: int) -> None:
     """``model`` fitted: training ``training``'s weights as they are now (its standardisation is set)."""
-    with torch.random.fork_rng(devices=[]):  # the layers' throwaway initial weights must not move the caller's RNG
-        net = model._build().to(model.dtype)
+    net = model._given()
     with torch.no_grad():
         for (weight, bias), linear in zip(weights.layers(weights.values), (net[0], net[2], net[4]), strict=True):
             linear.weight.copy_(weight[training])

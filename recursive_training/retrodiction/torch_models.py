@@ -114,14 +114,26 @@ class _LaggedTorchForecaster(ABC):
         return out
 
 
+class _GivenLinear(nn.Linear):
+    """A linear layer whose weights are copied in: it skips the random initialisation they would overwrite."""
+
+    def reset_parameters(self) -> None:
+        return None
+
+
 class MLPForecaster(_LaggedTorchForecaster):
     """Two hidden ReLU layers over the lag vector."""
 
     name = "mlp"
 
-    def _build(self) -> nn.Module:
+    def _build(self, linear: type[nn.Linear] = nn.Linear) -> nn.Module:
         h = self.hidden_size
-        return nn.Sequential(nn.Linear(self.lags, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
+        return nn.Sequential(linear(self.lags, h), nn.ReLU(), linear(h, h), nn.ReLU(), linear(h, 1))
+
+    def _given(self) -> nn.Module:
+        """The network, its weights left unset for a training done elsewhere to copy in (batched_torch.py):
+        initialising them was half the cost of taking a model's weights, and moved the random generator."""
+        return self._build(_GivenLinear).to(self.dtype)
 
     def _recursive(self, window: torch.Tensor, horizon: int) -> torch.Tensor:
         """The network's own kernels (``addmm``, as ``nn.Linear`` calls them) on a buffer holding the lags and
