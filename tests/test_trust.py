@@ -455,3 +455,22 @@ def test_any_blocks_in_any_groups_store_what_the_first_forecast_of_each_origin_s
                 np.testing.assert_array_equal(kept.errors, [np.full(2, np.nan) if v[2] is None else v[2]
                                                             for _, v in held])
         assert tracker.estimates() == reference.estimates(), trial
+
+
+def test_a_tracker_loads_the_quantile_functions_before_anyone_reads_trust():
+    """A run reads trust when it closes; scipy's quantile functions (0.2 s to import) must be loaded by then,
+    in the background, not imported at that moment. In a fresh interpreter, where nothing imported them."""
+    import subprocess
+    import sys
+
+    script = ("import sys, time\n"
+              "from analytics import OptimizedTrustTracker\n"
+              "assert 'scipy.special' not in sys.modules\n"
+              "OptimizedTrustTracker(None)\n"
+              "deadline = time.monotonic() + 30\n"
+              "while 'scipy.special' not in sys.modules and time.monotonic() < deadline:\n"
+              "    time.sleep(0.01)\n"
+              "print('scipy.special' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
