@@ -261,7 +261,9 @@ class DaskExecutor:
             except queue.Empty:
                 continue
             closes = time.monotonic() + GROUP_WINDOW_SECONDS
-            while len(arrived) < GROUP_LIMIT:  # what else finishes meanwhile: fetched and journalled together
+            # what else finishes meanwhile: fetched and journalled together; none to wait for once every
+            # outstanding batch is here (the run's last result, on a small cluster, waited the window for nothing)
+            while len(arrived) < min(GROUP_LIMIT, len(self._futures)):
                 try:
                     arrived.append(self._finished.get(timeout=max(0.0, closes - time.monotonic())))
                 except queue.Empty:
