@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 
 __all__ = ["WORKER_MALLOC_MMAP_BYTES", "WORKER_MALLOC_TRIM_BYTES", "reuse_freed_memory",
            "return_large_allocations"]
@@ -47,6 +48,12 @@ def reuse_freed_memory() -> None:
 
 def _mallopt(parameter: int, value: int) -> None:
     try:
-        ctypes.CDLL(ctypes.util.find_library("c")).mallopt(parameter, value)
+        _c_library().mallopt(parameter, value)
     except (OSError, AttributeError, TypeError):  # no C library found, or not glibc
         pass
+
+
+@functools.cache
+def _c_library() -> ctypes.CDLL:
+    """The C library, found once: ``find_library`` asks ldconfig in a subprocess (1.4 ms or more a call)."""
+    return ctypes.CDLL(ctypes.util.find_library("c"))
