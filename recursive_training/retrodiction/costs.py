@@ -27,9 +27,9 @@ row). MLPs of one shape in a batch train as one (batched_torch.py): the
 group's epochs cost a fixed 350 µs each however many models share them,
 which a batch pays once (on 2 workers, a window of 16 variables cut in
 batches of 4 took 40% more CPU than in batches of 8 or 16), and models
-that differ only in their epochs share one training. Only the ratios matter to the planner, and
-they hold within a factor of two or so across sizes; the absolute seconds
-vary with the machine.
+that differ only in their epochs share one training. Only the ratios
+matter to the planner, and they hold within a factor of two or so across
+sizes; the absolute seconds vary with the machine.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def combined_cost(costs: Iterable[ModelCost], *, together: bool) -> ModelCost:
     ``train_together`` off) makes every fit pay its group's batch cost
     itself and share nothing.
     """
-    origin = fit = point = batch = 0.0
+    origin = fit = point = 0.0
     trainings: dict[Hashable, tuple[float, float]] = {}
     groups: dict[Hashable, float] = {}
     for at, cost in enumerate(costs):
@@ -84,8 +84,7 @@ def combined_cost(costs: Iterable[ModelCost], *, together: bool) -> ModelCost:
             groups[group] = max(groups.get(group, 0.0), cost.per_batch)
     fit += sum(f for f, _ in trainings.values())
     point += sum(p for _, p in trainings.values())
-    batch += sum(groups.values())
-    return ModelCost(origin, fit, point, batch)
+    return ModelCost(origin, fit, point, sum(groups.values()))
 
 
 def fit_free_cost(parameters: Any) -> ModelCost:
