@@ -29,6 +29,7 @@ rates.
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass
 from types import ModuleType
@@ -136,7 +137,8 @@ def beta_interval(alpha: np.ndarray, beta: np.ndarray, level: float = 0.95) -> t
 def load_quantiles_in_background() -> None:
     """Start importing scipy's quantile functions in a thread: a coordinator that reads trust only when its run
     closes then finds them loaded, instead of waiting 0.2 s for them at the end (bench/bench_end_to_end.py)."""
-    threading.Thread(target=_quantiles, name="load-scipy-special", daemon=True).start()
+    if "scipy.special" not in sys.modules:  # a thread per tracker only until they are loaded
+        threading.Thread(target=_quantiles, name="load-scipy-special", daemon=True).start()
 
 
 def _quantiles() -> ModuleType:

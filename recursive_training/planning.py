@@ -33,8 +33,8 @@ from .retrodiction.costs import ModelCost, combined_cost
 from .retrodiction.windows import WindowGrid
 
 __all__ = ["auto_variables_per_batch", "batch_work", "check_procedure", "largest_first", "least_own_work",
-           "plan_batches", "plan_run", "remaining_work", "Unit", "small_batch_warning", "taper_tail", "typical_work",
-           "WorkEstimate", "TASKS_PER_WORKER", "MIN_WORK_PER_BATCH", "MIN_WORK_PER_TAIL_BATCH", "TAIL_TASKS_PER_WORKER"]
+           "plan_batches", "plan_run", "remaining_work", "Unit", "small_batch_warning", "taper_tail", "WorkEstimate",
+           "TASKS_PER_WORKER", "MIN_WORK_PER_BATCH", "MIN_WORK_PER_TAIL_BATCH", "TAIL_TASKS_PER_WORKER"]
 
 TASKS_PER_WORKER = 8  # enough that the last wave's idle tail is a small part of the run
 # A task costs about 10 ms beyond its work (Dask's scheduling, loading the window, journalling the outcome:
@@ -140,9 +140,9 @@ def plan_batches(infos: Sequence[VariableInfo], start: pd.Timestamp, end: pd.Tim
     """
     by_name = {i.name: i for i in infos}
     automatic = variables_per_batch is None
+    per_batch = estimate.cost.per_batch
     if automatic:
         whole = prepare_training_batches([i.name for i in infos], start, end, grid.days, len(infos), grid=grid)
-        per_batch = estimate.cost.per_batch
         per_window = (sum(batch_work(whole, by_name, estimate)) / max(len(whole), 1) - per_batch) / len(infos)
         variables_per_batch = auto_variables_per_batch(len(infos), len(whole), workers, per_window,  # a batch a window
                                                        per_batch)
@@ -150,7 +150,7 @@ def plan_batches(infos: Sequence[VariableInfo], start: pd.Timestamp, end: pd.Tim
                                        grid=grid)
     sizes = batch_work(batches, by_name, estimate)
     if automatic and workers > 0:
-        return taper_tail(batches, sizes, workers, estimate.cost.per_batch), _median(sizes)
+        return taper_tail(batches, sizes, workers, per_batch), _median(sizes)
     return batches, _median(sizes)
 
 
@@ -197,22 +197,17 @@ def largest_first(batches: Sequence[TrainingBatch], infos: Mapping[str, Variable
     return [batches[i] for i in sorted(range(len(batches)), key=lambda i: -sizes[i])]
 
 
-def typical_work(batches: Sequence[TrainingBatch], infos: Mapping[str, VariableInfo],
-                 estimate: WorkEstimate) -> float:
-    """The median batch's work (0 for no batches)."""
-    return _median(batch_work(batches, infos, estimate))
-
-
 def _median(sizes: Sequence[float]) -> float:
+    """The median batch's work (0 for no batches)."""
     ordered = sorted(sizes)
     return ordered[len(ordered) // 2] if ordered else 0.0
 
 
 def small_batch_warning(typical: float, submitted: int, per_batch: float = 0.0, cut: bool = False) -> str | None:
     """A warning when the typical batch (of ``typical`` seconds of work) is too small to be worth a Dask task;
-    or, when the windows were ``cut`` into several batches by variables, too small to be worth what each
-    batch pays once (``per_batch``: its models' training together). A window's batch cannot hold more
-    than its variables, so only a longer window helps then, and uncut windows are judged by Dask's cost alone."""
+    or, when the user ``cut`` windows into several batches by variables, too small to be worth what each
+    batch pays once (``per_batch``: its models' training together). An uncut window's batch already holds
+    every variable, so it is judged by Dask's cost per task alone."""
     if submitted == 0 or (typical - per_batch >= least_own_work(per_batch) if cut else typical >= MIN_WORK_PER_BATCH):
         return None
     return (f"batches are small (about {typical * 1e3:.2g} ms of model work each, {submitted} batches): "

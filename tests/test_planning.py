@@ -18,7 +18,6 @@ from recursive_training.planning import (
     plan_batches,
     small_batch_warning,
     taper_tail,
-    typical_work,
 )
 from recursive_training.retrodiction import RetrodictionSettings, WindowGrid
 from recursive_training.retrodiction.costs import ModelCost
@@ -64,10 +63,10 @@ def test_small_batches_are_warned_about():
     infos = {"a": info("a")}
     tiny = [TrainingBatch(pd.Timestamp("2021-01-01") + pd.Timedelta(days=i), pd.Timestamp("2021-01-02")
                           + pd.Timedelta(days=i), ("a",)) for i in range(10)]
-    message = small_batch_warning(typical_work(tiny, infos, NAIVE), submitted=7)
+    message = small_batch_warning(batch_work(tiny, infos, NAIVE)[0], submitted=7)  # every one alike
     assert message.startswith("batches are small (about 0.2 ms of model work each, 7 batches)")  # as submitted
     big = [TrainingBatch(pd.Timestamp("2021-01-01"), pd.Timestamp("2021-01-01") + pd.Timedelta(days=250), ("a",))]
-    assert small_batch_warning(typical_work(big, infos, NAIVE), 1) is None
+    assert small_batch_warning(batch_work(big, infos, NAIVE)[0], 1) is None
     assert small_batch_warning(1.0, 0) is None  # nothing left to submit
 
 
