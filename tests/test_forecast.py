@@ -17,7 +17,7 @@ from recursive_training.forecasting import COLUMNS, forecast_with_trusted_models
 from recursive_training.registry import ModelRegistry
 from recursive_training.retrodiction import parse_model_specs
 
-from .conftest import PYTHON, REPO, daily_frame
+from .conftest import PYTHON, REPO, daily_frame, dask_processes
 
 
 @pytest.fixture(scope="module")
@@ -247,6 +247,27 @@ def test_the_forecast_command_on_its_own_local_cluster(trusted, tmp_path):
     here = forecast_with_trusted_models(trusted / "store", 3, tmp_path / "h.csv", output_dir=trusted / "runs")
     pd.testing.assert_frame_equal(written, pd.read_csv(tmp_path / "h.csv"))
     assert here.chosen
+
+
+@pytest.mark.slow
+def test_the_forecast_command_on_a_running_scheduler(trusted, tmp_path):
+    """``--scheduler``: a real `dask scheduler` and two `dask worker` processes fit and forecast every group,
+    and the table is the one made here."""
+    from distributed import Client
+
+    with dask_processes(tmp_path) as cluster:
+        done = subprocess.run([PYTHON, str(REPO / "run_training.py"), "forecast", "--store", str(trusted / "store"),
+                               "--output-dir", str(trusted / "runs"), "--horizon", "3", "--output",
+                               str(tmp_path / "remote.csv"), "--scheduler", cluster.address],
+                              capture_output=True, text=True, timeout=180)
+        with Client(cluster.address, timeout="30s") as client:
+            prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+    assert done.returncode == 0, done.stderr
+    assert "forecast_group" in prefixes  # the groups ran as the scheduler's tasks, not in the command
+    assert "in this process while the cluster started" not in done.stderr  # no head start on a remote cluster
+    here = forecast_with_trusted_models(trusted / "store", 3, tmp_path / "here.csv", output_dir=trusted / "runs")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "remote.csv"), pd.read_csv(tmp_path / "here.csv"))
+    assert len(here.chosen) == 3
 
 
 @pytest.mark.slow
