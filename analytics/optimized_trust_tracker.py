@@ -301,24 +301,29 @@ class OptimizedTrustTracker:
     def _key_ids(self, horizons: dict[TrustKey, int]) -> dict[TrustKey, int]:
         """The id of each key, made for those new to the database (which hold nothing yet)."""
         unknown = [key for key in horizons if key not in self._ids]
-        found = self._select_key_ids(unknown)
+        found = {key: key_id for key, (key_id, _) in self._key_rows(unknown).items()}
         missing = [key for key in unknown if key not in found]
         if missing:
             self._db.executemany("INSERT INTO trust_keys (variable, spec, schedule, context, horizon) "
                                  "VALUES (?, ?, ?, ?, ?)", [(*_fields(key), horizons[key]) for key in missing])
-            made = self._select_key_ids(missing)
+            made = {key: key_id for key, (key_id, _) in self._key_rows(missing).items()}
             self._newest.update(dict.fromkeys(made.values()))
             found |= made
         self._ids.update(found)
         return {key: self._ids[key] for key in horizons}
 
-    def _select_key_ids(self, keys: list[TrustKey]) -> dict[TrustKey, int]:
-        found: dict[TrustKey, int] = {}
-        for part in _parts(keys, 4):
+    def _key_rows(self, keys: Iterable[TrustKey] | None) -> dict[TrustKey, tuple[int, int]]:
+        """The id and horizon of every stored key, or of those of ``keys`` that are stored: looked up by
+        the key's index, so a forecast's groups each asking for a few keys of many read only theirs."""
+        if keys is None:
+            return {TrustKey(*row[1:5]): (row[0], row[5]) for row in self._db.execute(
+                "SELECT key_id, variable, spec, schedule, context, horizon FROM trust_keys")}
+        found: dict[TrustKey, tuple[int, int]] = {}
+        for part in _parts(list(keys), 4):
             values = ", ".join(["(?, ?, ?, ?)"] * len(part))
-            found.update((TrustKey(*row[1:]), row[0]) for row in self._db.execute(
+            found.update((TrustKey(*row[1:5]), (row[0], row[5])) for row in self._db.execute(
                 f"WITH wanted (variable, spec, schedule, context) AS (VALUES {values}) "
-                "SELECT key_id, variable, spec, schedule, context FROM wanted JOIN trust_keys "
+                "SELECT key_id, variable, spec, schedule, context, horizon FROM wanted JOIN trust_keys "
                 "USING (variable, spec, schedule, context)", [f for key in part for f in _fields(key)]))
         return found
 
@@ -445,12 +450,10 @@ class OptimizedTrustTracker:
         ``steps=False`` leaves out the trust per horizon step (``steps`` is
         empty), for callers that choose by the overall trust alone.
         """
-        wanted = None if keys is None else set(keys)
         with self._lock:
             try:
-                known = {TrustKey(*r[1:5]): (r[0], r[5]) for r in self._db.execute(
-                    "SELECT key_id, variable, spec, schedule, context, horizon FROM trust_keys")}
-                chosen = sorted(k for k in known if wanted is None or k in wanted)
+                known = self._key_rows(None if keys is None else set(keys))
+                chosen = sorted(known)
                 rows: dict[int, list[tuple]] = defaultdict(list)
                 for part in _parts([known[k][0] for k in chosen], 1):
                     for row in self._db.execute(

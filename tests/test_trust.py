@@ -111,6 +111,10 @@ def test_keys_never_pool():
     with pytest.raises(TrustError, match="several schedules or contexts"):
         tracker.estimate("x", "ar")
     assert [e.key for e in tracker.estimates([other_spec])] == [other_spec]
+    # keys asked for are looked up alone: sorted, each once, one never stored left out, the same estimates
+    never = TrustKey("y", "ar", KEY.schedule, KEY.context)
+    assert tracker.estimates([other_context, never, KEY, other_context]) == [
+        e for e in tracker.estimates() if e.key in (KEY, other_context)]
 
 
 def test_repeated_pairs_count_once_overall_but_every_step_counts_in_its_step():
