@@ -439,10 +439,15 @@ class OptimizedTrustTracker:
         return True
 
     # reading -----------------------------------------------------------------
-    def keys(self) -> list[TrustKey]:
+    def keys(self, *, variable: str | None = None, spec: str | None = None) -> list[TrustKey]:
+        """Every stored key, sorted; or those of ``variable`` and (or) ``spec``, found by the database, so
+        that asking about one variable never computes the posterior of every other."""
+        wanted = [(column, value) for column, value in (("variable", variable), ("spec", spec)) if value is not None]
+        where = " AND ".join(f"{column} = ?" for column, _ in wanted)
         with self._lock:
             return sorted(TrustKey(*r) for r in self._db.execute(
-                "SELECT variable, spec, schedule, context FROM trust_keys"))
+                "SELECT variable, spec, schedule, context FROM trust_keys" + (f" WHERE {where}" if where else ""),
+                [value for _, value in wanted]))
 
     def estimates(self, keys: Iterable[TrustKey] | None = None, *, steps: bool = True) -> list[TrustEstimate]:
         """Posterior of every key (or of ``keys``), sorted by key; keys without evidence are left out.
@@ -520,7 +525,7 @@ class OptimizedTrustTracker:
 
     def estimate(self, variable: str, spec: str) -> TrustEstimate | None:
         """The one estimate of (variable, spec); an error if several schedules or contexts hold one."""
-        found = [e for e in self.estimates() if (e.variable, e.spec) == (variable, spec)]
+        found = self.estimates(self.keys(variable=variable, spec=spec))
         if len(found) > 1:
             raise TrustError(f"{self._name} holds {len(found)} posteriors for {variable} / {spec} "
                              "(several schedules or contexts); use estimates(keys)")

@@ -92,6 +92,9 @@ def test_trust_filters_by_variable_and_model(client, served):
     walk = client.get("/trust", params={"variable": "walk", "model": "naive"}).json()
     assert len(walk) == 1 and walk[0]["mean"] == expected[("walk", "naive")] and 0 <= walk[0]["low"] <= walk[0]["high"]
     assert client.get("/trust", params={"variable": "none"}).json() == []
+    naive = client.get("/trust", params={"model": "naive"}).json()
+    assert {(t["variable"], t["model"]): t["mean"] for t in naive} == {
+        key: mean for key, mean in expected.items() if key[1] == "naive"} and len(naive) == 3
 
 
 def test_models_list_search_show_patch_and_delete(client, served):

@@ -112,6 +112,8 @@ def test_keys_never_pool():
         tracker.estimate("x", "ar")
     assert [e.key for e in tracker.estimates([other_spec])] == [other_spec]
     # keys asked for are looked up alone: sorted, each once, one never stored left out, the same estimates
+    assert tracker.keys(variable="x", spec="ar") == sorted([KEY, other_context, other_schedule])
+    assert tracker.keys(spec="ar(order=3)") == [other_spec] and tracker.keys(variable="y") == []
     never = TrustKey("y", "ar", KEY.schedule, KEY.context)
     assert tracker.estimates([other_context, never, KEY, other_context]) == [
         e for e in tracker.estimates() if e.key in (KEY, other_context)]

@@ -129,8 +129,8 @@ def create_app(output_dir: str | Path, token: str | None = None) -> FastAPI:
         if not path.is_file():
             return []
         with OptimizedTrustTracker(path) as tracker:
-            found = [e for e in tracker.estimates()
-                     if (variable is None or e.variable == variable) and (model is None or e.spec == model)]
+            asked = variable is not None or model is not None  # else every key, read at once
+            found = tracker.estimates(tracker.keys(variable=variable, spec=model) if asked else None)
         return [{**e.to_dict(), "model": e.spec} for e in found]
 
     @app.get("/models")
