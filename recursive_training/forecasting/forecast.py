@@ -283,7 +283,8 @@ def predict_with_registered_model(model_id: str, store_path: str | Path, horizon
     if settings.trust_db_path.is_file():
         with OptimizedTrustTracker(settings.trust_db_path) as tracker:
             # only the errors are wanted here; MASE just breaks ties, and any one scale orders them alike
-            choice = choose_model(entry.variable, tracker.estimates(), tracker.forecast_errors,
+            estimates = tracker.estimates(tracker.keys(variable=entry.variable, spec=entry.spec_id))
+            choice = choose_model(entry.variable, estimates, tracker.forecast_errors,
                                   horizon=horizon, naive_mae=1.0, spec=entry.spec_id, min_origins=1)
     report = ForecastReport(pd.DataFrame(columns=COLUMNS), settings.output, {entry.variable: (entry.spec_id, model_id)})
     if isinstance(choice, str):
