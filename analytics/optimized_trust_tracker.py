@@ -30,7 +30,7 @@ import numpy as np
 from recursive_training.base import TrustError, open_database
 
 from .evidence import EvidenceBlock, TrustKey, unpack_bits
-from .posterior import beta_interval, dependent_posterior, dependent_posteriors, load_quantiles_in_background
+from .posterior import beta_interval, distinct_counts, load_quantiles_in_background, segmented_posteriors
 
 __all__ = ["ForecastErrors", "OptimizedTrustTracker", "TrustEstimate", "StepTrust", "SCHEMA_VERSION"]
 
@@ -468,7 +468,7 @@ class OptimizedTrustTracker:
             except sqlite3.Error as exc:
                 raise TrustError(f"{self._name}: cannot read ({exc})") from None
         chosen = [k for k in chosen if rows.get(known[k][0])]
-        parts = [self._posteriors(_Ledger.of(rows[known[k][0]], known[k][1], errors=False), steps) for k in chosen]
+        parts = self._posteriors([_Ledger.of(rows[known[k][0]], known[k][1], errors=False) for k in chosen], steps)
         overall = [p[0] for p in parts]
         low, high = beta_interval(np.array([p.alpha for p, _ in overall]), np.array([p.beta for p, _ in overall]))
         step_posts = [s for p in parts for s in p[1]]
@@ -487,25 +487,45 @@ class OptimizedTrustTracker:
                 origins=counts[2], windows=counts[3], design_effect=post.design_effect, steps=tuple(step_trust)))
         return estimates
 
-    def _posteriors(self, ledger: "_Ledger", with_steps: bool = True):
-        n, horizon = ledger.success.shape
-        window, success, counted = ledger.windows, ledger.success, ledger.counted
-        target_days = ledger.targets / NS_PER_DAY
-        newest = target_days[counted].max() if counted.any() else target_days.max()
-        weight = np.exp(-self._kappa * (newest - target_days))
-        windows = np.broadcast_to(window[:, None], (n, horizon))
-        rank = np.broadcast_to(np.arange(n)[:, None], (n, horizon))
-        x = success.astype(float)
-        post = dependent_posterior(x[counted], weight[counted], windows[counted], rank[counted], horizon,
-                                   self.prior_alpha, self.prior_beta)
-        hits = int(success[counted].sum())
-        counts = (hits, int(counted.sum()) - hits, n, len(np.unique(window)))
-        if not with_steps:
-            return (post, counts), []
-        step_posts = dependent_posteriors(x, weight, window, np.arange(n), horizon, self.prior_alpha, self.prior_beta)
-        step_hits = success.sum(axis=0)
-        steps = [(step_post, (int(hits), n - int(hits))) for step_post, hits in zip(step_posts, step_hits, strict=True)]
-        return (post, counts), steps
+    def _posteriors(self, ledgers: list["_Ledger"], with_steps: bool) -> list[tuple[tuple, list]]:
+        """Per ledger, its overall posterior and counts (successes, failures, origins, windows) and, with
+        ``with_steps``, each step's posterior and counts: the keys of one horizon in one vectorised pass."""
+        out: list[tuple[tuple, list]] = [((None, ()), [])] * len(ledgers)
+        by_horizon: dict[int, list[int]] = defaultdict(list)
+        for i, ledger in enumerate(ledgers):
+            by_horizon[ledger.success.shape[1]].append(i)
+        prior = (self.prior_alpha, self.prior_beta)
+        for horizon, members in by_horizon.items():
+            group = [ledgers[i] for i in members]
+            sizes = np.array([len(ledger.windows) for ledger in group])
+            starts = np.cumsum(sizes) - sizes
+            segment = np.repeat(np.arange(len(group)), sizes)
+            rank = np.arange(len(segment)) - starts[segment]  # each origin's place among its key's
+            window = np.concatenate([ledger.windows for ledger in group])
+            success = np.concatenate([ledger.success for ledger in group])
+            counted = np.concatenate([ledger.counted for ledger in group])
+            target_days = np.concatenate([ledger.targets for ledger in group]) / NS_PER_DAY
+            # the decay runs back from each key's newest counted target (its newest target if none counts)
+            newest = np.maximum.reduceat(np.where(counted, target_days, -np.inf).max(axis=1), starts)
+            newest = np.where(np.isfinite(newest), newest, np.maximum.reduceat(target_days.max(axis=1), starts))
+            weight = np.exp(-self._kappa * (newest[segment][:, None] - target_days))
+            x = success.astype(float)
+            owner = np.broadcast_to(segment[:, None], counted.shape)[counted]
+            overall = segmented_posteriors(
+                x[counted][:, None], weight[counted][:, None], np.broadcast_to(window[:, None], counted.shape)[counted],
+                np.broadcast_to(rank[:, None], counted.shape)[counted], horizon, owner, len(group), *prior)
+            hits = np.bincount(owner, weights=x[counted], minlength=len(group)).astype(np.int64)
+            points = np.bincount(owner, minlength=len(group))
+            windows = distinct_counts(window, segment, len(group))
+            if with_steps:
+                step_posts = segmented_posteriors(x, weight, window, rank, horizon, segment, len(group), *prior)
+                step_hits = np.add.reduceat(success.astype(np.int64), starts, axis=0)
+            for j, i in enumerate(members):
+                n = int(sizes[j])
+                steps = [] if not with_steps else [(post, (int(h), n - int(h)))
+                                                   for post, h in zip(step_posts[j], step_hits[j], strict=True)]
+                out[i] = ((overall[j][0], (int(hits[j]), int(points[j] - hits[j]), n, int(windows[j]))), steps)
+        return out
 
     def forecast_errors(self, key: TrustKey) -> ForecastErrors:
         """Every stored origin's forecast errors of ``key``, oldest first: what intervals are calibrated on."""

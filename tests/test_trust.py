@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from analytics import EvidenceBlock, OptimizedTrustTracker, TrustKey, TrustUpdateBuffer, design_effect
-from analytics.posterior import beta_interval, design_effects
+from analytics.posterior import beta_interval, design_effects, segmented_design_effects
 from recursive_training.base import TrustError
 
 from .conftest import longhand_design_effect
@@ -88,6 +88,28 @@ def test_design_effects_of_many_columns_equal_the_longhand_of_each():
         longhand = longhand_design_effect([(i, h, n) for i, h, n in zip(index, hits, sizes, strict=True)])
         assert effects[column] == pytest.approx(longhand, rel=1e-12), column
     assert effects[-2:].tolist() == [1.0, 1.0]
+
+
+def test_design_effects_of_many_keys_at_once_equal_the_longhand_of_each():
+    """Keys computed together (a run's close) keep their windows apart: one key's highest window is never the
+    neighbour of the next key's lowest, and a key of one window or of a rate of 0 keeps an effect of 1."""
+    rng = np.random.default_rng(8)
+    keys = []
+    for first, count in ((3, 5), (11, 9), (0, 6), (10, 5)):  # the second key ends on the highest window, the
+        index = np.arange(first, first + count)  # third starts on the lowest
+        sizes = rng.integers(3, 15, size=len(index))
+        keys.append((index, sizes, (rng.random(sizes.sum()) < rng.uniform(0.2, 0.8)).astype(float)))
+    keys.append((np.array([5]), np.array([12]), (rng.random(12) < 0.5).astype(float)))  # one window
+    keys.append((np.arange(3), np.array([4, 4, 4]), np.zeros(12)))  # never a success
+    x = np.concatenate([k[2] for k in keys])[:, None]
+    cluster = np.concatenate([np.repeat(index, sizes) for index, sizes, _ in keys])
+    segment = np.repeat(np.arange(len(keys)), [sizes.sum() for _, sizes, _ in keys])
+    effects = segmented_design_effects(x, np.ones_like(x), cluster, segment, len(keys))[:, 0]
+    for at, (index, sizes, hits) in enumerate(keys[:4]):
+        per_window = np.add.reduceat(hits, np.cumsum(sizes) - sizes)
+        longhand = longhand_design_effect([(i, h, n) for i, h, n in zip(index, per_window, sizes, strict=True)])
+        assert effects[at] == pytest.approx(longhand, rel=1e-12), at
+    assert effects[4:].tolist() == [1.0, 1.0]
 
 
 def test_each_forecast_counts_at_most_once_whatever_the_blocks():
