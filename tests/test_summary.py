@@ -57,6 +57,7 @@ def test_an_infinite_error_makes_the_pool_infinite_as_a_plain_sum_would():
     finite = score_window(*window_points(1), 1.0, 1.0)
     infinite = score_window(np.array([[np.inf]]), np.array([[0.0]]), np.array([[0.0]]), 1.0, 1.0)
     assert pool_scores([finite, infinite]).mae == math.inf and pool_scores([infinite, finite]).mae == math.inf
+    assert infinite.smape == 200.0  # |f - a| / (|f| + |a|) tends to 1 as the forecast grows without bound
 
 
 def test_the_summary_does_not_depend_on_the_order_results_arrive_in():

@@ -68,7 +68,9 @@ def score_window(
     errors = forecasts - actuals
     abs_errors = np.abs(errors)
     denominator = np.abs(actuals) + np.abs(forecasts)
-    smape_terms = np.divide(2.0 * abs_errors, denominator, out=np.zeros_like(abs_errors), where=denominator > 0)
+    with np.errstate(invalid="ignore"):  # an infinite forecast is inf / inf here: its term is sMAPE's bound, 2
+        smape_terms = np.divide(2.0 * abs_errors, denominator, out=np.zeros_like(abs_errors), where=denominator > 0)
+    smape_terms[np.isinf(abs_errors) & np.isinf(denominator)] = 2.0
     mae = float(abs_errors.mean())
     naive_mae = float(np.abs(naive_forecasts - actuals).mean())
     successes = int(np.count_nonzero(success_mask(forecasts, actuals, scale, tolerance)))
