@@ -42,7 +42,17 @@ from ..registry import ModelRegistry
 from ..retrodiction import parse_model_specs
 from .rules import SELECTION_RULES
 from .selection import Choice, choose_model
-from .tasks import LEVELS, Candidates, FittedForecast, Rule, Skipped, forecast_frame, forecast_group, forecast_variable
+from .tasks import (
+    LEVELS,
+    CalibrationErrors,
+    Candidates,
+    FittedForecast,
+    Rule,
+    Skipped,
+    forecast_frame,
+    forecast_group,
+    forecast_variable,
+)
 
 __all__ = ["ForecastReport", "ForecastSettings", "forecast_with_trusted_models", "predict_with_registered_model",
            "COLUMNS", "LEVELS"]
@@ -141,7 +151,8 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
             """Read for one group at a time, so the first group goes out before the last is read."""
             wanted = [key for variable in group for key in keys[variable]]
             trusted = {e.key: e for e in tracker.estimates(wanted, steps=False) if e.origins >= rule.min_origins}
-            return [Candidates(v, tuple((trusted[k], tracker.forecast_errors(k)) for k in keys[v] if k in trusted))
+            return [Candidates(v, tuple((trusted[k], CalibrationErrors.of(tracker.forecast_errors(k), rule.horizon))
+                                        for k in keys[v] if k in trusted))
                     for v in group]
 
         specs = tuple(dict.fromkeys(key.spec for variable in variables for key in keys[variable]))

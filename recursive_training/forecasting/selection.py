@@ -13,15 +13,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
-from analytics import ForecastErrors, TrustEstimate, TrustKey
+from analytics import TrustEstimate, TrustKey
 
 from .rules import SELECTION_RULES
 
-__all__ = ["Choice", "SELECTION_RULES", "choose_model"]
+__all__ = ["Choice", "KeptErrors", "SELECTION_RULES", "choose_model"]
+
+
+class KeptErrors(Protocol):
+    """What choosing a model and calibrating its intervals read of a key's kept errors (a tracker's
+    ``ForecastErrors``, or the slimmer copy forecasting sends to its workers)."""
+
+    @property
+    def origins(self) -> np.ndarray: ...  # (n,) int64 ns since 1970, oldest first
+
+    @property
+    def errors(self) -> np.ndarray: ...  # (n, steps) forecast minus actual, NaN where none was kept
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,11 +42,11 @@ class Choice:
     key: TrustKey
     estimate: TrustEstimate
     mase: float
-    errors: ForecastErrors
+    errors: KeptErrors
 
 
 def choose_model(variable: str, estimates: Iterable[TrustEstimate],
-                 errors_of: Callable[[TrustKey], ForecastErrors], *, horizon: int, naive_mae: float,
+                 errors_of: Callable[[TrustKey], KeptErrors], *, horizon: int, naive_mae: float,
                  rule: str = "trust-low", spec: str | None = None, min_origins: int = 20) -> Choice | str:
     """The chosen model of ``variable``, or why there is none (one line)."""
     candidates = []
