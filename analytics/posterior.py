@@ -37,8 +37,8 @@ from types import ModuleType
 import numpy as np
 
 __all__ = ["PosteriorSummary", "design_effect", "design_effects", "dependent_posterior", "dependent_posteriors",
-           "segmented_design_effects", "segmented_posteriors", "distinct_counts", "beta_interval", "load_quantiles_in_background",
-           "LAGS", "MIN_DESIGN_EFFECT"]
+           "segmented_design_effects", "segmented_posteriors", "distinct_counts", "beta_interval",
+           "load_quantiles_in_background", "LAGS", "MIN_DESIGN_EFFECT"]
 
 Z_975 = 1.959963984540054  # the standard normal's 97.5% quantile (scipy.special.ndtri(0.975))
 LAGS = 2  # windows this far apart still share training data or targets
@@ -103,9 +103,7 @@ def _segment_statistics(x: np.ndarray, weight: np.ndarray, cluster: np.ndarray, 
         return hits, total, effects
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = hits / total
-    low = int(cluster.min())
-    span = int(cluster.max()) - low + LAGS + 1  # labels of one key never reach the next key's by a lag
-    labels, inverse = _distinct(segment.astype(np.int64) * span + (cluster - low))
+    labels, inverse, span = _segment_labels(cluster, segment, gap=LAGS)  # a lag never reaches the next key
     owner = labels // span
     groups = np.bincount(owner, minlength=segments)
     live = (total > 0) & (rate > 0.0) & (rate < 1.0) & (groups >= 2)[:, None]
@@ -130,6 +128,16 @@ def _segment_statistics(x: np.ndarray, weight: np.ndarray, cluster: np.ndarray, 
     small_sample = (_quantiles().stdtrit(freedom, 0.975) / Z_975) ** 2
     effects[live] = (ratio * small_sample)[live]
     return hits, total, effects
+
+
+def _segment_labels(values: np.ndarray, segment: np.ndarray, gap: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each distinct (segment, value) pair of integer ``values`` as one label, ordered by segment, then value
+    (``label // span`` is its segment), with ``gap`` free labels after each segment's last; and each point's
+    label's index."""
+    low = int(values.min())
+    span = int(values.max()) - low + gap + 1
+    labels, inverse = _distinct(segment.astype(np.int64) * span + (values - low))
+    return labels, inverse, span
 
 
 def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,9 +174,8 @@ def distinct_counts(values: np.ndarray, segment: np.ndarray, segments: int) -> n
     """How many distinct ``values`` (integers) each segment holds."""
     if len(values) == 0:
         return np.zeros(segments, dtype=np.int64)
-    low = int(values.min())
-    span = int(values.max()) - low + 1
-    return np.bincount(_distinct(segment.astype(np.int64) * span + (values - low))[0] // span, minlength=segments)
+    labels, _, span = _segment_labels(values, segment)
+    return np.bincount(labels // span, minlength=segments)
 
 
 def segmented_posteriors(x: np.ndarray, weight: np.ndarray, window: np.ndarray, origin_rank: np.ndarray,
