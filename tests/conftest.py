@@ -102,6 +102,27 @@ def shared_client() -> Iterator[object]:
         yield client
 
 
+def hold_the_head_start(coordinator, then=None, timeout: float = 120.0):
+    """A progress callback that keeps the batches run here during our cluster's start from taking them all.
+
+    On a loaded machine the cluster can take longer to start than the whole
+    plan takes in-process; a test about the cluster's part then saw none. A
+    batch finished here waits (in the thread that runs them) until the
+    cluster is connected, so at most one more runs here.
+    """
+    import time
+
+    def report(done, total, batch):
+        if batch is not None and batch.result is not None and batch.result.worker == "in-process":
+            deadline = time.monotonic() + timeout
+            while coordinator.client is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+        if then is not None:
+            then(done, total, batch)
+
+    return report
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -20,7 +20,7 @@ from recursive_training.base import ConfigError, DataError, UnknownVariableError
 from recursive_training.metrics import MetricsStore
 from recursive_training.records import SCHEMA_VERSION, BatchCounts, read_results
 
-from .conftest import PYTHON, REPO, longhand_design_effect
+from .conftest import PYTHON, REPO, hold_the_head_start, longhand_design_effect
 
 pytestmark = pytest.mark.cluster
 
@@ -259,7 +259,7 @@ def test_batches_run_here_while_the_cluster_starts_are_computed_and_counted_once
                "dashboard_port": 0}
     coordinator = ParallelTrainingCoordinator(TrainingConfig.from_mapping(
         {**options, "workers": 2, "output_dir": tmp_path / "handover"}))
-    summary = coordinator.start_training()
+    summary = coordinator.start_training(hold_the_head_start(coordinator))
     batches = read_results(coordinator.save_results_to_file()).batches
     where = {b.batch_id: b.result.worker for b in batches}
     here = {b for b, worker in where.items() if worker == "in-process"}

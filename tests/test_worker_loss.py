@@ -10,7 +10,7 @@ import pytest
 from recursive_training import ParallelTrainingCoordinator, TrainingConfig, read_results
 from recursive_training.data import RecursiveDataStore
 
-from .conftest import daily_frame, dask_processes
+from .conftest import daily_frame, dask_processes, hold_the_head_start
 
 pytestmark = pytest.mark.cluster
 
@@ -81,14 +81,14 @@ def test_sigkill_of_a_local_worker_restarted_by_its_nanny(undisturbed):
     killed = []
 
     def kill_the_other_worker(done, total, batch):
-        if batch is None or killed or batch.result.worker == "in-process":  # the cluster was still starting
+        if batch is None or killed or batch.result.worker == "in-process":  # the cluster is still starting
             return
         pids = coordinator.client.run(os.getpid)
         victim = next(addr for addr in pids if addr != batch.result.worker)
         os.kill(pids[victim], signal.SIGKILL)
         killed.append(pids[victim])
 
-    summary = coordinator.start_training(kill_the_other_worker)
+    summary = coordinator.start_training(hold_the_head_start(coordinator, then=kill_the_other_worker))
     assert killed
     assert_same_outcome(summary, reference)
     assert attempts_of(coordinator) > 27
