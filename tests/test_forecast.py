@@ -232,6 +232,44 @@ def test_forecasts_on_a_cluster_equal_those_made_here(trusted, tmp_path, shared_
     assert shared_client.status == "running"  # a given client stays open
 
 
+def test_only_the_candidates_that_can_win_are_read_and_they_choose_as_all_would():
+    """A trust rule decides by the trust first: the coordinator reads and sends only the kept errors of the
+    best-trusted usable candidates; among them MASE (which needs the series) breaks the tie as before."""
+    from types import SimpleNamespace
+
+    from analytics import TrustEstimate, TrustKey
+    from recursive_training.forecasting import choose_model, contenders
+
+    def estimate(spec, low, mean, origins=30):
+        return TrustEstimate(TrustKey("v", spec, "s", "c"), mean, low, 0.99, 1.0, 1.0, 1, 1, origins, 1, 1.0, ())
+
+    errors = {
+        "best-but-no-errors": np.full((30, 3), np.nan),  # kept errors that cannot score 3 steps
+        "tied-a": np.full((30, 3), 2.0), "tied-b": np.full((30, 3), 1.0),  # the same lower bound: MASE decides
+        "worse": np.full((30, 3), 0.1), "short": np.full((30, 1), 0.1),  # a lower bound; too few steps
+        "few": np.full((30, 3), 0.5),
+    }
+    estimates = [estimate("best-but-no-errors", 0.9, 0.9), estimate("tied-a", 0.6, 0.95), estimate("tied-b", 0.6, 0.7),
+                 estimate("worse", 0.5, 0.8), estimate("short", 0.95, 0.95), estimate("few", 0.99, 0.99, origins=5)]
+    read = []
+
+    def errors_of(key):
+        read.append(key.spec)
+        return SimpleNamespace(origins=np.arange(30), errors=errors[key.spec])
+
+    for rule, winner, shortlist in [("trust-low", "tied-b", {"tied-a", "tied-b"}), ("trust-mean", "tied-a", {"tied-a"}),
+                                    ("mase", "worse", {"tied-a", "tied-b", "worse"})]:
+        read.clear()
+        kept = contenders(estimates, errors_of, horizon=3, rule=rule, min_origins=20)
+        assert {e.spec for e, _ in kept} == shortlist, rule
+        if rule == "trust-low":  # read in order of the lower bound until a tier has a usable candidate
+            assert sorted(read) == ["best-but-no-errors", "few", "short", "tied-a", "tied-b"]
+        whole = choose_model("v", estimates, errors_of, horizon=3, naive_mae=2.0, rule=rule)
+        narrowed = choose_model("v", [e for e, _ in kept], errors_of, horizon=3, naive_mae=2.0, rule=rule)
+        assert whole.key.spec == narrowed.key.spec == winner and whole.mase == narrowed.mase, rule
+    assert contenders([estimate("few", 0.99, 0.99, origins=5)], errors_of, horizon=3) == []
+
+
 @pytest.mark.slow
 def test_the_forecast_command_on_its_own_local_cluster(trusted, tmp_path):
     done = subprocess.run([PYTHON, str(REPO / "run_training.py"), "forecast", "--store", str(trusted / "store"),

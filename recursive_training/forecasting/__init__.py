@@ -13,7 +13,7 @@ _EXPORTS = {  # module: the names it gives the package
         "predict_with_registered_model",
     ),
     ".rules": ("SELECTION_RULES",),
-    ".selection": ("Choice", "choose_model",),
+    ".selection": ("Choice", "choose_model", "contenders"),
 }
 
 __all__ = sorted(name for names in _EXPORTS.values() for name in names)

@@ -41,7 +41,7 @@ from ..layout import DEFAULT_OUTPUT_DIR, registry_in, trust_db_in
 from ..registry import ModelRegistry
 from ..retrodiction import parse_model_specs
 from .rules import SELECTION_RULES
-from .selection import Choice, choose_model
+from .selection import Choice, choose_model, contenders
 from .tasks import (
     LEVELS,
     CalibrationErrors,
@@ -151,8 +151,10 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
             """Read for one group at a time, so the first group goes out before the last is read."""
             wanted = [key for variable in group for key in keys[variable]]
             trusted = {e.key: e for e in tracker.estimates(wanted, steps=False) if e.origins >= rule.min_origins}
-            return [Candidates(v, tuple((trusted[k], CalibrationErrors.of(tracker.forecast_errors(k), rule.horizon))
-                                        for k in keys[v] if k in trusted))
+            return [Candidates(v, tuple((estimate, CalibrationErrors.of(kept, rule.horizon)) for estimate, kept in
+                                        contenders([trusted[k] for k in keys[v] if k in trusted],
+                                                   tracker.forecast_errors, horizon=rule.horizon, rule=rule.select,
+                                                   min_origins=rule.min_origins)))
                     for v in group]
 
         specs = tuple(dict.fromkeys(key.spec for variable in variables for key in keys[variable]))
