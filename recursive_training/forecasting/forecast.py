@@ -43,21 +43,23 @@ from ..retrodiction import parse_model_specs
 from .rules import SELECTION_RULES
 from .selection import Choice, choose_model, contenders
 from .tasks import (
+    COLUMNS,
     LEVELS,
     CalibrationErrors,
     Candidates,
     FittedForecast,
+    ForecastRows,
     Rule,
     Skipped,
-    forecast_frame,
     forecast_group,
+    forecast_rows,
+    forecast_table,
     forecast_variable,
 )
 
 __all__ = ["ForecastReport", "ForecastSettings", "forecast_with_trusted_models", "predict_with_registered_model",
            "COLUMNS", "LEVELS"]
 
-COLUMNS = ["variable", "timestamp", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"]
 _LOCAL_GROUP = 50  # variables per group at most: read from the trust database, then fitted, at a time
 
 
@@ -139,7 +141,7 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
     rule = Rule(settings.horizon, settings.select, settings.model, settings.min_origins,
                 settings.interval_half_life_days)
     report = ForecastReport(pd.DataFrame(columns=COLUMNS), settings.output)
-    frames: dict[str, pd.DataFrame] = {}
+    made: dict[str, ForecastRows] = {}
     with OptimizedTrustTracker(settings.trust_db_path) as tracker, \
             ModelRegistry(registry_in(settings.output_dir)) as registry:
         keys: dict[str, list[TrustKey]] = defaultdict(list)
@@ -164,11 +166,11 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
             entries = registry.register_many([done.registration(["forecast"]) for done in fitted])
             for done, entry in zip(fitted, entries, strict=True):
                 report.chosen[done.variable] = (done.spec, entry.id)
-                frames[done.variable] = done.frame
-    if frames:
+                made[done.variable] = done.rows
+    if made:
         report.chosen = {v: report.chosen[v] for v in variables if v in report.chosen}
         report.skipped = {v: report.skipped[v] for v in variables if v in report.skipped}
-        report.frame = pd.concat([frames[v] for v in variables if v in frames], ignore_index=True)[COLUMNS]
+        report.frame = forecast_table([made[v] for v in variables if v in made])
         _write(report.frame, settings.output)
     return report
 
@@ -304,8 +306,8 @@ def predict_with_registered_model(model_id: str, store_path: str | Path, horizon
         report.notes.append(f"no kept forecast errors of {entry.spec_id} on {entry.variable} for horizon {horizon} "
                             f"in {settings.trust_db_path}: the intervals are left empty")
         choice = None
-    report.frame = forecast_frame(entry.variable, series, model, entry.spec_id, horizon, choice,
-                                  settings.interval_half_life_days)[COLUMNS]
+    report.frame = forecast_table([forecast_rows(entry.variable, series, model, entry.spec_id, horizon, choice,
+                                                 settings.interval_half_life_days)])
     _write(report.frame, settings.output)
     return report
 

@@ -25,10 +25,12 @@ from ..registry import Registration, data_fingerprint, encode_state
 from ..retrodiction import ForecastModel, RetrodictionSettings, parse_model_specs
 from .selection import Choice, choose_model
 
-__all__ = ["CalibrationErrors", "Candidates", "FittedForecast", "LEVELS", "Rule", "Skipped", "fit_and_forecast",
-           "forecast_frame", "forecast_group", "forecast_variable", "future_times"]
+__all__ = ["COLUMNS", "CalibrationErrors", "Candidates", "FittedForecast", "ForecastRows", "LEVELS", "Rule", "Skipped",
+           "fit_and_forecast", "forecast_group", "forecast_rows", "forecast_table", "forecast_variable", "future_times"]
 
 LEVELS = (0.8, 0.95)
+_BOUNDS = [(f"lo_{round(level * 100)}", f"hi_{round(level * 100)}") for level in LEVELS]
+COLUMNS = ["variable", "timestamp", "model", "forecast", *(name for pair in _BOUNDS for name in pair)]
 _NS_PER_DAY = 86_400e9
 
 
@@ -66,6 +68,34 @@ class Candidates:
     options: tuple[tuple[TrustEstimate, CalibrationErrors], ...]
 
 
+@dataclass(frozen=True, eq=False)
+class ForecastRows:
+    """One variable's rows of the forecast table, as arrays: what a worker sends back. A DataFrame per
+    variable cost more to build, send and stack than the numbers in it; :func:`forecast_table` makes one
+    table of them all at the end."""
+
+    variable: str
+    model: str
+    times: np.ndarray  # (horizon,) datetime64[ns]
+    point: np.ndarray  # (horizon,)
+    bounds: np.ndarray  # (horizon, levels, 2): each level's lower and upper bound, NaN without kept errors
+
+
+def forecast_table(rows: Sequence[ForecastRows]) -> pd.DataFrame:
+    """The tidy table of ``rows``, one row per (variable, timestamp), in :data:`COLUMNS` order."""
+    lengths = [len(r.point) for r in rows]
+    bounds = np.concatenate([r.bounds for r in rows]) if rows else np.empty((0, len(LEVELS), 2))
+    columns: dict[str, np.ndarray] = {
+        "variable": np.repeat(np.array([r.variable for r in rows], dtype=object), lengths),
+        "timestamp": np.concatenate([r.times for r in rows]) if rows else np.array([], dtype="datetime64[ns]"),
+        "model": np.repeat(np.array([r.model for r in rows], dtype=object), lengths),
+        "forecast": np.concatenate([r.point for r in rows]) if rows else np.array([]),
+    }
+    for level, (low, high) in enumerate(_BOUNDS):
+        columns[low], columns[high] = bounds[:, level, 0], bounds[:, level, 1]
+    return pd.DataFrame(columns)
+
+
 @dataclass(frozen=True)
 class Skipped:
     """A variable that gets no forecast, and why (one line)."""
@@ -84,7 +114,7 @@ class FittedForecast:
     """
 
     variable: str
-    frame: pd.DataFrame
+    rows: ForecastRows
     model: ForecastModel | None
     spec: str
     train_start: str
@@ -93,6 +123,11 @@ class FittedForecast:
     trust: TrustEstimate
     mase: float
     state: bytes = b""  # the model's state, encoded for the registry (registry.encode_state)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """This variable's rows of the forecast table."""
+        return forecast_table([self.rows])
 
     def registration(self, tags: Sequence[str]) -> Registration:
         """What the registry keeps of this fit: its encoded state, span, data, trust and MASE."""
@@ -144,15 +179,15 @@ def fit_and_forecast(variable: str, series: pd.Series, choice: Choice, horizon: 
     times = future_times(series.index, horizon)
     begin = lookback.training_begin(timestamps, len(values), times[0].to_datetime64())
     model = spec.build().fit(values[begin:])
-    return FittedForecast(variable, forecast_frame(variable, series, model, spec.id, horizon, choice, half_life_days,
-                                                   times),
+    return FittedForecast(variable, forecast_rows(variable, series, model, spec.id, horizon, choice, half_life_days,
+                                                  times),
                           model, spec.id, str(timestamps[begin]), str(timestamps[-1]),
                           data_fingerprint(timestamps[begin:], values[begin:]), choice.estimate, choice.mase)
 
 
-def forecast_frame(variable: str, series: pd.Series, model: ForecastModel, spec_id: str, horizon: int,
-                   choice: Choice | None, half_life_days: float | None = None,
-                   times: pd.DatetimeIndex | None = None) -> pd.DataFrame:
+def forecast_rows(variable: str, series: pd.Series, model: ForecastModel, spec_id: str, horizon: int,
+                  choice: Choice | None, half_life_days: float | None = None,
+                  times: pd.DatetimeIndex | None = None) -> ForecastRows:
     """``horizon`` forecasts from the last observation, with conformal intervals from ``choice``'s kept
     errors (none without them), weighted toward recent origins if ``half_life_days`` is given."""
     values = series.to_numpy(dtype=float)
@@ -164,9 +199,8 @@ def forecast_frame(variable: str, series: pd.Series, model: ForecastModel, spec_
                                                                       half_life_days)
         offsets = conformal_offsets(choice.errors.errors[:, :horizon], LEVELS, weights)
     times = future_times(series.index, horizon) if times is None else times
-    return pd.DataFrame({"variable": variable, "timestamp": times, "model": spec_id,
-                         "forecast": point, "lo_80": point + offsets[:, 0, 0], "hi_80": point + offsets[:, 0, 1],
-                         "lo_95": point + offsets[:, 1, 0], "hi_95": point + offsets[:, 1, 1]})
+    return ForecastRows(variable, spec_id, times.to_numpy(dtype="datetime64[ns]"), point,
+                        point[:, None, None] + offsets)
 
 
 def future_times(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:

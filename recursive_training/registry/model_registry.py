@@ -9,6 +9,7 @@ refreshes one entry instead of adding a second.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -177,7 +178,9 @@ class ModelRegistry:
         return entry
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse_spec(text: str) -> ModelSpec:
+    """A registered spec's text parsed once: a forecast registers a thousand models of a few specs."""
     try:
         return parse_model_specs([text])[0]
     except ConfigError as exc:
