@@ -79,6 +79,20 @@ class EvidenceBlock:
             **({} if self.errors is None else {"errors": _encode_floats(self.errors)}),
         }
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as a few byte strings, flags packed to bits: how a result crosses from a worker.
+
+        As arrays, a batch of 16 variables and 12 grid points became 960
+        out-of-band buffers, and Dask's messages paid per buffer: a result
+        took 14.7 ms to send and 7.1 ms to receive (the coordinator's event
+        loop); as bytes 5.7 ms and 4.5 ms. The arrays come back read-only:
+        evidence is never changed in place.
+        """
+        return (_unpickled_block, (
+            self.key, self.window, self.horizon, self.origins.astype("<i8").tobytes(),
+            np.packbits(self.success, axis=1).tobytes(), np.packbits(self.counted, axis=1).tobytes(),
+            self.targets.astype("<i8").tobytes(), None if self.errors is None else self.errors.astype("<f8").tobytes()))
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EvidenceBlock":
         times = np.asarray(data["times"], dtype=np.int64)
@@ -93,6 +107,15 @@ class EvidenceBlock:
             targets=times[index[:, None] + np.arange(1, horizon + 1)],
             errors=_decode_floats(data["errors"], n, horizon) if "errors" in data else None,
         )
+
+
+def _unpickled_block(key: TrustKey, window: int, horizon: int, origins: bytes, success: bytes, counted: bytes,
+                     targets: bytes, errors: bytes | None) -> EvidenceBlock:
+    """The block :meth:`EvidenceBlock.__reduce__` pickled."""
+    n = len(origins) // 8
+    return EvidenceBlock(key, window, np.frombuffer(origins, dtype="<i8"), unpack_bits(success, n, horizon),
+                         unpack_bits(counted, n, horizon), np.frombuffer(targets, dtype="<i8").reshape(n, horizon),
+                         None if errors is None else np.frombuffer(errors, dtype="<f8").reshape(n, horizon))
 
 
 def _encode_floats(values: np.ndarray) -> str:

@@ -287,17 +287,17 @@ def test_workers_auto_keeps_a_small_plan_here_and_gives_a_large_one_a_cluster(tm
         "store_path": store_dir, "start": "2020-11-01", "end": "2021-01-01", "batch_size_days": 30,
         "models": ("naive",), "workers": "auto", "output_dir": tmp_path / "small"}))
     small.start_training()
-    assert small.dashboard_link is None and len(small.notes) == 1 and "in this process" in small.notes[0]
+    assert small.dashboard_link is None and len(small.notes) == 1 and "in this process" in small.notes[0], small.notes
     assert {b.result.worker for b in read_results(small.save_results_to_file()).batches} == {"in-process"}
     large = ParallelTrainingCoordinator(TrainingConfig.from_mapping({
         "store_path": store_dir, "start": "2020-05-01", "end": "2021-05-01", "batch_size_days": 14,
         "variables_per_batch": 1, "models": ("mlp",), "epochs": 500, "lookback": 120, "dashboard_port": 0,
         "workers": "auto", "output_dir": tmp_path / "large"}))
     summary = large.start_training()
-    assert len(large.notes) == 1 and f"a local cluster of {available_cores()} workers" in large.notes[0]
+    assert len(large.notes) == 1 and f"a local cluster of {available_cores()} workers" in large.notes[0], large.notes
     batches = read_results(large.save_results_to_file()).batches
     workers = [b.result.worker for b in batches]
-    assert workers.count("in-process") >= 1 and any(w.startswith("tcp://") for w in workers)
+    assert workers.count("in-process") >= 1 and any(w.startswith("tcp://") for w in workers), (large.notes, workers)
     assert summary.batches.completed == summary.batches.total and {b.attempts for b in batches} == {1}
 
 

@@ -256,6 +256,29 @@ def test_evidence_blocks_round_trip_through_json():
         np.testing.assert_array_equal(getattr(back, name), getattr(original, name))
 
 
+def test_evidence_blocks_pickle_whole_as_bytes_without_out_of_band_buffers():
+    """How results cross from a worker to the coordinator: one pickle, not an out-of-band buffer per array."""
+    import pickle
+
+    errors = np.array([[0.5, -1.25], [np.nan, 2.0], [3.0, -0.125]])
+    for original in (block([3, 4, 6], [[1, 0], [0, 1], [1, 1]], counted=[[1, 1], [0, 1], [1, 0]], window=7),
+                     EvidenceBlock(TrustKey("v", "m", "s", "c"), 2, np.array([10, 11, 12]),
+                                   np.ones((3, 2), bool), np.zeros((3, 2), bool),
+                                   np.array([[11, 12], [12, 13], [13, 14]]), errors),
+                     EvidenceBlock(TrustKey("v", "m", "s", "c"), 0, np.zeros(0, np.int64), np.zeros((0, 3), bool),
+                                   np.zeros((0, 3), bool), np.zeros((0, 3), np.int64), np.zeros((0, 3)))):
+        buffers = []
+        back = pickle.loads(pickle.dumps(original, protocol=5, buffer_callback=buffers.append), buffers=buffers)
+        assert buffers == [] and back.key == original.key and back.window == original.window
+        for name in ("origins", "success", "counted", "targets", "errors"):
+            mine, theirs = getattr(back, name), getattr(original, name)
+            if theirs is None:
+                assert mine is None
+                continue
+            np.testing.assert_array_equal(mine, theirs)
+            assert mine.dtype.kind == theirs.dtype.kind and mine.shape == theirs.shape
+
+
 def eventually(condition, seconds: float = 5.0) -> bool:
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
