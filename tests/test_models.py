@@ -133,17 +133,23 @@ def test_torch_fit_leaves_global_rng_alone():
 
 def test_an_mlp_forecasts_through_its_network_exactly():
     """The MLP's forecast loop calls the layers' kernels on one buffer: the same numbers as calling the
-    network and concatenating each step's forecast onto the lags."""
+    network (rebuilt from the model's state, so the state's names are the network's) and concatenating
+    each step's forecast onto the lags."""
     import torch
-
-    from recursive_training.retrodiction.torch_models import _LaggedTorchForecaster
 
     y = np.sin(np.arange(300) / 4) + np.random.default_rng(2).normal(0, 0.2, 300)
     model = ModelSpec.create("mlp", epochs=30, lags=9, hidden_size=12).build().fit(y[:250])
     origins = np.arange(240, 290)
     window = torch.as_tensor((lag_matrix(y, origins, 9) - model.mean) / model.std, dtype=model.dtype)
+    net = model._build()
+    net.load_state_dict({name.removeprefix("net."): torch.as_tensor(value) for name, value in model.state().items()
+                         if name.startswith("net.")}, strict=True)
     with torch.no_grad():
-        through_the_network = _LaggedTorchForecaster._recursive(model, window, 6)
+        lags, steps = window, []
+        for _ in range(6):
+            steps.append(net.eval()(lags).squeeze(-1))
+            lags = torch.cat([lags[:, 1:], steps[-1][:, None]], dim=1)
+        through_the_network = torch.stack(steps, dim=1)
         forecast = model._recursive(window, 6)
     assert torch.equal(forecast, through_the_network)
     np.testing.assert_array_equal(model.predict(y, origins, 6),

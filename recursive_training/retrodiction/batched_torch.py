@@ -122,13 +122,9 @@ def _fit_together(models: list[MLPForecaster], series: list[np.ndarray]) -> None
 
 
 def _take_weights(model: MLPForecaster, weights: _FlatLayers, training: int) -> None:
-    """``model`` fitted: training ``training``'s weights as they are now (its standardisation is set)."""
-    net = model._given()
-    with torch.no_grad():
-        for (weight, bias), linear in zip(weights.weights, (net[0], net[2], net[4]), strict=True):
-            linear.weight.copy_(weight[training])
-            linear.bias.copy_(bias[training])
-    model.net = net.eval()
+    """``model`` fitted: copies of training ``training``'s weights as they are now (its standardisation is
+    set; the training goes on for models of more epochs)."""
+    model.take_layers([(weight[training].clone(), bias[training].clone()) for weight, bias in weights.weights])
 
 
 class _FlatLayers:
