@@ -102,18 +102,19 @@ def shared_client() -> Iterator[object]:
         yield client
 
 
-def hold_the_head_start(coordinator, then=None, timeout: float = 120.0):
+def hold_the_head_start(coordinator, then=None, timeout: float = 120.0, starting=lambda: True):
     """A progress callback that keeps the batches run here during our cluster's start from taking them all.
 
     On a loaded machine the cluster can take longer to start than the whole
     plan takes in-process; a test about the cluster's part then saw none. A
-    batch finished here waits (in the thread that runs them) until the
-    cluster is connected, so at most one more runs here.
+    batch finished here while the cluster is ``starting`` waits (in the
+    thread that runs them) until it is connected, so at most one more runs
+    here.
     """
     import time
 
     def report(done, total, batch):
-        if batch is not None and batch.result is not None and batch.result.worker == "in-process":
+        if batch is not None and batch.result is not None and batch.result.worker == "in-process" and starting():
             deadline = time.monotonic() + timeout
             while coordinator.client is None and time.monotonic() < deadline:
                 time.sleep(0.05)
