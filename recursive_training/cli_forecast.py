@@ -36,6 +36,8 @@ def add_forecast_parser(commands: Any) -> None:
                        help="fit on a running Dask scheduler instead (every worker must see the store path)")
     forecast.add_argument("--dashboard-port", type=int, default=8787,
                           help="local dashboard port with --workers, 0 = any free one (default 8787)")
+    forecast.add_argument("--no-progress", dest="progress", action="store_false",
+                          help="do not draw a progress bar")
 
     predict = commands.add_parser("predict", help="forecast with a registered model as it was fitted, on the "
                                                   "newest data (no refit)")
@@ -71,9 +73,11 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_forecast(args: argparse.Namespace) -> int:
     from .config_file import split_names
     from .forecasting import forecast_with_trusted_models
+    from .progress import ProgressBar
 
     report = forecast_with_trusted_models(
-        args.store, args.horizon, args.output, output_dir=args.output_dir, trust_db=args.trust_db,
+        args.store, args.horizon, args.output, progress=ProgressBar(unit="variables") if args.progress else None,
+        output_dir=args.output_dir, trust_db=args.trust_db,
         variables=tuple(split_names(args.variables)),
         model=args.model, select=args.select, min_origins=args.min_origins,
         interval_half_life_days=args.interval_half_life_days, workers=args.workers,

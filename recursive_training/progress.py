@@ -24,9 +24,10 @@ class ProgressBar:
     only batches finished in this process, so resumed ones do not skew it.
     """
 
-    def __init__(self, stream: TextIO | None = None, width: int = 28, log_interval: float = 5.0) -> None:
+    def __init__(self, stream: TextIO | None = None, width: int = 28, log_interval: float = 5.0,
+                 unit: str = "batches") -> None:
         self.stream = stream or sys.stderr
-        self.width = width
+        self.width, self.unit = width, unit
         self.log_interval = log_interval
         self._interactive = self.stream.isatty()
         self._started: float | None = None
@@ -57,4 +58,4 @@ class ProgressBar:
         else:
             eta = "ETA --:--"
         bar = "#" * filled + "." * (self.width - filled)
-        return f"[{bar}] {done}/{total} batches {fraction:4.0%}  elapsed {format_duration(elapsed)}  {eta}"
+        return f"[{bar}] {done}/{total} {self.unit} {fraction:4.0%}  elapsed {format_duration(elapsed)}  {eta}"

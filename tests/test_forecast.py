@@ -36,9 +36,13 @@ def trusted(tmp_path_factory):
 
 def test_each_variable_gets_its_most_trusted_model_with_calibrated_intervals(trusted, tmp_path):
     output = tmp_path / "forecasts.csv"
-    report = forecast_with_trusted_models(trusted / "store", 3, output, output_dir=trusted / "runs")
+    calls = []
+    report = forecast_with_trusted_models(trusted / "store", 3, output, output_dir=trusted / "runs",
+                                          progress=lambda done, total, group: calls.append((done, total, group)))
     frame = pd.read_csv(output, parse_dates=["timestamp"])
     assert list(frame.columns) == COLUMNS and len(frame) == 9 and not report.skipped
+    assert calls[0] == (0, 3, None) and calls[-1][:2] == (3, 3)  # told at the start and as each group is done
+    assert sorted(done.variable for _, _, group in calls[1:] for done in group) == ["seasonal", "sine", "walk"]
     with OptimizedTrustTracker(trusted / "runs" / "trust.sqlite") as tracker:
         estimates = tracker.estimates()
         for variable in ("seasonal", "walk", "sine"):
@@ -171,6 +175,10 @@ def test_the_forecast_command(trusted, tmp_path):
     done = cli("--horizon", "3", "--output", tmp_path / "f.csv", "--variables", "walk,sine")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == f"forecasts: {tmp_path / 'f.csv'} (6 rows)"
+    progress = [line for line in done.stderr.splitlines() if line.startswith("[")]  # a log, not a terminal
+    assert " 0/2 variables " in progress[0] and " 2/2 variables " in progress[-1] and progress[-1].endswith("done")
+    quiet = cli("--horizon", "3", "--output", tmp_path / "q.csv", "--variables", "walk", "--no-progress")
+    assert quiet.returncode == 0 and not any(line.startswith("[") for line in quiet.stderr.splitlines())
     skipped = cli("--horizon", "9", "--output", tmp_path / "g.csv")
     assert skipped.returncode == 1 and skipped.stderr.count("skipped:") == 3
     assert skipped.stderr.splitlines()[-1] == "error: no variable could be forecast; nothing was written"

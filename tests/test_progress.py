@@ -20,6 +20,7 @@ def test_eta_counts_only_batches_run_here():
     assert "[######....] 6/10 batches" in line
     assert "ETA 0:40" in line
     assert bar.render(10, 10, 50.0).endswith("done")
+    assert "3/8 variables" in ProgressBar(stream=io.StringIO(), unit="variables").render(3, 8, 1.0)
 
 
 def test_log_mode_prints_start_and_end_lines():

@@ -60,6 +60,7 @@ from .tasks import (
 __all__ = ["ForecastReport", "ForecastSettings", "forecast_with_trusted_models", "predict_with_registered_model",
            "COLUMNS", "LEVELS"]
 
+Progress = Callable[[int, int, Any], None]  # (variables done, variables, the group just done or None)
 _LOCAL_GROUP = 50  # variables per group at most: read from the trust database, then fitted, at a time
 
 
@@ -118,7 +119,7 @@ class ForecastReport:
 
 
 def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: str | Path, *, client: Any = None,
-                                 **options: Any) -> ForecastReport:
+                                 progress: Progress | None = None, **options: Any) -> ForecastReport:
     """Forecast every variable (or ``variables``) with its most trusted model; see the module docstring.
 
     The choosing and fitting run in this process (``workers=0``, the
@@ -126,6 +127,8 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
     (``scheduler_address``) or on a given ``client``, one task per group of
     variables; here the trust database is read, and each finished group's
     models are registered while the rest still run, and the table written.
+    ``progress`` is called as ``(variables done, variables, group or None)``
+    at the start and as each group is registered (a ``ProgressBar`` draws it).
     """
     settings = ForecastSettings(store_path=store_path, horizon=horizon, output=Path(output), **options)
     if not settings.trust_db_path.is_file():
@@ -160,6 +163,9 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
                     for v in group]
 
         specs = tuple(dict.fromkeys(key.spec for variable in variables for key in keys[variable]))
+        done_count = 0
+        if progress is not None:
+            progress(done_count, len(variables), None)
         for group in _groups_done(settings, rule, variables, candidates, specs, client, report.notes.append):
             fitted = [done for done in group if isinstance(done, FittedForecast)]
             report.skipped.update((done.variable, done.reason) for done in group if isinstance(done, Skipped))
@@ -167,6 +173,9 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
             for done, entry in zip(fitted, entries, strict=True):
                 report.chosen[done.variable] = (done.spec, entry.id)
                 made[done.variable] = done.rows
+            done_count += len(group)
+            if progress is not None:
+                progress(done_count, len(variables), group)
     if made:
         report.chosen = {v: report.chosen[v] for v in variables if v in report.chosen}
         report.skipped = {v: report.skipped[v] for v in variables if v in report.skipped}
