@@ -203,6 +203,7 @@ class DaskExecutor:
         self.lost_scheduler = False  # True once the scheduler went away mid-run
         self._stopping = stopping
         self._futures: dict[Any, TrainingBatch] = {}
+        self._recomputing: set[Any] = set()  # finished, then lost with their worker: Dask computes them again
         self._submitted: dict[str, int] = {}
         self._finished: queue.SimpleQueue = queue.SimpleQueue()  # futures as they finish; None only wakes
 
@@ -256,6 +257,7 @@ class DaskExecutor:
                 self.client.cancel(list(self._futures))
                 return
             self._expire_hung_batches(sink)
+            self._requeue_recomputed()
             try:
                 arrived = [self._finished.get(timeout=POLL_SECONDS)]
             except queue.Empty:
@@ -270,10 +272,15 @@ class DaskExecutor:
                     break
             # wake-ups (None) and batches that timed out earlier (already recorded) are not ours any more
             mine = [(future, self._futures[future]) for future in dict.fromkeys(arrived) if future in self._futures]
+            self._recomputing.update(future for future, _ in mine if future.status in ("lost", "pending"))
+            mine = [(future, batch) for future, batch in mine if future not in self._recomputing]
             if any(future.status != "finished" for future, _ in mine) and self._scheduler_gone():
                 self.lost_scheduler = True  # the unfinished batches stay "not run": a resume runs them
                 return
-            done = [(future, batch) for future, batch in mine if future.status == "finished"]
+            # each future's status read once: a worker lost while the sink records a result it sent must not
+            # turn that recorded batch into a failure as well (a status read again after it said "lost")
+            status = {future: future.status for future, _ in mine}
+            done = [(future, batch) for future, batch in mine if status[future] == "finished"]
             try:
                 results = self.client.gather([future for future, _ in done]) if done else []
             except OSError:  # the results were there, but the way to them broke: the scheduler is gone
@@ -285,14 +292,22 @@ class DaskExecutor:
             if done:
                 sink.batches_done([(batch, result) for (_, batch), result in zip(done, results)])
             for future, batch in mine:
-                if future.status == "error":
+                if status[future] == "error":
                     error = future.exception()
                     if not isinstance(error, KilledWorker) and self.policy.again(self._submitted[batch.batch_id]):
                         self._submit(batch)
                     else:
                         sink.batch_failed(batch, error)
-                elif future.status != "finished":  # cancelled or lost by the cluster, not by us: a resume runs it
-                    sink.batch_failed(batch, RetrodictionError(f"the cluster reported the batch {future.status}"))
+                elif status[future] != "finished":  # cancelled by the cluster, not by us: a resume runs it
+                    sink.batch_failed(batch, RetrodictionError(f"the cluster reported the batch {status[future]}"))
+
+    def _requeue_recomputed(self) -> None:
+        """Hand a batch whose result was lost with its worker (after it had finished, before it was
+        fetched) back to the loop once Dask has computed it again: its done callback fired only once, and
+        calling it a failure lost a batch that Dask was already redoing."""
+        for future in [f for f in self._recomputing if f.status not in ("lost", "pending")]:
+            self._recomputing.discard(future)
+            self._finished.put(future)
 
     def _scheduler_gone(self) -> bool:
         """True once the client has lost its scheduler (it cancels every future then)."""
