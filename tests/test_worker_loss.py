@@ -34,6 +34,28 @@ def undisturbed(tmp_path_factory, shared_client):
     return tmp_path, store, summary
 
 
+def on_the_first_cluster_batch(coordinator, act):
+    """A progress callback that calls ``act(batch)`` once, on the first batch a cluster worker finished (the
+    head start held), and keeps what it returned in its ``acted`` list."""
+    acted = []
+
+    def report(done, total, batch):
+        if batch is None or acted or batch.result.worker == "in-process":  # the cluster is still starting
+            return
+        acted.append(act(batch))
+
+    progress = hold_the_head_start(coordinator, then=report)
+    progress.acted = acted
+    return progress
+
+
+def sigkill(coordinator, address: str) -> int:
+    """SIGKILL the local worker at ``address``; its pid."""
+    pid = coordinator.client.run(os.getpid)[address]
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
 def attempts_of(coordinator) -> int:
     """Attempts of every batch of the run, as its results file reports them."""
     return sum(b.attempts for b in read_results(coordinator.save_results_to_file()).batches)
@@ -78,18 +100,13 @@ def test_sigkill_of_a_remote_worker(undisturbed):
 def test_sigkill_of_a_local_worker_restarted_by_its_nanny(undisturbed):
     tmp_path, store, reference = undisturbed
     coordinator = ParallelTrainingCoordinator(config_for(tmp_path, store, "local", workers=2))
-    killed = []
 
-    def kill_the_other_worker(done, total, batch):
-        if batch is None or killed or batch.result.worker == "in-process":  # the cluster is still starting
-            return
-        pids = coordinator.client.run(os.getpid)
-        victim = next(addr for addr in pids if addr != batch.result.worker)
-        os.kill(pids[victim], signal.SIGKILL)
-        killed.append(pids[victim])
+    def kill_the_other_worker(batch):
+        return sigkill(coordinator, next(a for a in coordinator.client.ncores() if a != batch.result.worker))
 
-    summary = coordinator.start_training(hold_the_head_start(coordinator, then=kill_the_other_worker))
-    assert killed
+    progress = on_the_first_cluster_batch(coordinator, kill_the_other_worker)
+    summary = coordinator.start_training(progress)
+    assert progress.acted
     assert_same_outcome(summary, reference)
     assert attempts_of(coordinator) > 27
 
@@ -104,25 +121,22 @@ def test_a_result_lost_with_its_worker_before_it_was_fetched_is_computed_again(u
 
     tmp_path, store, reference = undisturbed
     coordinator = ParallelTrainingCoordinator(config_for(tmp_path, store, "lost-result", workers=2))
-    lost = []
 
-    def kill_the_holder_of_an_unfetched_result(done, total, batch):
-        if batch is None or lost or batch.result.worker == "in-process":  # the cluster is still starting
-            return
+    def kill_the_holder_of_an_unfetched_result(batch):
         executor = getattr(coordinator._executor, "delegate", None) or coordinator._executor
         deadline = time.monotonic() + 60
         unfetched = []
         while not unfetched and time.monotonic() < deadline:  # the result loop waits on this callback
             unfetched = [f for f in executor._futures if f.status == "finished"]
             time.sleep(0.05)
-        victim = next(iter(coordinator.client.who_has(unfetched[:1])[unfetched[0].key]))
-        os.kill(coordinator.client.run(os.getpid)[victim], signal.SIGKILL)
+        sigkill(coordinator, next(iter(coordinator.client.who_has(unfetched[:1])[unfetched[0].key])))
         while unfetched[0].status == "finished" and time.monotonic() < deadline:  # until the client hears
             time.sleep(0.05)
-        lost.append(unfetched[0].status)
+        return unfetched[0].status
 
-    summary = coordinator.start_training(hold_the_head_start(coordinator, then=kill_the_holder_of_an_unfetched_result))
-    assert lost and lost[0] in ("lost", "pending")
+    progress = on_the_first_cluster_batch(coordinator, kill_the_holder_of_an_unfetched_result)
+    summary = coordinator.start_training(progress)
+    assert progress.acted and progress.acted[0] in ("lost", "pending")
     failed = [(b.batch_id, b.error) for b in read_results(coordinator.save_results_to_file()).batches if b.error]
     assert not failed, failed
     assert_same_outcome(summary, reference)
