@@ -28,8 +28,13 @@ class TrustKey:
     context: str
 
 
+def _packed(mask: np.ndarray) -> bytes:
+    """Each row's flags packed to whole bytes: what :func:`unpack_bits` reads back."""
+    return np.packbits(mask, axis=1).tobytes()
+
+
 def _pack(mask: np.ndarray) -> str:
-    return np.packbits(mask, axis=1).tobytes().hex()
+    return _packed(mask).hex()
 
 
 def unpack_bits(data: bytes, rows: int, horizon: int) -> np.ndarray:
@@ -90,7 +95,7 @@ class EvidenceBlock:
         """
         return (_unpickled_block, (
             self.key, self.window, self.horizon, self.origins.astype("<i8").tobytes(),
-            np.packbits(self.success, axis=1).tobytes(), np.packbits(self.counted, axis=1).tobytes(),
+            _packed(self.success), _packed(self.counted),
             self.targets.astype("<i8").tobytes(), None if self.errors is None else self.errors.astype("<f8").tobytes()))
 
     @classmethod

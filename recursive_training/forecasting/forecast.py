@@ -41,11 +41,10 @@ from ..layout import DEFAULT_OUTPUT_DIR, registry_in, trust_db_in
 from ..registry import ModelRegistry
 from ..retrodiction import parse_model_specs
 from .rules import SELECTION_RULES
-from .selection import Choice, choose_model, contenders
+from .selection import Choice, choose_model
 from .tasks import (
     COLUMNS,
     LEVELS,
-    CalibrationErrors,
     Candidates,
     FittedForecast,
     ForecastRows,
@@ -155,17 +154,14 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
         def candidates(group: list[str]) -> list[Candidates]:
             """Read for one group at a time, so the first group goes out before the last is read."""
             wanted = [key for variable in group for key in keys[variable]]
-            trusted = {e.key: e for e in tracker.estimates(wanted, steps=False) if e.origins >= rule.min_origins}
-            return [Candidates(v, tuple((estimate, CalibrationErrors.of(kept, rule.horizon)) for estimate, kept in
-                                        contenders([trusted[k] for k in keys[v] if k in trusted],
-                                                   tracker.forecast_errors, horizon=rule.horizon, rule=rule.select,
-                                                   min_origins=rule.min_origins)))
+            trusted = {e.key: e for e in tracker.estimates(wanted, steps=False)}
+            return [Candidates.of(v, [trusted[k] for k in keys[v] if k in trusted], tracker.forecast_errors, rule)
                     for v in group]
 
         specs = tuple(dict.fromkeys(key.spec for variable in variables for key in keys[variable]))
         done_count = 0
-        if progress is not None:
-            progress(done_count, len(variables), None)
+        progress = progress or (lambda done, total, group: None)
+        progress(done_count, len(variables), None)
         for group in _groups_done(settings, rule, variables, candidates, specs, client, report.notes.append):
             fitted = [done for done in group if isinstance(done, FittedForecast)]
             report.skipped.update((done.variable, done.reason) for done in group if isinstance(done, Skipped))
@@ -174,8 +170,7 @@ def forecast_with_trusted_models(store_path: str | Path, horizon: int, output: s
                 report.chosen[done.variable] = (done.spec, entry.id)
                 made[done.variable] = done.rows
             done_count += len(group)
-            if progress is not None:
-                progress(done_count, len(variables), group)
+            progress(done_count, len(variables), group)
     if made:
         report.chosen = {v: report.chosen[v] for v in variables if v in report.chosen}
         report.skipped = {v: report.skipped[v] for v in variables if v in report.skipped}

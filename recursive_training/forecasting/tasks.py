@@ -11,19 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from analytics import ForecastErrors, TrustEstimate, conformal_offsets, recency_weights
+from analytics import ForecastErrors, TrustEstimate, TrustKey, conformal_offsets, recency_weights
 
 from ..base import DataError
 from ..config import schedule_lookback
 from ..data import RecursiveDataStore, reopened_store
 from ..registry import Registration, data_fingerprint, encode_state
 from ..retrodiction import ForecastModel, RetrodictionSettings, parse_model_specs
-from .selection import Choice, choose_model
+from .selection import Choice, choose_model, contenders
 
 __all__ = ["COLUMNS", "CalibrationErrors", "Candidates", "FittedForecast", "ForecastRows", "LEVELS", "Rule", "Skipped",
            "fit_and_forecast", "forecast_group", "forecast_rows", "forecast_table", "forecast_variable", "future_times"]
@@ -66,6 +66,15 @@ class Candidates:
 
     variable: str
     options: tuple[tuple[TrustEstimate, CalibrationErrors], ...]
+
+    @classmethod
+    def of(cls, variable: str, estimates: Iterable[TrustEstimate], errors_of: Callable[[TrustKey], ForecastErrors],
+           rule: Rule) -> "Candidates":
+        """The candidates among ``estimates`` that ``rule`` can still choose (selection.contenders), each
+        with the kept errors its forecast reads."""
+        return cls(variable, tuple((estimate, CalibrationErrors.of(kept, rule.horizon)) for estimate, kept in
+                                   contenders(estimates, errors_of, horizon=rule.horizon, rule=rule.select,
+                                              min_origins=rule.min_origins)))
 
 
 @dataclass(frozen=True, eq=False)

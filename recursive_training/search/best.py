@@ -24,7 +24,7 @@ def register_best(plan: SweepPlan, summary: dict[str, Any]) -> dict[str, str]:
     """Fit and register each variable's best model; returns the registry id by variable."""
     from ..config import TrainingConfig
     from ..data import open_store
-    from ..forecasting.tasks import CalibrationErrors, Candidates, Rule, Skipped, forecast_variable
+    from ..forecasting.tasks import Candidates, Rule, Skipped, forecast_variable
     from ..registry import ModelRegistry
 
     run_of = {name: planned for planned in plan.runs for name in planned.specs}
@@ -35,9 +35,8 @@ def register_best(plan: SweepPlan, summary: dict[str, Any]) -> dict[str, str]:
             key = config.trust_key(variable, best["spec"])
             rule = Rule(config.retrodiction.horizon, spec=best["spec"], min_origins=1)
             with OptimizedTrustTracker(config.trust_db_path) as tracker:
-                candidates = Candidates(variable, tuple(
-                    (estimate, CalibrationErrors.of(tracker.forecast_errors(estimate.key), rule.horizon))
-                    for estimate in tracker.estimates([key], steps=False)))
+                candidates = Candidates.of(variable, tracker.estimates([key], steps=False), tracker.forecast_errors,
+                                           rule)
             done = forecast_variable(open_store(config.store_path, config.store_kind), rule, candidates)
             if isinstance(done, Skipped):
                 raise TrustError(f"the best model of {variable} ({best['spec']}, experiment "
