@@ -1,6 +1,6 @@
 """Bayesian trust from retrodiction evidence; knows nothing of Dask or the store."""
 
-from .evidence import EvidenceBlock, TrustKey
+from .evidence import EvidenceBlock, TrustKey, pack_evidence, unpack_evidence
 from .intervals import conformal_offsets, recency_weights
 from .optimized_trust_tracker import (
     SCHEMA_VERSION,
@@ -14,4 +14,4 @@ from .trust_update_buffer import TrustUpdateBuffer
 
 __all__ = ["EvidenceBlock", "ForecastErrors", "OptimizedTrustTracker", "SCHEMA_VERSION", "StepTrust", "TrustEstimate", "TrustKey",
            "TrustUpdateBuffer", "beta_interval", "conformal_offsets", "dependent_posterior", "design_effect",
-           "recency_weights"]
+           "pack_evidence", "recency_weights", "unpack_evidence"]

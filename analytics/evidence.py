@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["TrustKey", "EvidenceBlock"]
+__all__ = ["TrustKey", "EvidenceBlock", "pack_evidence", "unpack_evidence"]
 
 
 @dataclass(frozen=True, order=True)
@@ -85,18 +85,8 @@ class EvidenceBlock:
         }
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        """Pickled as a few byte strings, flags packed to bits: how a result crosses from a worker.
-
-        As arrays, a batch of 16 variables and 12 grid points became 960
-        out-of-band buffers, and Dask's messages paid per buffer: a result
-        took 14.7 ms to send and 7.1 ms to receive (the coordinator's event
-        loop); as bytes 5.7 ms and 4.5 ms. The arrays come back read-only:
-        evidence is never changed in place.
-        """
-        return (_unpickled_block, (
-            self.key, self.window, self.horizon, self.origins.astype("<i8").tobytes(),
-            _packed(self.success), _packed(self.counted),
-            self.targets.astype("<i8").tobytes(), None if self.errors is None else self.errors.astype("<f8").tobytes()))
+        """Pickled as a few byte strings, flags packed to bits (see :func:`pack_evidence`)."""
+        return (_unpickled_block, (pack_evidence([self]),))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EvidenceBlock":
@@ -114,13 +104,56 @@ class EvidenceBlock:
         )
 
 
-def _unpickled_block(key: TrustKey, window: int, horizon: int, origins: bytes, success: bytes, counted: bytes,
-                     targets: bytes, errors: bytes | None) -> EvidenceBlock:
+def _unpickled_block(payload: tuple[Any, ...]) -> EvidenceBlock:
     """The block :meth:`EvidenceBlock.__reduce__` pickled."""
-    n = len(origins) // 8
-    return EvidenceBlock(key, window, np.frombuffer(origins, dtype="<i8"), unpack_bits(success, n, horizon),
-                         unpack_bits(counted, n, horizon), np.frombuffer(targets, dtype="<i8").reshape(n, horizon),
-                         None if errors is None else np.frombuffer(errors, dtype="<f8").reshape(n, horizon))
+    return unpack_evidence(payload)[0]
+
+
+def pack_evidence(blocks: Sequence[EvidenceBlock]) -> tuple[Any, ...]:
+    """Many blocks as a few byte strings, flags packed to bits: how a batch's evidence crosses from a worker.
+
+    As arrays, a batch of 16 variables and 12 grid points became 960
+    out-of-band buffers, and Dask's messages paid per buffer (a result took
+    14.7 ms to send and 7.1 ms to receive); and unpacked block by block, the
+    flags of a 1,000-variable batch took 0.19 s of the coordinator's CPU,
+    two numpy calls of 26 µs per block. Packed together, they cost one call
+    per kind of array: :func:`unpack_evidence`.
+    """
+    def numbers(values: Iterable[int]) -> bytes:
+        return np.fromiter(values, dtype="<i8", count=len(blocks)).tobytes()
+
+    return ([block.key for block in blocks], numbers(int(block.window) for block in blocks),
+            numbers(block.horizon for block in blocks), numbers(len(block) for block in blocks),
+            b"".join(block.origins.astype("<i8").tobytes() for block in blocks),
+            b"".join(_packed(block.success) for block in blocks), b"".join(_packed(block.counted) for block in blocks),
+            b"".join(block.targets.astype("<i8").tobytes() for block in blocks),
+            bytes(block.errors is not None for block in blocks),
+            b"".join(block.errors.astype("<f8").tobytes() for block in blocks if block.errors is not None))
+
+
+def unpack_evidence(payload: tuple[Any, ...]) -> tuple[EvidenceBlock, ...]:
+    """The blocks :func:`pack_evidence` packed. Their arrays are read-only views of a few shared ones:
+    evidence is never changed in place."""
+    keys, windows, horizons, sizes, origins, success, counted, targets, with_errors, errors = payload
+    origin_values, target_values = np.frombuffer(origins, dtype="<i8"), np.frombuffer(targets, dtype="<i8")
+    error_values = np.frombuffer(errors, dtype="<f8")
+    success_bits, counted_bits = (np.unpackbits(np.frombuffer(flags, dtype=np.uint8)).view(bool)
+                                  for flags in (success, counted))
+    for bits in (success_bits, counted_bits):
+        bits.flags.writeable = False
+    blocks, row, cell, bit, error_cell = [], 0, 0, 0, 0
+    for key, window, horizon, n, has_errors in zip(
+            keys, *(np.frombuffer(numbers, dtype="<i8").tolist() for numbers in (windows, horizons, sizes)),
+            with_errors, strict=True):
+        width = 8 * ((horizon + 7) // 8)  # a row's flags take whole bytes
+        blocks.append(EvidenceBlock(
+            key, window, origin_values[row:row + n], success_bits[bit:bit + n * width].reshape(n, width)[:, :horizon],
+            counted_bits[bit:bit + n * width].reshape(n, width)[:, :horizon],
+            target_values[cell:cell + n * horizon].reshape(n, horizon),
+            error_values[error_cell:error_cell + n * horizon].reshape(n, horizon) if has_errors else None))
+        row, cell, bit = row + n, cell + n * horizon, bit + n * width
+        error_cell += n * horizon if has_errors else 0
+    return tuple(blocks)
 
 
 def _encode_floats(values: np.ndarray) -> str:

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 ATTEMPTS_TOPIC = "retrodiction-attempts"
 CLUSTER_START_SECONDS = 3.0  # starting and closing a 2-worker local cluster here (bench/bench_end_to_end.py)
 POLL_SECONDS = 0.2  # how soon a stop request or a batch timeout is acted on; results wake the loop at once
+HANDOVER_POLL_SECONDS = 0.02  # how soon a ready cluster gets the batches left while one runs here
 GROUP_LIMIT = 1000  # outcomes fetched, journalled (one fsync) and applied together at most
 # after an outcome arrives, how long others may join its group: a thousand workers' outcomes then share one
 # gather and one fsync instead of one each, for at most this much delay (bench/bench_coordinator.py)
@@ -355,13 +356,11 @@ class HandoverExecutor(_Delegating):
 
     A local cluster takes seconds to start, mostly one core importing what
     the workers need; the other core would idle. The smallest batches run
-    here meanwhile (a ready cluster then waits at most for one small batch),
-    and the cluster gets the others once it is ready. Each batch goes to
-    exactly one side, taken from one list in this thread, so nothing is
-    computed or counted twice. A batch here runs in a helper thread under
-    the run's batch timeout, as on a worker: one that hangs is recorded as
-    timed out and abandoned (its thread cannot be interrupted; a daemon, it
-    never holds up the exit), and the rest go to the cluster.
+    here meanwhile, and the cluster gets all the others the moment it is
+    ready, while the batch running here finishes here (waiting for it had
+    left both workers idle for up to a batch). Each batch goes to exactly
+    one side, taken from one list in this thread, so nothing is computed or
+    counted twice; the two sides' outcomes reach the sink one at a time.
     """
 
     def __init__(self, in_process: InProcessExecutor, start_cluster: Callable[[], DaskExecutor],
@@ -372,35 +371,82 @@ class HandoverExecutor(_Delegating):
     def run(self, batches: Sequence[TrainingBatch], sink: BatchSink) -> None:
         cluster = BackgroundStart(self._start_cluster, name="start-cluster")
         remaining = list(batches)  # largest first: take from the end
+        sink = _OneAtATime(sink)
+        here: _BatchHere | None = None
         with as_on_a_worker(self.in_process.config.retrodiction):
-            while remaining and not cluster.done and not self._stopping.is_set():
-                if not self._run_here(remaining.pop(), sink):
-                    break
-        self.delegate = cluster.result()
-        if remaining and not self._stopping.is_set():
-            self.delegate.run(remaining, sink)
-
-    def _run_here(self, batch: TrainingBatch, sink: BatchSink) -> bool:
-        """Run ``batch`` in a helper thread under the batch timeout; False if it hung."""
-        outcome: list[BatchResult | BaseException] = []
-
-        def attempt() -> None:
             try:
-                outcome.append(self.in_process.attempt(batch))
-            except Exception as exc:
-                outcome.append(exc)
+                while remaining and not cluster.done and not self._stopping.is_set():
+                    here = _BatchHere(self.in_process, remaining.pop(), sink)
+                    if not here.wait(until=lambda: cluster.done) or here.hung:
+                        break  # the cluster is ready (this batch finishes here meanwhile), or a batch hung here
+                self.delegate = cluster.result()
+                if remaining and not self._stopping.is_set():
+                    self.delegate.run(remaining, sink)
+            finally:
+                if here is not None:
+                    here.wait()
 
-        helper = threading.Thread(target=attempt, name=f"batch-{batch.batch_id}", daemon=True)
-        helper.start()
-        limit = self.in_process.config.batch_timeout_seconds
-        helper.join(limit)
-        if not outcome:
-            sink.batch_failed(batch, BatchTimeoutError(f"timed out after {limit:g} s {IN_PROCESS}"))
-            return False
-        if isinstance(outcome[0], BaseException):
-            sink.batch_failed(batch, outcome[0])
-        else:
-            sink.batches_done([(batch, outcome[0])])
+
+class _OneAtATime:
+    """A sink fed from two threads, a batch finishing here while the cluster's are recorded: one call at a time."""
+
+    def __init__(self, sink: BatchSink) -> None:
+        self._sink, self._lock = sink, threading.Lock()
+
+    def batches_done(self, done: Sequence[tuple[TrainingBatch, BatchResult]]) -> None:
+        with self._lock:
+            self._sink.batches_done(done)
+
+    def batch_failed(self, batch: TrainingBatch, error: BaseException) -> None:
+        with self._lock:
+            self._sink.batch_failed(batch, error)
+
+
+class _BatchHere:
+    """One batch computed in a helper thread, which hands its outcome to the sink.
+
+    Under the run's batch timeout, as on a worker: a batch that overruns it
+    is recorded as timed out and abandoned (its thread cannot be
+    interrupted; a daemon, it never holds up the exit), and what it returns
+    late is dropped.
+    """
+
+    def __init__(self, executor: InProcessExecutor, batch: TrainingBatch, sink: BatchSink) -> None:
+        self.batch, self._executor, self._sink = batch, executor, sink
+        self.hung = False
+        self._delivered = False
+        self._settled = threading.Event()
+        self._lock = threading.Lock()
+        self._limit = executor.config.batch_timeout_seconds
+        self._deadline = None if self._limit is None else time.monotonic() + self._limit
+        threading.Thread(target=self._attempt, name=f"batch-{batch.batch_id}", daemon=True).start()
+
+    def _attempt(self) -> None:
+        try:
+            outcome: BatchResult | BaseException = self._executor.attempt(self.batch)
+        except Exception as exc:
+            outcome = exc
+        with self._lock:
+            if not self.hung:
+                if isinstance(outcome, BaseException):
+                    self._sink.batch_failed(self.batch, outcome)
+                else:
+                    self._sink.batches_done([(self.batch, outcome)])
+                self._delivered = True
+        self._settled.set()
+
+    def wait(self, until: Callable[[], bool] = lambda: False) -> bool:
+        """Wait until the batch's outcome is recorded or it timed out (True), or until ``until()`` (False)."""
+        while not self._settled.wait(HANDOVER_POLL_SECONDS):
+            if until():
+                return False
+            if self._deadline is not None and time.monotonic() > self._deadline:
+                with self._lock:
+                    if self._delivered or self.hung:
+                        return True
+                    self.hung = True
+                self._sink.batch_failed(self.batch, BatchTimeoutError(f"timed out after {self._limit:g} s {IN_PROCESS}"))
+                return True
         return True
 
 

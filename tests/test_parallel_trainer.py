@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
+import time
 
 import numpy as np
 import pandas as pd
@@ -273,6 +274,41 @@ def test_batches_run_here_while_the_cluster_starts_are_computed_and_counted_once
     serial = ParallelTrainingCoordinator(TrainingConfig.from_mapping(
         {**options, "workers": 0, "output_dir": tmp_path / "serial"})).start_training()
     assert serial.to_dict()["variables"] == summary.to_dict()["variables"]  # counted once, bit for bit
+
+
+def test_a_ready_cluster_gets_the_rest_at_once_while_a_batch_still_runs_here(tmp_path, store_dir, monkeypatch):
+    """The head start's batch still running must not keep a ready cluster idle: here, that batch cannot
+    finish until the cluster has recorded a batch of its own, which it could only do if it got the rest at
+    once. Every batch still runs and is journalled once."""
+    import threading
+
+    from recursive_training.execution import InProcessExecutor
+
+    cluster_recorded = threading.Event()
+    real_attempt = InProcessExecutor.attempt
+
+    def attempt_waiting_for_the_cluster(self, batch):
+        result = real_attempt(self, batch)
+        cluster_recorded.wait(60)
+        return result
+
+    def progress(done, total, batch):
+        if batch is not None and batch.result is not None and batch.result.worker.startswith("tcp://"):
+            cluster_recorded.set()
+
+    monkeypatch.setattr(InProcessExecutor, "attempt", attempt_waiting_for_the_cluster)
+    coordinator = ParallelTrainingCoordinator(TrainingConfig.from_mapping({
+        "store_path": store_dir, "start": "2020-05-01", "end": "2021-05-01", "batch_size_days": 14,
+        "variables_per_batch": 1, "models": ("naive",), "workers": 2, "dashboard_port": 0,
+        "output_dir": tmp_path / "out"}))
+    started = time.monotonic()
+    summary = coordinator.start_training(progress)
+    assert time.monotonic() - started < 60  # the batch here never waited its 60 s out
+    where = {b.batch_id: b.result.worker for b in read_results(coordinator.save_results_to_file()).batches}
+    assert list(where.values()).count("in-process") == 1 and summary.batches.completed == summary.batches.total
+    journal = [json.loads(line) for line in (coordinator.config.run_dir / "journal.jsonl").read_text().splitlines()]
+    done = [r["batch_id"] for r in journal if r.get("status") == "done"]
+    assert sorted(done) == sorted(where) and where[done[0]].startswith("tcp://")  # once each; the cluster's first
 
 
 def test_workers_auto_keeps_a_small_plan_here_and_gives_a_large_one_a_cluster(tmp_path, store_dir):

@@ -100,3 +100,24 @@ def test_skipped_windows_are_all_counted_and_the_earliest_are_named():
     pair = tally.summarise([], KEEP)[0]["y"]["naive"]
     assert pair.windows_skipped == 10 and pair.scores is None
     assert [where.split(": ")[1] for where in pair.skipped] == [f"too short {w}" for w in range(SHOWN_WINDOWS)]
+
+
+def test_a_result_pickles_with_its_evidence_packed_and_its_worker_made_texts():
+    """How a result crosses from a worker: every field, each evidence block, and the journal and slim texts
+    its worker encoded come back as they were (the texts are not made again on the coordinator)."""
+    import dataclasses
+    import json
+    import pickle
+
+    from .test_trust import assert_same_blocks, evidence_samples
+
+    outcomes = [scored("x", "naive", 1), VariableOutcome("y", "naive", "skipped", reason="too short")]
+    original = dataclasses.replace(result(3, outcomes), evidence=tuple(evidence_samples())).encoded()
+    back = pickle.loads(pickle.dumps(original, protocol=5))
+    assert back == dataclasses.replace(original, evidence=back.evidence)  # every compared field but the arrays
+    assert_same_blocks(back.evidence, original.evidence)
+    assert (back.journal_text, back.slim_text) == (original.journal_text, original.slim_text)
+    assert_same_blocks(BatchResult.from_dict(json.loads(back.journal_text)).evidence, original.evidence,
+                       read_only=False)
+    bare = pickle.loads(pickle.dumps(result(4, outcomes)))
+    assert bare == result(4, outcomes) and bare.journal_text is None and bare.slim_text is None

@@ -9,7 +9,15 @@ import time
 import numpy as np
 import pytest
 
-from analytics import EvidenceBlock, OptimizedTrustTracker, TrustKey, TrustUpdateBuffer, design_effect
+from analytics import (
+    EvidenceBlock,
+    OptimizedTrustTracker,
+    TrustKey,
+    TrustUpdateBuffer,
+    design_effect,
+    pack_evidence,
+    unpack_evidence,
+)
 from analytics.posterior import beta_interval, design_effects, segmented_design_effects
 from recursive_training.base import TrustError
 
@@ -256,27 +264,51 @@ def test_evidence_blocks_round_trip_through_json():
         np.testing.assert_array_equal(getattr(back, name), getattr(original, name))
 
 
-def test_evidence_blocks_pickle_whole_as_bytes_without_out_of_band_buffers():
-    """How results cross from a worker to the coordinator: one pickle, not an out-of-band buffer per array."""
-    import pickle
-
+def evidence_samples() -> list[EvidenceBlock]:
+    """Blocks that packing must keep apart: flags of 2 and of 9 steps (a row past one byte), errors with a NaN
+    and none at all, and an empty block."""
     errors = np.array([[0.5, -1.25], [np.nan, 2.0], [3.0, -0.125]])
-    for original in (block([3, 4, 6], [[1, 0], [0, 1], [1, 1]], counted=[[1, 1], [0, 1], [1, 0]], window=7),
-                     EvidenceBlock(TrustKey("v", "m", "s", "c"), 2, np.array([10, 11, 12]),
-                                   np.ones((3, 2), bool), np.zeros((3, 2), bool),
-                                   np.array([[11, 12], [12, 13], [13, 14]]), errors),
-                     EvidenceBlock(TrustKey("v", "m", "s", "c"), 0, np.zeros(0, np.int64), np.zeros((0, 3), bool),
-                                   np.zeros((0, 3), bool), np.zeros((0, 3), np.int64), np.zeros((0, 3)))):
-        buffers = []
-        back = pickle.loads(pickle.dumps(original, protocol=5, buffer_callback=buffers.append), buffers=buffers)
-        assert buffers == [] and back.key == original.key and back.window == original.window
+    rng = np.random.default_rng(3)
+    return [block([3, 4, 6], [[1, 0], [0, 1], [1, 1]], counted=[[1, 1], [0, 1], [1, 0]], window=7),
+            EvidenceBlock(TrustKey("v", "m", "s", "c"), 2, np.array([10, 11, 12]), np.ones((3, 2), bool),
+                          np.zeros((3, 2), bool), np.array([[11, 12], [12, 13], [13, 14]]), errors),
+            EvidenceBlock(TrustKey("w", "m", "s", "c"), 0, np.zeros(0, np.int64), np.zeros((0, 3), bool),
+                          np.zeros((0, 3), bool), np.zeros((0, 3), np.int64), np.zeros((0, 3))),
+            EvidenceBlock(TrustKey("w", "n", "s", "c"), 5, np.array([20, 21]), rng.random((2, 9)) > 0.5,
+                          rng.random((2, 9)) > 0.5, np.array([np.arange(21, 30), np.arange(22, 31)]),
+                          rng.normal(size=(2, 9)))]
+
+
+def assert_same_blocks(back, original, *, read_only: bool = True) -> None:
+    assert len(back) == len(original)
+    for mine_block, their_block in zip(back, original):
+        assert mine_block.key == their_block.key and mine_block.window == their_block.window
         for name in ("origins", "success", "counted", "targets", "errors"):
-            mine, theirs = getattr(back, name), getattr(original, name)
+            mine, theirs = getattr(mine_block, name), getattr(their_block, name)
             if theirs is None:
                 assert mine is None
                 continue
             np.testing.assert_array_equal(mine, theirs)
             assert mine.dtype.kind == theirs.dtype.kind and mine.shape == theirs.shape
+            assert not (read_only and mine.flags.writeable)  # unpickled evidence is never changed in place
+
+
+def test_evidence_blocks_pickle_whole_as_bytes_without_out_of_band_buffers():
+    """How results cross from a worker to the coordinator: one pickle, not an out-of-band buffer per array."""
+    import pickle
+
+    for original in evidence_samples():
+        buffers = []
+        back = pickle.loads(pickle.dumps(original, protocol=5, buffer_callback=buffers.append), buffers=buffers)
+        assert buffers == []
+        assert_same_blocks([back], [original])
+
+
+def test_evidence_packed_together_unpacks_block_by_block():
+    """A batch's blocks travel packed together and come back each as it was, whatever its horizon."""
+    original = evidence_samples()
+    assert_same_blocks(unpack_evidence(pack_evidence(original)), original)
+    assert unpack_evidence(pack_evidence([])) == ()
 
 
 def eventually(condition, seconds: float = 5.0) -> bool:
