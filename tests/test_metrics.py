@@ -51,6 +51,30 @@ def test_series_and_records_are_stored_as_items_and_read_back_a_row_per_value():
             "run_id", "batch_id", "variable", "model", "name", "value", "time", "position"]
 
 
+def test_a_full_chunk_goes_at_once_and_a_partial_one_within_the_delay():
+    """The sending thread is woken by a chunk's worth or by the delay, not per item (which traded the
+    interpreter lock with the training loop for every item); either way metrics flow while a batch runs."""
+    received = []
+    arrived = threading.Event()
+
+    def send(chunk):
+        received.append(chunk)
+        arrived.set()
+
+    full = AsyncMetricsCollector(send, run_id="r", batch_id="b", chunk_size=10, max_delay_seconds=60)
+    started = time.monotonic()
+    full.submit_many("v", "ar", "m", range(10))
+    assert arrived.wait(5) and time.monotonic() - started < 5  # not after the 60 s delay
+    assert [series[-1] for series in received[0]["series"]] == [[float(i) for i in range(10)]]
+    full.close()
+    received.clear()
+    arrived.clear()
+    partial = AsyncMetricsCollector(send, run_id="r", batch_id="b", chunk_size=1000, max_delay_seconds=0.05)
+    partial.submit("v", "ar", "mae", 1.5)
+    assert arrived.wait(5) and received[0]["series"][0][-1] == [1.5]  # before close
+    partial.close()
+
+
 def test_close_flushes_a_partial_chunk():
     received = []
     with AsyncMetricsCollector(received.append, run_id="r", batch_id="b", chunk_size=1000,
