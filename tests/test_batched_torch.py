@@ -102,3 +102,36 @@ def test_models_that_differ_only_in_epochs_share_one_training():
         np.testing.assert_array_equal(together.predict(y, origins, 4), alone.predict(y, origins, 4))
     # and the epochs mattered: each model stopped where its own training would have
     assert not np.allclose(shared[0].predict(y, origins, 4), shared[2].predict(y, origins, 4))
+
+
+def test_a_large_group_trains_in_cache_sized_runs_with_the_same_numbers(monkeypatch):
+    """Past a core's cache the time per model grew with the group, so a group trains in runs of at most
+    TOGETHER_BYTES of activations; a training's epoch variants stay in one run, and every model's weights
+    are bit for bit those of one run for all."""
+    import torch
+
+    from recursive_training.retrodiction import batched_torch
+
+    series = [y[:80] for y in training_series(12, seed=6)] + [training_series(1, seed=7)[0][:80]] * 2
+    options = ([dict(lags=6, hidden_size=8, epochs=15, learning_rate=0.01, seed=seed) for seed in range(12)]
+               + [dict(lags=6, hidden_size=8, epochs=epochs, learning_rate=0.01, seed=99) for epochs in (10, 15)])
+
+    def weights(limit: int) -> tuple[list[torch.Tensor], list[int]]:
+        monkeypatch.setattr(batched_torch, "TOGETHER_BYTES", limit)
+        runs = []
+        real = batched_torch._fit_together
+
+        def counted(models, series, training_of):
+            runs.append(len(models))
+            real(models, series, training_of)
+
+        monkeypatch.setattr(batched_torch, "_fit_together", counted)
+        fitted = fit_mlps([MLPForecaster(**o) for o in options], series)
+        return [torch.cat([t.reshape(-1) for layer in m.layers for t in layer]) for m in fitted], runs
+
+    one_run, runs = weights(10**9)
+    assert runs == [14]
+    per_training = (80 - 6) * 8 * 4  # training rows x hidden units x float32
+    in_runs, runs = weights(5 * per_training)  # 13 trainings (the last of two models): runs of 5, 5, 3
+    assert runs == [5, 5, 4]
+    assert all(torch.equal(a, b) for a, b in zip(one_run, in_runs, strict=True))

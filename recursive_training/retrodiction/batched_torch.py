@@ -17,6 +17,13 @@ only the order of floating-point sums differs
 (tests/test_batched_torch.py: forecasts within 1e-4 relative in float32).
 A model's numbers do not depend on which others share its group (tested):
 a batch of other variables, or another worker count, gives the same trust.
+
+A group trains in runs whose activations fit a core's cache
+(``TOGETHER_BYTES``): past it every epoch streams them from memory, and the
+time per model grew with the group. Trained together, 1,024 quarterly MLPs
+(14 lags, 32 hidden units, 66 training rows) took 4.5 ms a model and runs
+of 64-128 of them 2.9-3.3 ms; 256 daily ones (351 rows) took 16.3 ms a
+model and runs of 16 of them 10.4-10.9 ms (150 epochs, one core).
 """
 
 from __future__ import annotations
@@ -38,19 +45,32 @@ from .torch_models import MLPForecaster
 
 __all__ = ["fit_mlps", "fit_window_mlps"]
 
+TOGETHER_BYTES = 768 * 1024  # one run's activations (trainings x training rows x hidden units): a core's L2 cache
+
 
 def fit_mlps(models: Sequence[MLPForecaster], series: Sequence[np.ndarray]) -> list[MLPForecaster]:
     """Fit each of ``models`` on its own entry of ``series``, models of one shape together; returns them."""
     if len(models) != len(series):
         raise ValueError(f"{len(models)} models but {len(series)} training series")
-    groups: dict[tuple[int, int, int], list[int]] = defaultdict(list)
-    for at, model in enumerate(models):
-        if len(series[at]) < model.min_train:
+    groups: dict[tuple[int, int, int], dict[tuple[int, float, bytes], list[int]]] = defaultdict(
+        lambda: defaultdict(list))
+    arrays = [np.asarray(y, dtype=float) for y in series]
+    for at, (model, y) in enumerate(zip(models, arrays, strict=True)):
+        if len(y) < model.min_train:
             raise InsufficientDataError(f"{model.name} with {model.lags} lags needs {model.min_train} "
-                                        f"observations, got {len(series[at])}")
-        groups[(model.lags, model.hidden_size, len(series[at]))].append(at)
-    for members in groups.values():
-        _fit_together([models[at] for at in members], [np.asarray(series[at], dtype=float) for at in members])
+                                        f"observations, got {len(y)}")
+        # models that differ only in their epochs (same seed, rate and series) follow one training
+        groups[(model.lags, model.hidden_size, len(y))][(model.seed, model.learning_rate, y.tobytes())].append(at)
+    for (lags, hidden, length), trainings in groups.items():
+        first = models[next(iter(trainings.values()))[0]]
+        per_training = (length - lags) * hidden * first.dtype.itemsize
+        most = max(2, TOGETHER_BYTES // per_training)
+        members = list(trainings.values())
+        for start in range(0, len(members), most):
+            run = members[start:start + most]
+            _fit_together([models[at] for training in run for at in training],
+                          [arrays[at] for training in run for at in training],
+                          [i for i, training in enumerate(run) for _ in training])
     return list(models)
 
 
@@ -79,25 +99,18 @@ def fit_window_mlps(series: Sequence[tuple[str, np.ndarray, np.ndarray]], specs:
     return {key: (model, share) for key, model in zip(keys, models, strict=True)}
 
 
-def _fit_together(models: list[MLPForecaster], series: list[np.ndarray]) -> None:
+def _fit_together(models: list[MLPForecaster], series: list[np.ndarray], training_of: list[int]) -> None:
     """Models of one shape on series of one length: no padding, so no model's sums see another's rows.
 
-    Models that differ only in their epochs follow one training (the same
-    seed, rate and series take the same steps): it is run once, and each
-    model takes the weights reached after its own epochs, so a grid over
-    epochs costs what its longest point costs. A lone training runs beside
-    a twin of itself: torch multiplies a batch of one matrix with another
-    kernel, whose rounding differs, and a model's numbers must not depend on
-    whether others share its group.
+    Models of one training (consecutive, numbered by ``training_of``: the
+    same seed, rate and series, differing only in their epochs) take the
+    same steps: it is run once, and each model takes the weights reached
+    after its own epochs, so a grid over epochs costs what its longest point
+    costs. A lone training runs beside a twin of itself: torch multiplies a
+    batch of one matrix with another kernel, whose rounding differs, and a
+    model's numbers must not depend on whether others share its group.
     """
-    trainings: dict[tuple[int, float, bytes], int] = {}
-    leaders, training_of = [], []  # the first model of each training; each model's training
-    for at, (model, y) in enumerate(zip(models, series, strict=True)):
-        key = (model.seed, model.learning_rate, y.tobytes())
-        if key not in trainings:
-            trainings[key] = len(leaders)
-            leaders.append(at)
-        training_of.append(trainings[key])
+    leaders = [at for at, training in enumerate(training_of) if at == 0 or training != training_of[at - 1]]
     leaders = leaders * 2 if len(leaders) == 1 else leaders
     standardised = [model._standardise(y) for model, y in zip(models, series, strict=True)]
     windows, targets = [], []
