@@ -135,3 +135,18 @@ def test_a_large_group_trains_in_cache_sized_runs_with_the_same_numbers(monkeypa
     in_runs, runs = weights(5 * per_training)  # 13 trainings (the last of two models): runs of 5, 5, 3
     assert runs == [5, 5, 4]
     assert all(torch.equal(a, b) for a, b in zip(one_run, in_runs, strict=True))
+
+
+@pytest.mark.parametrize("lags, hidden, seed", [(6, 8, 0), (14, 32, 7), (1, 3, 123)])
+def test_initial_layers_are_the_networks_own_first_weights(lags, hidden, seed):
+    """Training many at once draws each model's first weights without building its network: they must be
+    bit for bit those the network gets from the same seed, or together would not be separate training."""
+    import torch
+
+    model = MLPForecaster(lags=lags, hidden_size=hidden, epochs=1, learning_rate=0.01, seed=seed)
+    torch.manual_seed(seed)
+    net = model._build()
+    torch.manual_seed(seed)
+    drawn = model.initial_layers()
+    for (weight, bias), i in zip(drawn, (0, 2, 4), strict=True):
+        assert torch.equal(weight, net[i].weight.detach()) and torch.equal(bias, net[i].bias.detach())

@@ -196,10 +196,10 @@ def _gradients(weights: _FlatLayers, inputs: torch.Tensor, wanted: torch.Tensor)
 def _stacked_initial_weights(models: list[MLPForecaster],
                              dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Each model's first weights, as its seed makes them when it is trained alone, stacked per layer."""
-    nets = []
-    for model in models:
-        with torch.random.fork_rng(devices=[]):
+    drawn = []
+    with torch.random.fork_rng(devices=[]):
+        for model in models:
             torch.default_generator.manual_seed(model.seed)
-            nets.append(model._build().to(dtype))
-    return [(torch.stack([net[i].weight.detach() for net in nets]),
-             torch.stack([net[i].bias.detach() for net in nets])) for i in (0, 2, 4)]
+            drawn.append(model.initial_layers())
+    return [(torch.stack([layers[i][0] for layers in drawn]).to(dtype),
+             torch.stack([layers[i][1] for layers in drawn]).to(dtype)) for i in range(3)]

@@ -7,6 +7,7 @@ a window through the network at once.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import Any, Mapping, Sequence
 
@@ -149,6 +150,19 @@ class MLPForecaster(_LaggedTorchForecaster):
     def _build(self) -> nn.Module:
         h = self.hidden_size
         return nn.Sequential(nn.Linear(self.lags, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
+
+    def initial_layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The (weight, bias) of each layer as :meth:`_build` initialises them from the current torch seed,
+        drawn as ``nn.Linear`` draws them, without building the modules (about 0.3 ms a model: a quarter
+        of a worker's Python time when it trained 1,000 MLPs together)."""
+        layers = []
+        for fan_in, fan_out in ((self.lags, self.hidden_size), (self.hidden_size, self.hidden_size),
+                                (self.hidden_size, 1)):
+            weight, bias = torch.empty(fan_out, fan_in), torch.empty(fan_out)
+            nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+            nn.init.uniform_(bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
+            layers.append((weight, bias))
+        return layers
 
     def _keep(self, net: nn.Module) -> None:
         self.take_layers([(net[i].weight.detach(), net[i].bias.detach()) for i in _MLP_LINEAR])
