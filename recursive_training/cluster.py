@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import dask
 
-from .base import WORKER_MALLOC_MMAP_BYTES, WORKER_MALLOC_TRIM_BYTES, ClusterError, one_line
+from .base import WORKER_MALLOC_MMAP_BYTES, WORKER_MALLOC_TRIM_BYTES, ClusterError, freeze_existing_objects, one_line
 from .config import TrainingConfig
 from .fork_server import children_ignore_sigint, start_fork_server
 from .retrodiction import RetrodictionSettings
@@ -168,13 +168,16 @@ def prepare_worker(settings: RetrodictionSettings) -> None:
     """Pay each worker's one-time costs while the cluster starts, not in its first batch.
 
     Importing torch and its first training step (lazy initialisation of
-    autograd) take over a second per process.
+    autograd) take over a second per process. What the worker holds then
+    lives as long as it does, and is left out of its garbage collections
+    (see :mod:`~recursive_training.base.collector`).
     """
     from .worker_task import single_threaded_torch, warm_up
 
     if settings.needs_torch:
         single_threaded_torch()
     warm_up(settings)
+    freeze_existing_objects()
 
 
 def local_cluster_settings(config: TrainingConfig) -> dict[str, Any]:

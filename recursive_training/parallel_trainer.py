@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 from analytics import TrustEstimate, TrustKey
 
 from .alerts import AlertMonitor, ClusterWatch
-from .base import ConfigError, DataError, RetrodictionError, one_line, require_float
+from .base import ConfigError, DataError, RetrodictionError, existing_objects_frozen, one_line, require_float
 from .batching import TrainingBatch
 from .cluster import Connection, connect, disconnect, main_script_hidden
 from .config import AUTO, TrainingConfig
@@ -277,7 +277,8 @@ class ParallelTrainingCoordinator:
             self._report(self._done_count(), self._total_count(), None)
             if self.batches and not self._stopping.is_set():
                 self._batches_started = time.perf_counter()
-                self._executor.run(largest_first(self.batches, self._infos, self._estimate), self)
+                with existing_objects_frozen():  # this process's imports and cluster are not the run's garbage
+                    self._executor.run(largest_first(self.batches, self._infos, self._estimate), self)
                 waiting_started = time.perf_counter()
                 self.timings["batches_seconds"] = waiting_started - self._batches_started
                 if self._executor.lost_scheduler:

@@ -16,7 +16,7 @@ import numpy as np
 
 from analytics import EvidenceBlock
 
-from .base import InsufficientDataError, one_line, reuse_freed_memory
+from .base import InsufficientDataError, existing_objects_frozen, one_line, reuse_freed_memory
 from .batching import TrainingBatch
 from .config import TrainingConfig
 from .data import reopened_store
@@ -48,13 +48,16 @@ def warm_up(settings: RetrodictionSettings) -> None:
 def as_on_a_worker(settings: RetrodictionSettings) -> Iterator[None]:
     """Torch models trained in the caller's process as on a worker: the same numbers at the same speed.
 
-    One torch thread while the batches run (restored after), and the
+    One torch thread while the batches run (restored after), the
     workers' heap settings (:func:`~recursive_training.base.reuse_freed_memory`,
     kept for the rest of the process: glibc cannot go back to its adaptive
-    defaults once they are set).
+    defaults once they are set), and, as on a worker, what the process holds
+    once torch is imported left out of garbage collections while the batches
+    run (:func:`~recursive_training.base.existing_objects_frozen`).
     """
     if not settings.needs_torch:
-        yield
+        with existing_objects_frozen():
+            yield
         return
     import torch
 
@@ -63,7 +66,8 @@ def as_on_a_worker(settings: RetrodictionSettings) -> Iterator[None]:
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield
+        with existing_objects_frozen():
+            yield
     finally:
         torch.set_num_threads(before)
 

@@ -229,8 +229,11 @@ def test_the_dashboard_counts_finished_batches_until_the_run_ends(tmp_path, stor
 
 @pytest.mark.slow
 def test_workers_that_join_later_are_prepared_too(tmp_path, store_dir):
-    """A worker the cluster adds mid-run gets single-threaded torch and the warm-up, like the first ones;
-    a run in this process leaves the caller's torch threads as they were."""
+    """A worker the cluster adds mid-run gets single-threaded torch, the warm-up and its start-up objects
+    frozen out of garbage collections, like the first ones; a run in this process freezes the caller's objects
+    only while it runs and leaves the caller's torch threads as they were."""
+    import gc
+
     import torch
     from distributed import Client, LocalCluster
 
@@ -244,10 +247,15 @@ def test_workers_that_join_later_are_prepared_too(tmp_path, store_dir):
         client.wait_for_workers(2, timeout=60)
         threads = client.run(lambda: __import__("torch").get_num_threads())
         assert len(threads) == 2 and set(threads.values()) == {1}, threads
-    before = torch.get_num_threads()
+        frozen = client.run(lambda: __import__("gc").get_freeze_count())
+        assert len(frozen) == 2 and min(frozen.values()) > 10_000, frozen  # distributed, pandas and torch at least
+    before, unfrozen = torch.get_num_threads(), gc.get_freeze_count()
     in_process = dataclasses.replace(config, workers=0, output_dir=tmp_path / "serial")
-    ParallelTrainingCoordinator(in_process).start_training()
+    during = []
+    ParallelTrainingCoordinator(in_process).start_training(
+        lambda done, total, batch: batch is not None and during.append(gc.get_freeze_count()))  # as batches finish
     assert torch.get_num_threads() == before
+    assert min(during) > 10_000 and gc.get_freeze_count() == unfrozen
 
 
 def test_batches_run_here_while_the_cluster_starts_are_computed_and_counted_once(tmp_path, store_dir):

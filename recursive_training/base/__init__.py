@@ -7,6 +7,7 @@ package imports nothing of the project (tests/test_layout.py checks it).
 from .allocation import WORKER_MALLOC_MMAP_BYTES, WORKER_MALLOC_TRIM_BYTES, return_large_allocations, reuse_freed_memory
 from .atomic import atomic_write_bytes, atomic_write_files, publish_file
 from .background import BackgroundStart
+from .collector import existing_objects_frozen, freeze_existing_objects
 from .errors import (
     ArtifactIntegrityError,
     BatchTimeoutError,
@@ -52,6 +53,8 @@ __all__ = [
     "UnknownRunError",
     "UnknownVariableError",
     "atomic_write_bytes",
+    "existing_objects_frozen",
+    "freeze_existing_objects",
     "atomic_write_files",
     "publish_file",
     "return_large_allocations",

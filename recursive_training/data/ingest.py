@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..base import DataError, IngestError
+from ..base import DataError, IngestError, existing_objects_frozen
 from .naming import check_variable_name
 
 __all__ = ["StagedRows", "read_source", "TIMESTAMP_COLUMNS"]
@@ -166,9 +166,9 @@ def read_source(source: str | Path | pd.DataFrame, *, sort: bool = False) -> Sta
         name = str(path)
         blocks, locate = _read_file(path)
     directory = Path(tempfile.mkdtemp(prefix="recursive-training-ingest-"))
-    gc.freeze()  # what this process held before is not the ingest's garbage: each collection below skips it
     try:
-        with open(directory / "rows", "wb") as staging:
+        # what this process held before is not the ingest's garbage: each collection below skips it
+        with existing_objects_frozen(), open(directory / "rows", "wb") as staging:
             stager = _Stager(staging, locate)
             for raw in blocks:
                 stager.add(raw)
@@ -184,8 +184,6 @@ def read_source(source: str | Path | pd.DataFrame, *, sort: bool = False) -> Sta
         if isinstance(exc, OSError):  # the staging disk: full, or gone
             raise _staging_error(name, directory, exc) from None
         raise
-    finally:
-        gc.unfreeze()
 
 
 class _Stager:
