@@ -157,6 +157,20 @@ def test_repeated_pairs_count_once_overall_but_every_step_counts_in_its_step():
     assert [(s.successes, s.failures) for s in est.steps] == [(2, 0), (1, 1)]
 
 
+def test_an_estimate_as_a_dict_is_what_dataclasses_asdict_gives_and_reads_back():
+    from dataclasses import asdict
+
+    tracker = OptimizedTrustTracker()
+    tracker.apply([block([0, 1, 2], [[1, 1], [1, 0], [0, 0]])])
+    est = tracker.estimate("x", "ar")
+    longhand = asdict(est)  # the deep-copying conversion it replaced: the key's fields last
+    longhand.pop("key")
+    longhand.update(asdict(est.key))
+    assert list(est.to_dict().items()) == list(longhand.items())  # the same keys, in the same order
+    assert len(est.steps) == 2 and est.to_dict()["steps"][1]["failures"] == 2
+    assert type(est).from_dict(est.to_dict()) == est
+
+
 def test_decay_by_target_time_and_order_independence():
     half_life = 10.0
     # every point succeeds, so the design effect is 1 and alpha is 1 + the sum of the weights
