@@ -60,3 +60,13 @@ def test_a_worker_process_keeps_its_objects_frozen_after_any_block_ends():
             "print(count > 1000 and gc.get_freeze_count() >= count)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert done.stdout.strip() == "True"
+
+
+def test_objects_the_caller_had_frozen_stay_frozen_after_the_block():
+    code = ("import gc; from recursive_training.base import existing_objects_frozen\n"
+            "gc.freeze(); mine = gc.get_freeze_count()\n"
+            "with existing_objects_frozen(): pass\n"
+            "print(mine > 1000 and gc.get_freeze_count() >= mine)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert done.stdout.strip() == "True"
+

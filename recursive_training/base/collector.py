@@ -20,6 +20,7 @@ __all__ = ["existing_objects_frozen", "freeze_existing_objects"]
 
 _lock = threading.Lock()
 _holders = 0  # blocks (and processes frozen for good) that need the frozen objects to stay frozen
+_give_back = False  # whether the last block out unfreezes: not where the caller had frozen objects itself
 
 
 @contextlib.contextmanager
@@ -28,10 +29,14 @@ def existing_objects_frozen() -> Iterator[None]:
 
     Blocks nest and may overlap across threads: each entry freezes what is
     alive then, and only the last one out gives the objects back to the
-    collector (a cycle among them that died meanwhile is freed then).
+    collector (a cycle among them that died meanwhile is freed then). A
+    process that had frozen objects of its own before keeps everything
+    frozen: what it froze is not ours to unfreeze.
     """
-    global _holders
+    global _holders, _give_back
     with _lock:
+        if _holders == 0:
+            _give_back = gc.get_freeze_count() == 0
         gc.freeze()
         _holders += 1
     try:
@@ -39,7 +44,7 @@ def existing_objects_frozen() -> Iterator[None]:
     finally:
         with _lock:
             _holders -= 1
-            if _holders == 0:
+            if _holders == 0 and _give_back:
                 gc.unfreeze()
 
 
