@@ -7,6 +7,8 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from recursive_training.base import existing_objects_frozen
 
 from .conftest import REPO
@@ -53,20 +55,14 @@ def test_a_cycle_that_died_while_frozen_is_collected_once_the_block_ends():
     assert collected == [True]
 
 
-def test_a_worker_process_keeps_its_objects_frozen_after_any_block_ends():
+@pytest.mark.parametrize("frozen_before", [
+    "freeze_existing_objects()",  # a worker, for good
+    "gc.freeze()",  # a caller that froze its own objects: not ours to unfreeze
+])
+def test_objects_frozen_before_a_block_stay_frozen_after_it(frozen_before):
     code = ("import gc; from recursive_training.base import existing_objects_frozen, freeze_existing_objects\n"
-            "freeze_existing_objects(); count = gc.get_freeze_count()\n"
+            f"{frozen_before}; before = gc.get_freeze_count()\n"
             "with existing_objects_frozen(): pass\n"
-            "print(count > 1000 and gc.get_freeze_count() >= count)")
+            "print(before > 1000 and gc.get_freeze_count() >= before)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert done.stdout.strip() == "True"
-
-
-def test_objects_the_caller_had_frozen_stay_frozen_after_the_block():
-    code = ("import gc; from recursive_training.base import existing_objects_frozen\n"
-            "gc.freeze(); mine = gc.get_freeze_count()\n"
-            "with existing_objects_frozen(): pass\n"
-            "print(mine > 1000 and gc.get_freeze_count() >= mine)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
-    assert done.stdout.strip() == "True"
-
