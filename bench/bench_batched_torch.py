@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import arguments, build_store, info, report, synthetic_frame  # noqa: E402
+from bench.common import arguments, build_store, info, interleaved_pairs, pair_list, report, synthetic_frame  # noqa: E402
 from recursive_training import ParallelTrainingCoordinator, TrainingConfig  # noqa: E402
 from recursive_training.fork_server import start_fork_server  # noqa: E402
 from recursive_training.search import GridFile, run_grid_search  # noqa: E402
@@ -87,12 +87,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         root = Path(tmp)
         store = build_store(root / "store", synthetic_frame(16, 4 * 365, start="2016-01-01", seed=5)).root
-        apart_times, together_times = [], []
-        for pair in range(pairs):  # interleaved: drift on a shared machine hits both sides alike
-            seconds, apart = timed_run(root, store, False, args.tiny, f"apart-{pair}")
-            apart_times.append(seconds)
-            seconds, together = timed_run(root, store, True, args.tiny, f"together-{pair}")
-            together_times.append(seconds)
+        apart_times, together_times, aparts, togethers = interleaved_pairs(
+            pairs, lambda pair: timed_run(root, store, False, args.tiny, f"apart-{pair}"),
+            lambda pair: timed_run(root, store, True, args.tiny, f"together-{pair}"))
+        apart, together = aparts[-1], togethers[-1]  # the same numbers in every pair
         apart_seconds, together_seconds = statistics.median(apart_times), statistics.median(together_times)
         differences, flipped, points = [], 0, 0
         pooled = {"apart": [], "together": []}
@@ -120,27 +118,20 @@ def main() -> int:
         grid = TINY_GRID if args.tiny else GRID
         point_seconds = together_seconds  # the grid's point mlp (150 epochs, rate 0.01) on the same workload
         start_fork_server(needs_torch=True)  # warm as this process is: see the docstring
-        grid_times, parallel_times = [], []
-        for pair in range(pairs):
-            seconds, grid_scores = timed_sweep(root, store, grid, 0, args.tiny, f"grid-{pair}")
-            grid_times.append(seconds)
-            seconds, parallel_scores = timed_sweep(root, store, grid, 2, args.tiny, f"grid-2-workers-{pair}")
-            parallel_times.append(seconds)
-            if parallel_scores != grid_scores:
-                raise SystemExit("the grid's scores on 2 workers differ from those in-process")
+        grid_times, parallel_times, grid_scores, parallel_scores = interleaved_pairs(
+            pairs, lambda pair: timed_sweep(root, store, grid, 0, args.tiny, f"grid-{pair}"),
+            lambda pair: timed_sweep(root, store, grid, 2, args.tiny, f"grid-2-workers-{pair}"))
+        if any(theirs != mine for theirs, mine in zip(grid_scores, parallel_scores)):
+            raise SystemExit("the grid's scores on 2 workers differ from those in-process")
         grid_seconds, parallel_seconds = statistics.median(grid_times), statistics.median(parallel_times)
         points = len(grid["mlp.learning_rate"]) * len(grid["mlp.epochs"])
         info(f"one point (the runs above) {point_seconds:.1f} s; sweeps of the {points}-point grid "
              f"{grid_seconds:.1f} s in-process and {parallel_seconds:.1f} s on 2 workers (their start included; "
              f"median of {pairs} interleaved pairs: {pair_list(grid_times, parallel_times)}); "
-             f"{len(grid_scores)} (variable, spec) scores, the same on both")
+             f"{len(grid_scores[-1])} (variable, spec) scores, the same on both")
         report("12-point MLP grid vs one point", grid_seconds / point_seconds, 4.0, higher_is_better=False)
         report("12-point MLP grid, 2 workers", grid_seconds / parallel_seconds, 1.8, higher_is_better=True)
     return 0  # run_all reads PASS or FAIL from the TARGET lines
-
-
-def pair_list(first: list[float], second: list[float]) -> str:
-    return ", ".join(f"{a:.1f}/{b:.1f} s" for a, b in zip(first, second))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, build_store, info, report, scratch_directory, synthetic_frame
+from common import REPO, build_store, info, interleaved_pairs, report, scratch_directory, synthetic_frame
 
 from recursive_training import RunSummary, read_results
 
@@ -85,13 +85,9 @@ def job_sizes(work: Path) -> tuple[int, int]:
 
 def measure(name: str, store: Path, work: Path, pairs: int, tiny: bool) -> tuple[float, list[RunSummary]]:
     """The median speedup of interleaved pairs, and the 2-worker runs' summaries."""
-    serial, parallel, summaries = [], [], []
-    for pair in range(pairs):  # interleaved, so drift on a shared machine hits both sides alike
-        wall, _ = timed_run(store, work / f"{name}-serial{pair}", 0, tiny)
-        serial.append(wall)
-        wall, summary = timed_run(store, work / f"{name}-parallel{pair}", 2, tiny)
-        parallel.append(wall)
-        summaries.append(summary)
+    serial, parallel, _, summaries = interleaved_pairs(
+        pairs, lambda pair: timed_run(store, work / f"{name}-serial{pair}", 0, tiny),
+        lambda pair: timed_run(store, work / f"{name}-parallel{pair}", 2, tiny))
     info(f"{name} job: --workers 0 {statistics.median(serial):.1f} s, --workers 2 "
          f"{statistics.median(parallel):.1f} s end to end (median of {pairs}); batches alone "
          f"{statistics.median(s.timings['batches_seconds'] for s in summaries):.1f} s on 2 workers")

@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import arguments, build_store, info, report, synthetic_frame  # noqa: E402
+from bench.common import arguments, build_store, info, interleaved_pairs, pair_list, report, synthetic_frame  # noqa: E402
 from recursive_training import ParallelTrainingCoordinator, TrainingConfig  # noqa: E402
 from recursive_training.forecasting import forecast_with_trusted_models  # noqa: E402
 from recursive_training.report import write_report  # noqa: E402
@@ -69,19 +69,17 @@ def main() -> int:
         names = [c for c in frame.columns if c != "timestamp"]
         run_dir = retrodict(root, store, names[:reported], "reported", args.tiny)  # the run the report is of
         retrodict(root, store, names[reported:], "rest", args.tiny)  # the same trust database
-        serial_times, parallel_times = [], []
-        for pair in range(1 if args.tiny else PAIRS):  # interleaved: drift on a shared machine hits both sides
-            seconds, serial = timed_forecast(root, store, 0, f"in-process-{pair}")
-            serial_times.append(seconds)
-            seconds, parallel = timed_forecast(root, store, 2, f"two-workers-{pair}")
-            parallel_times.append(seconds)
-            if not serial.frame.equals(parallel.frame):
-                raise SystemExit("the forecasts made on 2 workers differ from those made in-process")
+        serial_times, parallel_times, serials, parallels = interleaved_pairs(
+            1 if args.tiny else PAIRS, lambda pair: timed_forecast(root, store, 0, f"in-process-{pair}"),
+            lambda pair: timed_forecast(root, store, 2, f"two-workers-{pair}"))
+        if any(not serial.frame.equals(parallel.frame) for serial, parallel in zip(serials, parallels)):
+            raise SystemExit("the forecasts made on 2 workers differ from those made in-process")
+        serial = serials[-1]
         serial_seconds, parallel_seconds = statistics.median(serial_times), statistics.median(parallel_times)
         chosen = np.unique([spec for spec, _ in serial.chosen.values()], return_counts=True)
         info(f"{n_variables} daily variables, horizon {HORIZON}: in-process {serial_seconds:.1f} s, 2 workers "
              f"{parallel_seconds:.1f} s (cluster start included; median of {len(serial_times)} interleaved pairs: "
-             f"{', '.join(f'{a:.1f}/{b:.1f}' for a, b in zip(serial_times, parallel_times))}); selected: "
+             f"{pair_list(serial_times, parallel_times)}); selected: "
              + ", ".join(f"{spec} for {count}" for spec, count in zip(*chosen))
              + (f"; {len(serial.skipped)} skipped" if serial.skipped else ""))
         report("forecast 1,000 variables, 2 workers", serial_seconds / parallel_seconds, 1.8, higher_is_better=True)

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -99,6 +99,31 @@ def median_seconds(action: Callable[[], object], repeats: int) -> tuple[float, l
         action()
         times.append(time.perf_counter() - started)
     return statistics.median(times), times
+
+
+First = TypeVar("First")
+Second = TypeVar("Second")
+
+
+def interleaved_pairs(pairs: int, first: Callable[[int], tuple[float, First]],
+                      second: Callable[[int], tuple[float, Second]],
+                      ) -> tuple[list[float], list[float], list[First], list[Second]]:
+    """``first`` then ``second``, ``pairs`` times (each told the pair's number), so that drift on a shared
+    machine hits both sides alike: each side's seconds and results, in order. Each returns (seconds, result)."""
+    first_times, second_times, first_results, second_results = [], [], [], []
+    for pair in range(pairs):
+        seconds, result = first(pair)
+        first_times.append(seconds)
+        first_results.append(result)
+        seconds, result = second(pair)
+        second_times.append(seconds)
+        second_results.append(result)
+    return first_times, second_times, first_results, second_results
+
+
+def pair_list(first: list[float], second: list[float]) -> str:
+    """The pairs' seconds as "18.8/12.3 s, 18.4/10.8 s", for the line that reports their medians."""
+    return ", ".join(f"{a:.1f}/{b:.1f} s" for a, b in zip(first, second))
 
 
 def group_sizes(batches: list[TrainingBatch]) -> str:
