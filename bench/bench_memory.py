@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Worker memory: no growth across batches.
 
-One worker runs 110 batches of the standard model in a row; memory-profiler
-samples each batch's peak resident memory. The peak after 100 batches must
+One worker runs 110 batches of the standard model in a row; each batch's
+result holds the worker's peak resident memory while it ran (the kernel's
+peak, recursive_training/memory.py). The peak after 100 batches must
 be within 10% of the peak after 10.
 """
 

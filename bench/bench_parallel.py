@@ -58,7 +58,7 @@ def main() -> None:
          f"serial {serial:.1f} s, 2 workers {parallel:.1f} s, median of {repeats} "
          "(start-up and the whole command: bench_end_to_end.py)")
     peaks = [r.peak_memory_mib for r in parallel_runs]
-    info(f"peak memory per worker (memory-profiler, standard workload): {max(peaks):.0f} MiB")
+    info(f"peak memory per worker (standard workload): {max(peaks):.0f} MiB")
     report("parallel speedup, 2 workers", serial / parallel, 1.8, higher_is_better=True,
            detail=f"serial {serial:.1f}s / parallel {parallel:.1f}s")
 

@@ -111,6 +111,30 @@ def test_optimized_store_caches_per_process(store_dir):
     assert (cache.hits, cache.misses) == (2, 1)
 
 
+def test_the_segment_cache_evicts_the_least_recently_used_range_of_any_variable():
+    from recursive_training.data.optimized_data_store import _Segment
+
+    def segment(start: str, rows: int) -> _Segment:
+        return _Segment(pd.Timestamp(start), None, np.zeros(rows, "datetime64[ns]"), np.zeros(rows))
+
+    cache = SegmentCache(max_bytes=3 * 16 * 10)  # three segments of 10 rows
+    cache.put(("f", "a"), segment("2020-01-01", 10))
+    cache.put(("f", "b"), segment("2020-01-01", 10))
+    cache.put(("f", "a"), segment("2019-01-01", 10))  # a second range of a
+    assert cache.find(("f", "a"), pd.Timestamp("2020-06-01"), None).start == pd.Timestamp("2019-01-01")
+    assert cache.find(("f", "b"), pd.Timestamp("2020-06-01"), None) is not None  # now a's 2020 range is oldest
+    cache.put(("g", "c"), segment("2020-01-01", 10))
+    assert cache.nbytes == 3 * 16 * 10
+    assert cache.find(("f", "a"), pd.Timestamp("2019-06-01"), None).start == pd.Timestamp("2019-01-01")
+    assert cache.find(("f", "a"), pd.Timestamp("2018-06-01"), None) is None  # covered by no range
+    cache.put(("g", "d"), segment("2020-01-01", 10))  # evicts b, the least recently used
+    assert cache.find(("f", "b"), pd.Timestamp("2020-06-01"), None) is None
+    assert [cache.find(key, pd.Timestamp("2020-06-01"), None) is not None
+            for key in [("f", "a"), ("g", "c"), ("g", "d")]] == [True, True, True]
+    cache.put(("g", "d"), segment("2020-01-01", 10))  # the same range again replaces it
+    assert cache.nbytes == 3 * 16 * 10
+
+
 def test_changing_a_loaded_series_leaves_the_cache_alone(store_dir):
     store = OptimizedDataStore(store_dir, cache=SegmentCache())
     first = store.load("walk", "2020-02-01", "2020-03-01")
