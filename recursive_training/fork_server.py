@@ -5,13 +5,16 @@ seconds of CPU per worker while the cluster starts, and closing waited for
 each to finalise torch. Forked from multiprocessing's fork server, they
 share one import made in the background, start ready for torch, and exit at
 once (closing a 2-worker cluster: 0.8 s before, 0.05 s after;
-bench/bench_end_to_end.py). The server starts with Dask's pre-spawn
-environment (one BLAS thread, the glibc trim threshold), which forked
-workers inherit as spawned ones did.
+bench/bench_end_to_end.py). Forked workers inherit the server's
+environment as spawned ones inherit the nanny's: the server starts with our
+glibc heap settings (read by glibc as a process starts), and its first
+preload sets Dask's pre-spawn environment (one BLAS thread) before anything
+that reads it loads.
 
-This module needs only Dask's configuration, not distributed or pandas, so
-the command line starts the server before its own imports and the two
-overlap: a 2-worker cluster is ready for torch about a second sooner.
+This module needs nothing heavy (not even Dask's configuration, which the
+server reads itself), so the command line starts the server before its own
+imports and the two overlap: a 2-worker cluster is ready for torch about a
+second sooner.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from typing import Any, Iterator
 
 from .base import WORKER_MALLOC_MMAP_BYTES, WORKER_MALLOC_TRIM_BYTES
 
-__all__ = ["WORKER_PRELOAD", "children_ignore_sigint", "pre_spawn_environ", "start_fork_server"]
+__all__ = ["HEAP_ENVIRON", "WORKER_PRELOAD", "children_ignore_sigint", "pre_spawn_environ", "start_fork_server"]
 
 WORKER_PRELOAD = ("distributed", "recursive_training.worker_task", "recursive_training.worker_plugin")
+HEAP_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": str(WORKER_MALLOC_TRIM_BYTES),
+                "MALLOC_MMAP_THRESHOLD_": str(WORKER_MALLOC_MMAP_BYTES)}
 
 
 def start_fork_server(needs_torch: bool) -> dict[str, Any]:
@@ -45,11 +50,11 @@ def start_fork_server(needs_torch: bool) -> dict[str, Any]:
         return {}
     from multiprocessing import forkserver
 
-    environ = pre_spawn_environ()
-    saved = {name: os.environ.get(name) for name in environ}
-    os.environ.update(environ)
+    saved = {name: os.environ.get(name) for name in HEAP_ENVIRON}
+    os.environ.update(HEAP_ENVIRON)
     try:
-        multiprocessing.set_forkserver_preload([*WORKER_PRELOAD, *(["torch"] if needs_torch else []),
+        multiprocessing.set_forkserver_preload(["recursive_training.fork_server_environ", *WORKER_PRELOAD,
+                                                *(["torch"] if needs_torch else []),
                                                 "recursive_training.fork_server_exit"])
         with children_ignore_sigint():
             forkserver.ensure_running()
@@ -64,7 +69,7 @@ def start_fork_server(needs_torch: bool) -> dict[str, Any]:
 
 def pre_spawn_environ() -> dict[str, str]:
     """What Dask's nanny sets before it starts a worker (``distributed.nanny.pre-spawn-environ``),
-    with our trim threshold.
+    with our heap settings (``HEAP_ENVIRON``).
 
     Without distributed imported, its defaults are loaded into Dask's
     configuration the way distributed's own config module does on import,
@@ -81,9 +86,7 @@ def pre_spawn_environ() -> dict[str, str]:
             dask.config.update_defaults(defaults)
     environ = {name: str(value) for name, value in
                dask.config.get("distributed.nanny.pre-spawn-environ", default={}).items()}
-    environ["MALLOC_TRIM_THRESHOLD_"] = str(WORKER_MALLOC_TRIM_BYTES)
-    environ["MALLOC_MMAP_THRESHOLD_"] = str(WORKER_MALLOC_MMAP_BYTES)
-    return environ
+    return {**environ, **HEAP_ENVIRON}
 
 
 @contextlib.contextmanager

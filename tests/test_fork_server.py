@@ -29,12 +29,15 @@ def python(code: str, **env: str) -> str:
 def test_the_command_line_starts_the_fork_server_before_any_heavy_import(tmp_path):
     config = tmp_path / "run.toml"
     config.write_text('models = ["naive", "mlp(hidden_size=8)"]\nhorizon = 3\n')
+    seen_by_worker = tmp_path / "worker-environment"
     code = f"""
-import json, sys
+import json, multiprocessing, os, subprocess, sys
 from multiprocessing import forkserver
 from recursive_training.run_training import _run_options, _start_workers_early, build_parser
 options = _run_options(build_parser().parse_args(["run", "--store", "s", "--config", {str(config)!r}]))
 _start_workers_early(options)
+heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)  # before the server has anything to do with us
+imported = sorted(m for m in ("dask", "numpy") if m in sys.modules)
 pid = forkserver._forkserver._forkserver_pid
 import time
 for _ in range(500):  # /proc shows the server's own environment only once it has exec'd
@@ -42,16 +45,23 @@ for _ in range(500):  # /proc shows the server's own environment only once it ha
         break
     time.sleep(0.01)
 environ = dict(line.split("=", 1) for line in open(f"/proc/{{pid}}/environ").read().split("\\0") if "=" in line)
-print(json.dumps({{"heavy": sorted(m for m in {HEAVY!r} if m in sys.modules), "pid": pid,
+worker = multiprocessing.get_context("forkserver").Process(target=subprocess.run, args=(
+    ["sh", "-c", "echo $OMP_NUM_THREADS $MKL_NUM_THREADS $MALLOC_TRIM_THRESHOLD_ > {seen_by_worker}"],))
+worker.start()
+worker.join()
+print(json.dumps({{"heavy": heavy, "imported": imported, "pid": pid,
                   "trim": environ.get("MALLOC_TRIM_THRESHOLD_"), "mmap": environ.get("MALLOC_MMAP_THRESHOLD_"),
-                  "omp": environ.get("OMP_NUM_THREADS"),
+                  "omp at start": environ.get("OMP_NUM_THREADS"), "ours": os.environ.get("OMP_NUM_THREADS"),
                   "preload": forkserver._forkserver._preload_modules}}))
 """
     seen = json.loads(python(code))
     assert seen["heavy"] == []
+    assert "dask" not in seen["imported"]  # the server reads Dask's configuration itself
     assert seen["pid"] is not None
-    assert seen["trim"] == str(64 * 2**20) and seen["omp"] == "1"  # what glibc and BLAS read when they start
-    assert seen["mmap"] == str(32 * 2**20)
+    assert seen["trim"] == str(64 * 2**20) and seen["mmap"] == str(32 * 2**20)  # what glibc reads as it starts
+    assert seen["omp at start"] is None and seen["ours"] is None  # set in the server, not in the command line
+    assert seen_by_worker.read_text().split() == ["1", "1", str(64 * 2**20)]  # what a forked worker has
+    assert seen["preload"][0] == "recursive_training.fork_server_environ"  # before anything that reads it loads
     assert "torch" in seen["preload"]  # the config file names a torch model
 
 
