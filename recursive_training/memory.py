@@ -20,8 +20,8 @@ __all__ = ["PeakMemoryMonitor", "current_memory_mib"]
 
 _STATUS, _CLEAR_REFS = "/proc/self/status", "/proc/self/clear_refs"
 _RESET_PEAK = "5"  # what clear_refs takes to set the peak to the current resident size (Linux 4.0)
-_watching = 0  # monitors open in this process on the kernel's peak: only the first may reset it
-_watching_lock = threading.Lock()
+_open_monitors: set["PeakMemoryMonitor"] = set()  # on the kernel's peak, in this process
+_reset_lock = threading.Lock()
 
 
 def current_memory_mib() -> float:
@@ -66,11 +66,12 @@ class PeakMemoryMonitor:
     """``with PeakMemoryMonitor() as m: ...`` then ``m.peak_mib`` and ``m.increase_mib``.
 
     The peak is the process's, as the work's would be on a worker of one
-    thread. Monitors may overlap (a worker of several threads): only one
-    opened while no other is open resets the kernel's peak, so none
-    misses a peak of its own; one that overlaps another may report the
-    other's earlier peak. ``sample`` forces sampling every ``interval_seconds``
-    where the kernel keeps a peak too.
+    thread. Monitors may overlap (a worker of several threads, a batch
+    left running after its timeout): each resets the kernel's peak as it
+    opens, after handing the peak so far to those already open, so each
+    sees exactly the highest resident size while it was open.
+    ``sample`` forces sampling every ``interval_seconds`` where the kernel
+    keeps a peak too.
     """
 
     def __init__(self, interval_seconds: float = 0.05, *, sample: bool = False) -> None:
@@ -92,27 +93,26 @@ class PeakMemoryMonitor:
         return max(0.0, self.peak_mib - self.baseline_mib)
 
     def __enter__(self) -> "PeakMemoryMonitor":
-        global _watching
         if self.sampled:
             self.baseline_mib = self.peak_mib = _sampled_memory_mib()
             self._thread.start()
             return self
-        with _watching_lock:
-            if _watching == 0:
-                _reset_kernel_peak()
-            _watching += 1
+        with _reset_lock:
+            kernel = _kernel_memory_mib()
+            for monitor in _open_monitors:
+                monitor.peak_mib = max(monitor.peak_mib, *(kernel or ()))
+            _reset_kernel_peak()
+            _open_monitors.add(self)
         self.baseline_mib = self.peak_mib = current_memory_mib()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        global _watching
         if self.sampled:
             self._done.set()
             self._thread.join()
             self.peak_mib = max(self.peak_mib, _sampled_memory_mib())
             return
-        kernel = _kernel_memory_mib()
-        with _watching_lock:
-            _watching -= 1
-        if kernel is not None:
-            self.peak_mib = max(self.peak_mib, *kernel)
+        with _reset_lock:
+            _open_monitors.discard(self)
+            kernel = _kernel_memory_mib()
+        self.peak_mib = max(self.peak_mib, *(kernel or ()))
