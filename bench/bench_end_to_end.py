@@ -13,7 +13,9 @@ the machine's load changed, and a short job makes fixed costs look
 larger than they are. Each side is timed by the wall clock
 around a `python run_training.py run` subprocess; the pairs are interleaved
 (--workers 0, then --workers 2) and the median is reported. Where the fixed
-time goes comes from each run's own timings in its results file. The runs
+time goes comes from each run's own timings in its results file, and so does
+how much more the same batches cost on the workers than in-process (their
+processing times summed, pair by pair). The runs
 leave out the HTML report (--no-report): it is serial work after the last
 batch, the same on both sides (`report` times it on its own).
 
@@ -32,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, build_store, info, interleaved_pairs, report, scratch_directory, synthetic_frame
+from common import REPO, build_store, info, interleaved_pairs, pair_list, report, scratch_directory, synthetic_frame
 
 from recursive_training import RunSummary, read_results
 
@@ -85,12 +87,17 @@ def job_sizes(work: Path) -> tuple[int, int]:
 
 def measure(name: str, store: Path, work: Path, pairs: int, tiny: bool) -> tuple[float, list[RunSummary]]:
     """The median speedup of interleaved pairs, and the 2-worker runs' summaries."""
-    serial, parallel, _, summaries = interleaved_pairs(
+    serial, parallel, serial_summaries, summaries = interleaved_pairs(
         pairs, lambda pair: timed_run(store, work / f"{name}-serial{pair}", 0, tiny),
         lambda pair: timed_run(store, work / f"{name}-parallel{pair}", 2, tiny))
+    # the batches' summed time on the workers against in-process: above 1, the same work cost more there (cores
+    # slower when both are busy, the coordinator's share of them, more and smaller batches)
+    busy = [p.compute_seconds / s.compute_seconds for s, p in zip(serial_summaries, summaries)]
     info(f"{name} job: --workers 0 {statistics.median(serial):.1f} s, --workers 2 "
-         f"{statistics.median(parallel):.1f} s end to end (median of {pairs}); batches alone "
-         f"{statistics.median(s.timings['batches_seconds'] for s in summaries):.1f} s on 2 workers")
+         f"{statistics.median(parallel):.1f} s end to end (median of {pairs}: {pair_list(serial, parallel)}); "
+         f"batches alone {statistics.median(s.timings['batches_seconds'] for s in summaries):.1f} s on 2 workers, "
+         f"their time summed over both workers {statistics.median(busy):.2f}x that in-process "
+         f"({', '.join(f'{b:.2f}' for b in busy)})")
     return statistics.median(serial) / statistics.median(parallel), summaries
 
 
