@@ -21,9 +21,9 @@ from typing import Any, Iterator
 
 import dask
 
-from .base import WORKER_MALLOC_MMAP_BYTES, WORKER_MALLOC_TRIM_BYTES, ClusterError, freeze_existing_objects, one_line
+from .base import ClusterError, freeze_existing_objects, one_line
 from .config import TrainingConfig
-from .fork_server import children_ignore_sigint, start_fork_server
+from .fork_server import HEAP_ENVIRON, children_ignore_sigint, start_fork_server
 from .retrodiction import RetrodictionSettings
 
 __all__ = ["Connection", "connect", "disconnect", "local_cluster_settings", "main_script_hidden", "prepare_worker",
@@ -201,8 +201,7 @@ def local_cluster_settings(config: TrainingConfig) -> dict[str, Any]:
     and balances batches that take seconds each.
     """
     return {
-        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": WORKER_MALLOC_TRIM_BYTES,
-        "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": WORKER_MALLOC_MMAP_BYTES,
+        **{f"distributed.nanny.pre-spawn-environ.{name}": value for name, value in HEAP_ENVIRON.items()},
         "distributed.worker.profile.enabled": config.worker_profiling,
         "distributed.admin.tick.interval": "500ms",
         "distributed.worker.memory.monitor-interval": "500ms",
