@@ -80,7 +80,7 @@ class PeakMemoryMonitor:
         self.baseline_mib = 0.0
         self.peak_mib = 0.0
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample, name="peak-memory", daemon=True)
+        self._thread: threading.Thread | None = None  # the sampler, where there is one
 
     def _sample(self) -> None:
         while True:
@@ -95,19 +95,22 @@ class PeakMemoryMonitor:
     def __enter__(self) -> "PeakMemoryMonitor":
         if self.sampled:
             self.baseline_mib = self.peak_mib = _sampled_memory_mib()
+            self._thread = threading.Thread(target=self._sample, name="peak-memory", daemon=True)
             self._thread.start()
             return self
         with _reset_lock:
             kernel = _kernel_memory_mib()
-            for monitor in _open_monitors:
-                monitor.peak_mib = max(monitor.peak_mib, *(kernel or ()))
+            if kernel is not None:
+                for monitor in _open_monitors:
+                    monitor.peak_mib = max(monitor.peak_mib, *kernel)
             _reset_kernel_peak()
             _open_monitors.add(self)
-        self.baseline_mib = self.peak_mib = current_memory_mib()
+        # the resident size read just before the reset is the baseline: nothing was allocated in between
+        self.baseline_mib = self.peak_mib = kernel[0] if kernel is not None else current_memory_mib()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.sampled:
+        if self._thread is not None:
             self._done.set()
             self._thread.join()
             self.peak_mib = max(self.peak_mib, _sampled_memory_mib())
@@ -115,4 +118,5 @@ class PeakMemoryMonitor:
         with _reset_lock:
             _open_monitors.discard(self)
             kernel = _kernel_memory_mib()
-        self.peak_mib = max(self.peak_mib, *(kernel or ()))
+        if kernel is not None:  # unreadable now: the peak stays what was known
+            self.peak_mib = max(self.peak_mib, *kernel)

@@ -64,3 +64,14 @@ def test_both_readings_of_the_resident_size_agree():
 
     kernel, sampled = current_memory_mib(), _sampled_memory_mib()
     assert abs(kernel - sampled) < 5  # the same number, read two ways
+
+
+@kernel_only
+def test_a_status_file_unreadable_at_the_end_leaves_the_monitor_with_what_it_knew(monkeypatch):
+    import recursive_training.memory as memory
+
+    with PeakMemoryMonitor() as monitor:
+        baseline = monitor.baseline_mib
+        monkeypatch.setattr(memory, "_kernel_memory_mib", lambda: None)  # as if /proc/self/status failed
+    assert monitor.peak_mib == baseline and monitor.increase_mib == 0.0
+    assert monitor not in memory._open_monitors
