@@ -80,45 +80,47 @@ def segmented_design_effects(x: np.ndarray, weight: np.ndarray, cluster: np.ndar
     numpy's per-call overhead on a few hundred points made that about 0.4 ms
     a key (20 s for 50,000 keys).
     """
-    return _segment_statistics(x, weight, cluster, segment, segments)[2]
+    return _segment_statistics(weight * x, weight, cluster, segment, segments)[2]
 
 
-def _segment_statistics(x: np.ndarray, weight: np.ndarray, cluster: np.ndarray, segment: np.ndarray,
+def _segment_statistics(hits: np.ndarray, weight: np.ndarray, cluster: np.ndarray, segment: np.ndarray,
                         segments: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted successes, weighted points and design effects per (segment, column)."""
-    columns = x.shape[1]
+    """Weighted successes, weighted points and design effects per (segment, column), from rows of weighted
+    successes ``hits`` and weights (rows by columns), each row in one ``cluster`` of one ``segment``.
+
+    Everything past the first step works on the clusters' sums: a cluster's
+    residual is its weighted successes less the rate times its weight, so the
+    points (a run's close reads millions) are summed once and never revisited.
+    """
+    columns = hits.shape[1]
     per_column = np.arange(columns)
 
-    def summed(cells: np.ndarray, values: np.ndarray, rows: int) -> np.ndarray:
-        return np.bincount(cells, weights=values.ravel(), minlength=rows * columns).reshape(rows, columns)
+    def by_owner(owner: np.ndarray, values: np.ndarray) -> np.ndarray:  # per (owner, column): values summed
+        cells = (owner[:, None] * columns + per_column).ravel()
+        return np.bincount(cells, weights=values.ravel(), minlength=segments * columns).reshape(segments, columns)
 
-    def cells_of(owner: np.ndarray) -> np.ndarray:  # each (owner, column) pair's index in a flat sum
-        return (owner[:, None] * columns + per_column).ravel()
-
-    points = cells_of(segment)
-    total = summed(points, weight, segments)
-    hits = summed(points, weight * x, segments)
     effects = np.ones((segments, columns))
     if len(cluster) == 0:
-        return hits, total, effects
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = hits / total
+        return np.zeros((segments, columns)), np.zeros((segments, columns)), effects
     labels, inverse, span = _segment_labels(cluster, segment, gap=LAGS)  # a lag never reaches the next key
+    cluster_hits, cluster_weight = _summed_rows(hits, inverse, len(labels)), _summed_rows(weight, inverse, len(labels))
     owner = labels // span
+    successes, total = by_owner(owner, cluster_hits), by_owner(owner, cluster_weight)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = successes / total
     groups = np.bincount(owner, minlength=segments)
     live = (total > 0) & (rate > 0.0) & (rate < 1.0) & (groups >= 2)[:, None]
     if not live.any():
-        return hits, total, effects
-    residuals = summed(cells_of(inverse), weight * (x - np.where(live, rate, 0.0)[segment]), len(labels))
-    owners = cells_of(owner)
-    square_sum = summed(owners, residuals * residuals, segments)
+        return successes, total, effects
+    residuals = cluster_hits - np.where(live, rate, 0.0)[owner] * cluster_weight
+    square_sum = by_owner(owner, residuals * residuals)
     long_run = square_sum.copy()
     clusters = np.maximum(groups, 2)[:, None]  # keys of one cluster are not live
     for lag in range(1, LAGS + 1):
         partner = np.searchsorted(labels, labels + lag)
         found = partner < len(labels)
         found[found] = labels[partner[found]] == labels[found] + lag
-        cross = summed(cells_of(owner[found]), residuals[found] * residuals[partner[found]], segments)
+        cross = by_owner(owner[found], residuals[found] * residuals[partner[found]])
         long_run += 2 * (cross + square_sum / clusters)  # + the bias of a demeaned autocovariance
     with np.errstate(invalid="ignore", divide="ignore"):
         variance = clusters / (clusters - 1) * np.maximum(long_run, 0.0) / total**2
@@ -127,7 +129,18 @@ def _segment_statistics(x: np.ndarray, weight: np.ndarray, cluster: np.ndarray, 
     freedom = np.maximum(1.0, (clusters - 1) / (1 + LAGS / 2))
     small_sample = (_quantiles().stdtrit(freedom, 0.975) / Z_975) ** 2
     effects[live] = (ratio * small_sample)[live]
-    return hits, total, effects
+    return successes, total, effects
+
+
+def _summed_rows(values: np.ndarray, inverse: np.ndarray, groups: int) -> np.ndarray:
+    """``values`` (rows by columns) summed per group ``inverse[row]``: by runs when the rows come group by
+    group, as a tracker's do, else cell by cell."""
+    if np.all(inverse[1:] >= inverse[:-1]):
+        starts = np.flatnonzero(np.diff(inverse, prepend=-1))
+        return np.add.reduceat(values, starts, axis=0)
+    columns = values.shape[1]
+    cells = (inverse[:, None] * columns + np.arange(columns)).ravel()
+    return np.bincount(cells, weights=values.ravel(), minlength=groups * columns).reshape(groups, columns)
 
 
 def _segment_labels(values: np.ndarray, segment: np.ndarray, gap: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
@@ -167,7 +180,8 @@ def dependent_posteriors(x: np.ndarray, weight: np.ndarray, window: np.ndarray, 
     """:func:`dependent_posterior` of each column of ``x`` and ``weight`` (a key's horizon steps), whose
     points share ``window`` and ``origin_rank``."""
     single = np.zeros(len(x), dtype=np.int64)
-    return segmented_posteriors(x, weight, window, origin_rank, horizon, single, 1, prior_alpha, prior_beta)[0]
+    return segmented_posteriors(weight * x, weight, window, origin_rank, horizon, single, 1, prior_alpha,
+                                prior_beta)[0]
 
 
 def distinct_counts(values: np.ndarray, segment: np.ndarray, segments: int) -> np.ndarray:
@@ -178,15 +192,16 @@ def distinct_counts(values: np.ndarray, segment: np.ndarray, segments: int) -> n
     return np.bincount(labels // span, minlength=segments)
 
 
-def segmented_posteriors(x: np.ndarray, weight: np.ndarray, window: np.ndarray, origin_rank: np.ndarray,
+def segmented_posteriors(hits: np.ndarray, weight: np.ndarray, window: np.ndarray, origin_rank: np.ndarray,
                          horizon: int, segment: np.ndarray, segments: int, prior_alpha: float,
                          prior_beta: float) -> list[list[PosteriorSummary]]:
     """:func:`dependent_posteriors` of many keys in one pass (see :func:`segmented_design_effects`): per key,
-    the posterior of each column. A key whose points span two windows or more is clustered by window, any
-    other by runs of ``horizon`` consecutive origins."""
+    the posterior of each column, from rows of weighted successes ``hits`` (weight times outcome) and
+    weights; a row may pool several points of one origin. A key whose rows span two windows or more is
+    clustered by window, any other by runs of ``horizon`` consecutive origins."""
     windowed = distinct_counts(window, segment, segments) >= 2
     cluster = np.where(windowed[segment], window, origin_rank // max(horizon, 1))
-    successes, points, effects = _segment_statistics(x, weight, cluster, segment, segments)
+    successes, points, effects = _segment_statistics(hits, weight, cluster, segment, segments)
     return [[PosteriorSummary(float(s), float(n), float(d), prior_alpha + float(s) / d,
                               prior_beta + (float(n) - float(s)) / d)
              for s, n, d in zip(key_successes, key_points, key_effects, strict=True)]

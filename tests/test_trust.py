@@ -98,6 +98,20 @@ def test_design_effects_of_many_columns_equal_the_longhand_of_each():
     assert effects[-2:].tolist() == [1.0, 1.0]
 
 
+def test_design_effects_do_not_depend_on_the_order_of_the_points():
+    """Points with their clusters interleaved (summed cell by cell) give what the same points in cluster
+    order give (summed by runs, as a tracker's are)."""
+    rng = np.random.default_rng(6)
+    cluster = np.repeat(np.arange(12), rng.integers(3, 12, size=12))
+    rates = rng.uniform(0.2, 0.8, size=(12, 3)).repeat(np.bincount(cluster), axis=0)
+    x = (rng.random(rates.shape) < rates).astype(float)
+    weight = rng.uniform(0.5, 1.0, size=x.shape)
+    in_order = design_effects(x, weight, cluster)
+    shuffled = rng.permutation(len(cluster))
+    assert design_effects(x[shuffled], weight[shuffled], cluster[shuffled]) == pytest.approx(in_order, rel=1e-12)
+    assert (in_order > 1).all()  # the clusters' rates differ: the effects are not the trivial 1
+
+
 def test_design_effects_of_many_keys_at_once_equal_the_longhand_of_each():
     """Keys computed together (a run's close) keep their windows apart: one key's highest window is never the
     neighbour of the next key's lowest, and a key of one window or of a rate of 0 keeps an effect of 1."""
