@@ -23,7 +23,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS trust_keys (
 PAGE_SIZE = 65536  # a block of a month of daily origins is a few KB: 4 KB pages held one each
 KEYS_REMEMBERED = 100_000  # key ids and newest origins kept between transactions (bounded memory)
 ROWS_PER_QUERY = 400  # rows of a VALUES list in one query (SQLite allows 32,766 parameters)
+KEYS_PER_READ = 64  # keys whose evidence one query reads
+POINTS_PER_PASS = 2_000_000  # (origin, step) points whose posteriors are computed together (16 MB an array)
 
 
 @dataclass(frozen=True, eq=False)
@@ -460,24 +462,52 @@ class OptimizedTrustTracker:
         with self._lock:
             try:
                 known = self._key_rows(None if keys is None else set(keys))
-                chosen = sorted(known)
-                rows: dict[int, list[tuple]] = defaultdict(list)
-                for part in _parts([known[k][0] for k in chosen], 1):
-                    for row in self._db.execute(
-                            f"SELECT key_id, grid_window, origins, success, counted, targets "
-                            f"FROM evidence_blocks WHERE key_id IN ({','.join('?' * len(part))})", part):
-                        rows[row[0]].append(row[1:])
             except sqlite3.Error as exc:
                 raise TrustError(f"{self._name}: cannot read ({exc})") from None
-        chosen = [k for k in chosen if rows.get(known[k][0])]
-        parts = self._posteriors([_Ledger.of(rows[known[k][0]], known[k][1], errors=False) for k in chosen], steps)
+        estimates: list[TrustEstimate] = []
+        for group in self._ledger_groups(sorted(known), known):
+            estimates.extend(self._estimated(group, steps))
+        return estimates
+
+    def _ledger_groups(self, chosen: list[TrustKey], known: dict[TrustKey, tuple[int, int]]
+                       ) -> Iterator[list[tuple[TrustKey, "_Ledger"]]]:
+        """The evidence of ``chosen`` (sorted) as ledgers, in groups of about ``POINTS_PER_PASS`` points: a run's
+        close reads every key it touched, and ten thousand daily keys of ten years, read at once, would be
+        gigabytes of points."""
+        group: list[tuple[TrustKey, _Ledger]] = []
+        points = 0
+        for at in range(0, len(chosen), KEYS_PER_READ):
+            part = chosen[at:at + KEYS_PER_READ]
+            rows: dict[int, list[tuple]] = defaultdict(list)
+            with self._lock:
+                try:
+                    for row in self._db.execute(
+                            f"SELECT key_id, grid_window, origins, success, counted, targets "
+                            f"FROM evidence_blocks WHERE key_id IN ({','.join('?' * len(part))})",
+                            [known[key][0] for key in part]):
+                        rows[row[0]].append(row[1:])
+                except sqlite3.Error as exc:
+                    raise TrustError(f"{self._name}: cannot read ({exc})") from None
+            for key in part:
+                key_id, horizon = known[key]
+                if rows.get(key_id):
+                    group.append((key, _Ledger.of(rows.pop(key_id), horizon, errors=False)))
+                    points += group[-1][1].success.size
+                if points >= POINTS_PER_PASS:
+                    yield group
+                    group, points = [], 0
+        if group:
+            yield group
+
+    def _estimated(self, group: list[tuple[TrustKey, "_Ledger"]], with_steps: bool) -> list[TrustEstimate]:
+        parts = self._posteriors([ledger for _, ledger in group], with_steps)
         overall = [p[0] for p in parts]
         low, high = beta_interval(np.array([p.alpha for p, _ in overall]), np.array([p.beta for p, _ in overall]))
         step_posts = [s for p in parts for s in p[1]]
         step_low, step_high = beta_interval(np.array([s.alpha for s, _ in step_posts]),
                                             np.array([s.beta for s, _ in step_posts]))
         estimates, at = [], 0
-        for i, (key, ((post, counts), steps)) in enumerate(zip(chosen, parts, strict=True)):
+        for i, ((key, _), ((post, counts), steps)) in enumerate(zip(group, parts, strict=True)):
             step_trust = []
             for k, (step_post, step_counts) in enumerate(steps, start=1):
                 step_trust.append(StepTrust(k, step_post.alpha / (step_post.alpha + step_post.beta),

@@ -163,6 +163,28 @@ def test_keys_never_pool():
         e for e in tracker.estimates() if e.key in (KEY, other_context)]
 
 
+def test_trust_read_in_many_small_passes_equals_one_pass(monkeypatch):
+    """A run's close reads its keys' evidence in bounded passes: the passes' sizes change nothing, to the bit."""
+    import analytics.optimized_trust_tracker as tracker_module
+
+    rng = np.random.default_rng(11)
+    tracker = OptimizedTrustTracker(decay_half_life_days=30.0)
+    blocks = []
+    for k in range(9):
+        key = TrustKey(f"v{k}", "ar", KEY.schedule, KEY.context.replace("horizon=2", f"horizon={1 + k % 3}"))
+        for window in range(1 + k % 4):
+            origins = np.arange(window * 40, window * 40 + rng.integers(5, 30))
+            success = rng.random((len(origins), 1 + k % 3)) < rng.uniform(0.2, 0.9)
+            blocks.append(block(origins, success, window=window, key=key,
+                                counted=rng.random(success.shape) < 0.9))
+    tracker.apply(blocks)
+    at_once = tracker.estimates()
+    monkeypatch.setattr(tracker_module, "KEYS_PER_READ", 2)
+    monkeypatch.setattr(tracker_module, "POINTS_PER_PASS", 40)  # a pass of one or two keys
+    assert tracker.estimates() == at_once and len(at_once) == 9
+    assert tracker.estimates([at_once[4].key, at_once[7].key]) == [at_once[4], at_once[7]]
+
+
 def test_repeated_pairs_count_once_overall_but_every_step_counts_in_its_step():
     tracker = OptimizedTrustTracker()
     tracker.apply([block([0, 1], [[1, 1], [1, 0]], counted=[[1, 1], [0, 1]])])
