@@ -12,7 +12,8 @@ count of variables drifted from 30 s to 12 s as the models got faster and
 the machine's load changed, and a short job makes fixed costs look
 larger than they are. Each side is timed by the wall clock
 around a `python run_training.py run` subprocess; the pairs are interleaved
-(--workers 0, then --workers 2) and the median is reported. Where the fixed
+(--workers 0 first in the first and third pair, --workers 2 first in the
+second) and the median is reported. Where the fixed
 time goes comes from each run's own timings in its results file, and so does
 how much more the same batches cost on the workers than in-process (their
 processing times summed, pair by pair). The runs
