@@ -75,6 +75,19 @@ def test_the_selected_models_and_fans_are_what_forecast_makes(run, tmp_path):
     assert len(contents.history["walk"]) == 60
 
 
+def test_every_variable_is_chosen_and_only_the_plotted_are_forecast(run, monkeypatch):
+    """The choice is made for each variable, one variable's errors at a time; the fans, and the errors kept
+    for them, only for the variables plotted."""
+    from recursive_training.report import contents as report_contents
+
+    every = gather(run / "runs" / "r1" / "results.json")
+    monkeypatch.setattr(report_contents, "MAX_PLOTTED_VARIABLES", 1)
+    one = gather(run / "runs" / "r1" / "results.json")
+    assert one.chosen == every.chosen and len(one.chosen) == 3
+    assert list(one.forecasts) == one.plotted == ["seasonal"] and len(every.forecasts) == 3
+    assert one.scaled_error_by_step == every.scaled_error_by_step
+
+
 def test_no_report_option_and_an_unwritable_report_lose_nothing(run, tmp_path):
     options = dict(start_time="2021-01-01", end_time="2021-02-01", store_path=run / "store", batch_size_days=30,
                    max_workers=0, models=("naive",), horizon=3, lookback=200, output_dir=tmp_path)

@@ -8,6 +8,7 @@ context: a trust database shared with other runs adds nothing foreign.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics import OptimizedTrustTracker, TrustEstimate, TrustKey
+from analytics import ForecastErrors, OptimizedTrustTracker, TrustEstimate, TrustKey
 
 from ..base import RetrodictionError, store_root
 from ..forecasting.selection import Choice, choose_model
@@ -94,9 +95,7 @@ def gather(results: Path | RunResults, *, fans: bool = True) -> ReportContents:
                  for s, pair in specs.items() if pair.scores is not None}
     with OptimizedTrustTracker(trust_db) as tracker:
         keys = [TrustKey(row.variable, row.spec, summary.schedule, summary.context) for row in rows]
-        errors = {(key.variable, key.spec): tracker.forecast_errors(key) for key in keys}
-        contents.scaled_error_by_step = _scaled_error_by_step(errors, naive_mae, horizon)
-        choices = _choose(contents, tracker.estimates(keys), errors, naive_mae)
+        choices = _choose(contents, tracker, keys, naive_mae)
     if fans:
         _forecast(contents, results, choices)
     return contents
@@ -126,17 +125,15 @@ def _trust_over_time(results: RunResults) -> dict[tuple[str, str], tuple[list[pd
     return series
 
 
-def _scaled_error_by_step(errors: dict, naive_mae: dict, horizon: int) -> dict[str, list[float]]:
-    by_spec: dict[str, list[np.ndarray]] = defaultdict(list)
-    for (variable, spec), kept in errors.items():
-        scale = naive_mae.get((variable, spec), math.nan)
-        if not scale > 0 or kept.errors.shape[1] < horizon:
-            continue
-        usable = np.isfinite(kept.errors[:, :horizon])
-        points = usable.sum(axis=0)
-        total = np.where(usable, np.abs(kept.errors[:, :horizon]), 0.0).sum(axis=0)
-        by_spec[spec].append(np.where(points > 0, total / np.maximum(points, 1), np.nan) / scale)
-    return {spec: [_median_of_finite(column) for column in np.vstack(rows).T] for spec, rows in sorted(by_spec.items())}
+def _scaled_errors(kept: ForecastErrors, scale: float, horizon: int) -> np.ndarray | None:
+    """One (variable, spec)'s mean |error| at each step up to ``horizon`` over ``scale`` (its one-step naive
+    MAE); None without a scale or with fewer steps kept."""
+    if not scale > 0 or kept.errors.shape[1] < horizon:
+        return None
+    usable = np.isfinite(kept.errors[:, :horizon])
+    points = usable.sum(axis=0)
+    total = np.where(usable, np.abs(kept.errors[:, :horizon]), 0.0).sum(axis=0)
+    return np.where(points > 0, total / np.maximum(points, 1), np.nan) / scale
 
 
 def _median_of_finite(values: np.ndarray) -> float:
@@ -144,21 +141,41 @@ def _median_of_finite(values: np.ndarray) -> float:
     return float(np.median(finite)) if len(finite) else math.nan
 
 
-def _choose(contents: ReportContents, estimates: list[TrustEstimate], errors: dict,
-            naive_mae: dict) -> dict[str, Choice]:
-    """The model ``forecast`` would choose now for each variable (the default rule, this run's horizon);
-    MASE, which only breaks ties here, is scaled by the run's pooled naive MAE."""
+def _choose(contents: ReportContents, tracker: OptimizedTrustTracker, keys: list[TrustKey],
+            naive_mae: dict[tuple[str, str], float]) -> dict[str, Choice]:
+    """The model ``forecast`` would choose now for each variable (the default rule, this run's horizon), and
+    each spec's error by horizon step (``contents.scaled_error_by_step``); the choices of the plotted
+    variables are returned, for their forecasts. MASE, which only breaks ties here, is scaled by the
+    run's pooled naive MAE.
+
+    One variable's forecast errors at a time, read and let go: a run of ten thousand daily variables keeps
+    gigabytes of them.
+    """
     by_pair = {(row.variable, row.spec): row for row in contents.trust}
+    estimates: dict[str, list[TrustEstimate]] = defaultdict(list)
+    for estimate in tracker.estimates(keys):
+        estimates[estimate.variable].append(estimate)
+    scale_of: dict[str, float] = {}  # a variable's pooled naive MAE: that of its first pair
+    for (variable, _), scale in naive_mae.items():
+        scale_of.setdefault(variable, scale)
+    plotted, steps = set(contents.plotted), defaultdict(list)
     choices = {}
-    for variable in contents.variables:
-        scale = next((naive_mae[p] for p in naive_mae if p[0] == variable), math.nan)
-        choice = choose_model(variable, estimates, lambda key: errors[(key.variable, key.spec)],
-                              horizon=contents.horizon, naive_mae=scale)
+    for variable, own in itertools.groupby(keys, key=lambda key: key.variable):  # keys come variable by variable
+        errors = {key.spec: tracker.forecast_errors(key) for key in own}
+        for spec, kept in errors.items():
+            scaled = _scaled_errors(kept, naive_mae.get((variable, spec), math.nan), contents.horizon)
+            if scaled is not None:
+                steps[spec].append(scaled)
+        choice = choose_model(variable, estimates[variable], lambda key: errors[key.spec],
+                              horizon=contents.horizon, naive_mae=scale_of.get(variable, math.nan))
         if isinstance(choice, str):
             contents.not_chosen[variable] = choice
-        else:
-            contents.chosen[variable] = by_pair[(variable, choice.key.spec)]
+            continue
+        contents.chosen[variable] = by_pair[(variable, choice.key.spec)]
+        if variable in plotted:
             choices[variable] = choice
+    contents.scaled_error_by_step = {spec: [_median_of_finite(column) for column in np.vstack(rows).T]
+                                     for spec, rows in sorted(steps.items())}
     return choices
 
 
