@@ -93,19 +93,13 @@ def _segment_statistics(hits: np.ndarray, weight: np.ndarray, cluster: np.ndarra
     points (a run's close reads millions) are summed once and never revisited.
     """
     columns = hits.shape[1]
-    per_column = np.arange(columns)
-
-    def by_owner(owner: np.ndarray, values: np.ndarray) -> np.ndarray:  # per (owner, column): values summed
-        cells = (owner[:, None] * columns + per_column).ravel()
-        return np.bincount(cells, weights=values.ravel(), minlength=segments * columns).reshape(segments, columns)
-
     effects = np.ones((segments, columns))
     if len(cluster) == 0:
         return np.zeros((segments, columns)), np.zeros((segments, columns)), effects
     labels, inverse, span = _segment_labels(cluster, segment, gap=LAGS)  # a lag never reaches the next key
     cluster_hits, cluster_weight = _summed_rows(hits, inverse, len(labels)), _summed_rows(weight, inverse, len(labels))
     owner = labels // span
-    successes, total = by_owner(owner, cluster_hits), by_owner(owner, cluster_weight)
+    successes, total = _cell_sums(cluster_hits, owner, segments), _cell_sums(cluster_weight, owner, segments)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = successes / total
     groups = np.bincount(owner, minlength=segments)
@@ -113,14 +107,14 @@ def _segment_statistics(hits: np.ndarray, weight: np.ndarray, cluster: np.ndarra
     if not live.any():
         return successes, total, effects
     residuals = cluster_hits - np.where(live, rate, 0.0)[owner] * cluster_weight
-    square_sum = by_owner(owner, residuals * residuals)
+    square_sum = _cell_sums(residuals * residuals, owner, segments)
     long_run = square_sum.copy()
     clusters = np.maximum(groups, 2)[:, None]  # keys of one cluster are not live
     for lag in range(1, LAGS + 1):
         partner = np.searchsorted(labels, labels + lag)
         found = partner < len(labels)
         found[found] = labels[partner[found]] == labels[found] + lag
-        cross = by_owner(owner[found], residuals[found] * residuals[partner[found]])
+        cross = _cell_sums(residuals[found] * residuals[partner[found]], owner[found], segments)
         long_run += 2 * (cross + square_sum / clusters)  # + the bias of a demeaned autocovariance
     with np.errstate(invalid="ignore", divide="ignore"):
         variance = clusters / (clusters - 1) * np.maximum(long_run, 0.0) / total**2
@@ -138,9 +132,14 @@ def _summed_rows(values: np.ndarray, inverse: np.ndarray, groups: int) -> np.nda
     if np.all(inverse[1:] >= inverse[:-1]):
         starts = np.flatnonzero(np.diff(inverse, prepend=-1))
         return np.add.reduceat(values, starts, axis=0)
+    return _cell_sums(values, inverse, groups)
+
+
+def _cell_sums(values: np.ndarray, owner: np.ndarray, owners: int) -> np.ndarray:
+    """``values`` (rows by columns) summed per (``owner[row]``, column), for owners 0 to ``owners`` - 1."""
     columns = values.shape[1]
-    cells = (inverse[:, None] * columns + np.arange(columns)).ravel()
-    return np.bincount(cells, weights=values.ravel(), minlength=groups * columns).reshape(groups, columns)
+    cells = (owner[:, None] * columns + np.arange(columns)).ravel()
+    return np.bincount(cells, weights=values.ravel(), minlength=owners * columns).reshape(owners, columns)
 
 
 def _segment_labels(values: np.ndarray, segment: np.ndarray, gap: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
