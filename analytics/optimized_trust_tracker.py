@@ -536,22 +536,20 @@ class OptimizedTrustTracker:
             window = np.concatenate([ledger.windows for ledger in group])
             success = np.concatenate([ledger.success for ledger in group])
             counted = np.concatenate([ledger.counted for ledger in group])
-            every = bool(counted.all())  # as a rule: then no point needs masking
             age = np.concatenate([ledger.targets for ledger in group]) / NS_PER_DAY  # target days, then ages
             # the decay runs back from each key's newest counted target (its newest target if none counts)
-            newest = np.maximum.reduceat((age if every else np.where(counted, age, -np.inf)).max(axis=1), starts)
+            newest = np.maximum.reduceat(np.where(counted, age, -np.inf).max(axis=1), starts)
             newest = np.where(np.isfinite(newest), newest, np.maximum.reduceat(age.max(axis=1), starts))
             np.subtract(newest[segment][:, None], age, out=age)  # in place: a run's close holds millions
             weight = np.exp(np.multiply(age, -self._kappa, out=age), out=age)
             weighted_hits = np.where(success, weight, 0.0)
             # overall: an origin's counted points pooled into one row (a cluster holds whole origins)
-            rows = slice(None) if every else counted.any(axis=1)
-            pooled_hits = (weighted_hits if every else np.where(counted, weighted_hits, 0.0)).sum(axis=1)
-            pooled_weight = (weight if every else np.where(counted, weight, 0.0)).sum(axis=1)
-            overall = segmented_posteriors(pooled_hits[rows][:, None], pooled_weight[rows][:, None], window[rows],
-                                           rank[rows], horizon, segment[rows], len(group), *prior)
-            hits = np.bincount(segment, weights=(success if every else success & counted).sum(axis=1),
-                               minlength=len(group)).astype(np.int64)
+            rows = counted.any(axis=1)
+            overall = segmented_posteriors(
+                np.where(counted, weighted_hits, 0.0).sum(axis=1)[rows][:, None],
+                np.where(counted, weight, 0.0).sum(axis=1)[rows][:, None], window[rows], rank[rows], horizon,
+                segment[rows], len(group), *prior)
+            hits = np.bincount(segment, weights=(success & counted).sum(axis=1), minlength=len(group)).astype(np.int64)
             points = np.bincount(segment, weights=counted.sum(axis=1), minlength=len(group)).astype(np.int64)
             windows = distinct_counts(window, segment, len(group))
             if with_steps:
