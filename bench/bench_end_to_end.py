@@ -5,9 +5,12 @@ What a user waits for is not the batches alone but the whole command:
 interpreter start and imports, planning, starting the cluster and warming
 its workers, the batches, the wait for the last metrics, and closing. Two
 jobs of quarterly series with an MLP in two-year windows: one of about 30 s
-in-process and one of about 3 minutes. Their sizes are measured on this
-machine as the bench starts (a run of 40 variables in-process gives the
-seconds a variable costs and the fixed seconds of a command): a fixed
+in-process and one of about 2 minutes (the issue asks for 3; a longer
+job only brings the ratio nearer that of the batches alone, and bench/run_all
+must stay within 20 minutes). Their sizes are measured on this
+machine as the bench starts (a run of 80 variables in-process gives, from
+its typical batch, the seconds a variable costs, and the fixed seconds of
+a command, the first batch's torch import among them): a fixed
 count of variables drifted from 30 s to 12 s as the models got faster and
 the machine's load changed, and a short job makes fixed costs look
 larger than they are. Each side is timed by the wall clock
@@ -37,9 +40,11 @@ from pathlib import Path
 
 from common import REPO, build_store, info, interleaved_pairs, pair_list, report, scratch_directory, synthetic_frame
 
-from recursive_training import RunSummary, read_results
+from recursive_training import RunResults, RunSummary, read_results
 
-SHORT_SECONDS, LONG_SECONDS = 30.0, 180.0  # the jobs' in-process wall time, as the issue names them
+# the jobs' in-process wall time: the issue's 30 s, and its 3 minutes shortened to 2 so that run_all stays
+# within 20 minutes (sized to 3 minutes, run_all took 1,227 s on a slow evening)
+SHORT_SECONDS, LONG_SECONDS = 30.0, 120.0
 CALIBRATION_VARIABLES = 80
 PHASES = [("startup_seconds", "process start and imports"), ("planning_seconds", "planning"),
           ("cluster_start_seconds", "cluster start"), ("warm_up_seconds", "worker warm-up"),
@@ -56,8 +61,8 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def timed_run(store: Path, output: Path, workers: int, tiny: bool) -> tuple[float, RunSummary]:
-    """Wall seconds of the whole command, and the summary it wrote."""
+def timed_run(store: Path, output: Path, workers: int, tiny: bool) -> tuple[float, RunResults]:
+    """Wall seconds of the whole command, and the results it wrote."""
     command = [sys.executable, str(REPO / "run_training.py"), "run", "--store", str(store),
                "--start", "2006-01-01" if tiny else "1980-01-01", "--end", "2010-01-01",
                "--batch-size-days", "730", "--model", "mlp", "--epochs", "5" if tiny else "150",
@@ -68,16 +73,20 @@ def timed_run(store: Path, output: Path, workers: int, tiny: bool) -> tuple[floa
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"run failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    return wall, read_results(output / "results.json").summary
+    return wall, read_results(output / "results.json")
 
 
 def job_sizes(work: Path) -> tuple[int, int]:
     """Variables for a job of ``SHORT_SECONDS`` and one of ``LONG_SECONDS`` in-process on this machine now."""
     store = work / "calibration"
     build_store(store, synthetic_frame(CALIBRATION_VARIABLES, 200, freq="QS", start="1960-01-01", seed=2))
-    wall, summary = timed_run(store, work / "calibration-run", 0, tiny=False)
-    per_variable = summary.timings["batches_seconds"] / CALIBRATION_VARIABLES
-    fixed = wall - summary.timings["batches_seconds"]
+    wall, results = timed_run(store, work / "calibration-run", 0, tiny=False)
+    # a variable's seconds from the typical batch (each holds every variable of one window): the first also
+    # imports torch, which a longer job pays once too, so it counts as fixed (counted per variable, it made
+    # the jobs come out at 25 s and 140 s)
+    per_window = statistics.median(b.result.processing_time / len(b.variables) for b in results.batches)
+    per_variable = per_window * len(results.batches)
+    fixed = wall - per_variable * CALIBRATION_VARIABLES
     short, long = (max(CALIBRATION_VARIABLES, round((seconds - fixed) / per_variable))
                    for seconds in (SHORT_SECONDS, LONG_SECONDS))
     info(f"job sizes on this machine now: {per_variable:.3f} s a variable in-process and {fixed:.1f} s fixed "
@@ -88,9 +97,10 @@ def job_sizes(work: Path) -> tuple[int, int]:
 
 def measure(name: str, store: Path, work: Path, pairs: int, tiny: bool) -> tuple[float, list[RunSummary]]:
     """The median speedup of interleaved pairs, and the 2-worker runs' summaries."""
-    serial, parallel, serial_summaries, summaries = interleaved_pairs(
+    serial, parallel, serial_results, results = interleaved_pairs(
         pairs, lambda pair: timed_run(store, work / f"{name}-serial{pair}", 0, tiny),
         lambda pair: timed_run(store, work / f"{name}-parallel{pair}", 2, tiny))
+    serial_summaries, summaries = [r.summary for r in serial_results], [r.summary for r in results]
     # the batches' summed time on the workers against in-process: above 1, the same work cost more there (cores
     # slower when both are busy, the coordinator's share of them, more and smaller batches)
     busy = [p.compute_seconds / s.compute_seconds for s, p in zip(serial_summaries, summaries)]
