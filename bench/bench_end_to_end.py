@@ -81,11 +81,11 @@ def job_sizes(work: Path) -> tuple[int, int]:
     store = work / "calibration"
     build_store(store, synthetic_frame(CALIBRATION_VARIABLES, 200, freq="QS", start="1960-01-01", seed=2))
     wall, results = timed_run(store, work / "calibration-run", 0, tiny=False)
-    # a variable's seconds from the typical batch (each holds every variable of one window): the first also
-    # imports torch, which a longer job pays once too, so it counts as fixed (counted per variable, it made
-    # the jobs come out at 25 s and 140 s)
+    # a variable's seconds from the typical batch, per variable and window: the first batch also imports torch,
+    # which a longer job pays once too, so it counts as fixed (counted per variable, it made the jobs come out
+    # at 25 s and 140 s)
     per_window = statistics.median(b.result.processing_time / len(b.variables) for b in results.batches)
-    per_variable = per_window * len(results.batches)
+    per_variable = per_window * len({b.start for b in results.batches})
     fixed = wall - per_variable * CALIBRATION_VARIABLES
     short, long = (max(CALIBRATION_VARIABLES, round((seconds - fixed) / per_variable))
                    for seconds in (SHORT_SECONDS, LONG_SECONDS))
