@@ -84,8 +84,8 @@ def job_sizes(work: Path) -> tuple[int, int]:
     # a variable's seconds from the typical batch, per variable and window: the first batch also imports torch,
     # which a longer job pays once too, so it counts as fixed (counted per variable, it made the jobs come out
     # at 25 s and 140 s)
-    per_window = statistics.median(b.result.processing_time / len(b.variables) for b in results.batches)
-    per_variable = per_window * len({b.start for b in results.batches})
+    per_variable_window = statistics.median(b.result.processing_time / len(b.variables) for b in results.batches)
+    per_variable = per_variable_window * len({b.start for b in results.batches})
     fixed = wall - per_variable * CALIBRATION_VARIABLES
     short, long = (max(CALIBRATION_VARIABLES, round((seconds - fixed) / per_variable))
                    for seconds in (SHORT_SECONDS, LONG_SECONDS))
