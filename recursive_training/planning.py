@@ -169,8 +169,13 @@ def taper_tail(batches: Sequence[TrainingBatch], sizes: Sequence[float], workers
 
     Each piece pays ``per_batch`` again (models trained together: a batch
     of S cut in k costs (S - p) / k + p each), so a batch is cut in at most
-    sqrt((S - p) / p) pieces: the cut that minimises the work it adds plus
-    the idle tail it leaves when it runs last.
+    sqrt((W - 1)(S - p) / 2p) pieces on W workers: run last, its pieces
+    leave the other W - 1 idle for half a piece on average, (W - 1)(S - p) / 2k
+    worker-seconds, against the (k - 1)p the cut adds, and that k makes
+    their sum least. Counting the whole piece as idle, for any W
+    (sqrt((S - p) / p)), cut 8 of 25 monthly windows of 16 daily MLPs on
+    2 workers and made their batches 4-6% slower than whole windows (20
+    interleaved rounds, twice), and 90-day windows 9% slower.
     Returned in the order given.
     """
     size_of = dict(zip((b.batch_id for b in batches), sizes, strict=True))
@@ -183,7 +188,7 @@ def taper_tail(batches: Sequence[TrainingBatch], sizes: Sequence[float], workers
         wanted = math.ceil(own / (share - per_batch) - 1e-9) if share > per_batch else math.inf
         most = math.floor(size / MIN_WORK_PER_TAIL_BATCH + 1e-9)
         if per_batch > 0:
-            most = min(most, math.floor(math.sqrt(max(own, 0.0) / per_batch) + 1e-9))
+            most = min(most, math.floor(math.sqrt((workers - 1) * max(own, 0.0) / (2 * per_batch)) + 1e-9))
         pieces[batch.batch_id] = max(1, min(wanted, most))
         remaining -= size
     return [dataclasses.replace(batch, variables=group, batch_id="")

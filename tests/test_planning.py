@@ -225,10 +225,15 @@ def test_a_batch_cost_keeps_windows_whole_that_naive_work_would_cut():
     batches = [TrainingBatch(lo, hi, tuple(infos)) for lo, hi in zip(windows, windows[1:])]
     sizes = batch_work(batches, infos, estimate)
     assert sizes == [pytest.approx(16 * 90 * ORIGIN + once)] * 8
-    # by hand: a piece costs (0.288 / k + 0.05) s, so at most floor(sqrt(0.288 / 0.05)) = 2 pieces
-    tapered = taper_tail(batches, sizes, workers=2, per_batch=once)
-    assert max(len(b.variables) for b in tapered) == 16 and min(len(b.variables) for b in tapered) == 8
-    without = taper_tail(batches, batch_work(batches, infos, NAIVE), workers=2)
+    # by hand: k pieces add (k - 1) x 0.05 s and, run last, leave W - 1 workers idle for half of a 0.288 / k
+    # piece: at most floor(sqrt((W - 1) x 0.288 / (2 x 0.05))) pieces, 1 on 1 or 2 workers, 2 on 4
+    for workers in (1, 2):
+        assert taper_tail(batches, sizes, workers=workers, per_batch=once) == batches
+    # on 4 workers the first window's share of the work left is already 2.704 / 16 = 0.169 s, less than its own
+    # 0.288 s (ceil(0.288 / (0.169 - 0.05)) = 3 pieces wanted): every window is cut, into the 2 it may take
+    tapered = taper_tail(batches, sizes, workers=4, per_batch=once)
+    assert [len(b.variables) for b in tapered] == [8] * 16
+    without = taper_tail(batches, batch_work(batches, infos, NAIVE), workers=4)
     assert min(len(b.variables) for b in without) < 8  # the same work without a batch cost is cut finer
     # windows cut into batches of naive-sized own work that pay the cost are small however long each takes;
     # uncut windows are judged by Dask's cost per task alone (a batch cannot hold more than its window)
