@@ -136,7 +136,8 @@ def plan_batches(infos: Sequence[VariableInfo], start: pd.Timestamp, end: pd.Tim
     (what :func:`small_batch_warning` judges: the small pieces of a tapered tail are small on purpose).
 
     Unless the user fixed ``variables_per_batch``, the group size is chosen
-    here and, on a cluster, the tail is tapered (:func:`taper_tail`).
+    here and, on two or more workers, the tail is tapered (:func:`taper_tail`):
+    one worker has no other to keep waiting, and a cut only adds tasks.
     """
     by_name = {i.name: i for i in infos}
     automatic = variables_per_batch is None
@@ -149,7 +150,7 @@ def plan_batches(infos: Sequence[VariableInfo], start: pd.Timestamp, end: pd.Tim
     batches = prepare_training_batches([i.name for i in infos], start, end, grid.days, variables_per_batch,
                                        grid=grid)
     sizes = batch_work(batches, by_name, estimate)
-    if automatic and workers > 0:
+    if automatic and workers > 1:
         return taper_tail(batches, sizes, workers, per_batch), _median(sizes)
     return batches, _median(sizes)
 

@@ -92,6 +92,8 @@ def test_plan_batches_sizes_groups_unless_told():
     assert len(batches) == 4
     batches, _ = plan_batches(infos, start, end, grid, None, workers=0, estimate=NAIVE)  # in-process: one task
     assert len(batches) == 4 and {len(b.variables) for b in batches} == {16}    # at a time, no tail to cut
+    batches, _ = plan_batches(infos, start, end, grid, None, workers=1, estimate=NAIVE)  # ceil(8 / 4) = 2 groups a
+    assert sorted(len(b.variables) for b in batches) == [8] * 8  # window; one worker has no tail to cut either
     batches, typical = plan_batches(infos[:1], start, start + pd.Timedelta(days=10), WindowGrid(1), None, workers=2,
                                     estimate=NAIVE)
     warning = small_batch_warning(typical, len(batches))
