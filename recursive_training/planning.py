@@ -172,8 +172,8 @@ def taper_tail(batches: Sequence[TrainingBatch], sizes: Sequence[float], workers
     of S cut in k costs (S - p) / k + p each), so a batch is cut in at most
     sqrt((W - 1)(S - p) / 2p) pieces on W workers: run last, its pieces
     leave the other W - 1 idle for half a piece on average, (W - 1)(S - p) / 2k
-    worker-seconds, against the (k - 1)p the cut adds, and that k makes
-    their sum least. Counting the whole piece as idle, for any W
+    worker-seconds, against the (k - 1)p the cut adds: the k that makes
+    their sum least, rounded down. Counting the whole piece as idle, for any W
     (sqrt((S - p) / p)), cut 8 of 25 monthly windows of 16 daily MLPs on
     2 workers and made their batches 4-6% slower than whole windows (20
     interleaved rounds, twice), and 90-day windows 9% slower.
